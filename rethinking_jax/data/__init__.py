@@ -1,0 +1,31 @@
+"""Datasets (host numpy), on-device preprocessing and the paper's randomization tests."""
+
+from __future__ import annotations
+
+from rethinking_jax.data.cifar_archive import load_cifar10_archive
+from rethinking_jax.data.dataset import Dataset
+from rethinking_jax.data.digits import load_digits
+from rethinking_jax.data.synthetic import load_synthetic
+from rethinking_jax.data.tfds_source import load_tfds
+from rethinking_jax.errors import unknown_name
+
+DATASETS = ("cifar10", "mnist", "cifar10_archive", "digits", "synthetic")
+
+
+def load(name: str, data_dir: str | None = None, tfds_reader: str = "auto",
+         synthetic_shape=(32, 32, 3), synthetic_train: int = 1024,
+         synthetic_test: int = 256, synthetic_seed: int = 0) -> Dataset:
+  """Loads dataset `name` (one of DATASETS) into host memory."""
+  if name in ("cifar10", "mnist"):
+    return load_tfds(name, data_dir, reader=tfds_reader)
+  if name == "cifar10_archive":
+    return load_cifar10_archive(data_dir or "")
+  if name == "digits":
+    return load_digits()
+  if name == "synthetic":
+    return load_synthetic(synthetic_train, synthetic_test, tuple(synthetic_shape),
+                          seed=synthetic_seed)
+  raise unknown_name("dataset", name, DATASETS)
+
+
+__all__ = ["DATASETS", "Dataset", "load"]

@@ -1,0 +1,43 @@
+"""The in-memory dataset every source returns: uint8 images and int32 labels, host numpy."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+  """Train and test splits as numpy arrays: images uint8 [N,H,W,C], labels int32 [N]."""
+
+  name: str
+  train_images: np.ndarray
+  train_labels: np.ndarray
+  test_images: np.ndarray
+  test_labels: np.ndarray
+  num_classes: int
+
+  def __post_init__(self):
+    for split in ("train", "test"):
+      images, labels = getattr(self, f"{split}_images"), getattr(self, f"{split}_labels")
+      if images.dtype != np.uint8 or images.ndim != 4:
+        raise TypeError(f"{self.name}: {split}_images must be uint8 [N,H,W,C], got "
+                        f"{images.dtype} {images.shape}")
+      if labels.dtype != np.int32 or labels.shape != images.shape[:1]:
+        raise TypeError(f"{self.name}: {split}_labels must be int32 [N], got "
+                        f"{labels.dtype} {labels.shape}")
+    if self.train_images.shape[1:] != self.test_images.shape[1:]:
+      raise TypeError(f"{self.name}: train and test image shapes differ")
+
+  @property
+  def image_shape(self) -> tuple[int, int, int]:
+    return tuple(self.train_images.shape[1:])
+
+  def subset(self, num_train: int = 0, num_test: int = 0) -> Dataset:
+    """The first `num_train` / `num_test` examples (0 keeps a split whole)."""
+    tr = slice(None, num_train or None)
+    te = slice(None, num_test or None)
+    return dataclasses.replace(
+        self, train_images=self.train_images[tr], train_labels=self.train_labels[tr],
+        test_images=self.test_images[te], test_labels=self.test_labels[te])

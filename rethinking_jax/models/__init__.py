@@ -1,0 +1,66 @@
+"""The paper's CIFAR10 architectures, built by name through one registry."""
+
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rethinking_jax.errors import UserError, unknown_name
+from rethinking_jax.models.alexnet import AlexNetSmall, local_response_normalization
+from rethinking_jax.models.inception import InceptionSmall
+from rethinking_jax.models.mlp import MLP
+
+_REGISTRY = {
+    "mlp_1x512": functools.partial(MLP, hidden=(512,)),
+    "mlp_3x512": functools.partial(MLP, hidden=(512, 512, 512)),
+    "alexnet_small": AlexNetSmall,
+    "inception_small": functools.partial(InceptionSmall, batch_norm=True),
+    "inception_small_nobn": functools.partial(InceptionSmall, batch_norm=False),
+}
+MODELS = tuple(_REGISTRY)
+# Table 1's counts for 28x28x3 inputs and 10 classes (batch-norm statistics not counted).
+PAPER_PARAM_COUNTS = {"mlp_1x512": 1_209_866, "mlp_3x512": 1_735_178,
+                      "alexnet_small": 1_387_786, "inception_small": 1_649_402,
+                      "inception_small_nobn": 1_649_402}
+# The paper's initial learning rates (0.1 for Inception, 0.01 for the others).
+PAPER_LEARNING_RATES = {"mlp_1x512": 0.01, "mlp_3x512": 0.01, "alexnet_small": 0.01,
+                        "inception_small": 0.1, "inception_small_nobn": 0.1}
+
+
+def has_batch_norm(name: str) -> bool:
+  return name == "inception_small"
+
+
+def build(name: str, num_classes: int = 10, *, dropout_rate: float = 0.0,
+          bn_momentum: float = 0.999, bn_epsilon: float = 1e-3, dtype=jnp.float32) -> nn.Module:
+  """The model `name` (one of MODELS); works for any NHWC input shape."""
+  if name not in _REGISTRY:
+    raise unknown_name("model", name, MODELS)
+  kwargs = {"num_classes": num_classes, "dtype": dtype}
+  if name.startswith("inception"):
+    kwargs.update(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
+    if dropout_rate:
+      raise UserError(f"dropout_rate: {name} has no dropout layers; allowed: 0 (got "
+                      f"{dropout_rate})")
+  else:
+    kwargs["dropout_rate"] = dropout_rate
+  return _REGISTRY[name](**kwargs)
+
+
+def count_params(params) -> int:
+  return int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(params)))
+
+
+def param_count(name: str, input_shape=(28, 28, 3), num_classes: int = 10) -> int:
+  """Trainable parameters of model `name` for one input shape, without running it."""
+  model = build(name, num_classes)
+  shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, *input_shape)))
+  return count_params(shapes["params"])
+
+
+__all__ = ["MODELS", "PAPER_LEARNING_RATES", "PAPER_PARAM_COUNTS", "build", "count_params",
+           "has_batch_norm", "local_response_normalization", "param_count"]
