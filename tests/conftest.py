@@ -1,5 +1,10 @@
 import os
+import tempfile
 
-# Tests run on the CPU, single-threaded where possible, quietly.
+# Tests run on the CPU, quietly; identical programs compiled by different tests are compiled
+# once (JAX's persistent compilation cache, in a directory private to this session).
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      tempfile.mkdtemp(prefix="rethinking_jax_test_cache_"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")

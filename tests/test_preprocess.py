@@ -37,8 +37,8 @@ def test_random_crop_windows_are_valid_and_vary():
   tops, lefts = corner // 32, corner % 32
   assert tops.min() >= 0 and tops.max() <= 4 and lefts.max() <= 4
   assert len(set(zip(tops, lefts, strict=True))) > 5
-  for c, t, l in zip(crops, tops, lefts, strict=True):
-    np.testing.assert_array_equal(c[..., 0], np.asarray(x[0, t:t + 28, l:l + 28, 0]))
+  for c, t, left in zip(crops, tops, lefts, strict=True):
+    np.testing.assert_array_equal(c[..., 0], np.asarray(x[0, t:t + 28, left:left + 28, 0]))
 
 
 def test_flip_and_jitter_change_images_deterministically():

@@ -49,7 +49,8 @@ def random_crop(key: jax.Array, x: jax.Array, size: int | None) -> jax.Array:
   k_top, k_left = jax.random.split(key)
   tops = jax.random.randint(k_top, (batch,), 0, height - size + 1)
   lefts = jax.random.randint(k_left, (batch,), 0, width - size + 1)
-  crop_one = lambda img, t, l: jax.lax.dynamic_slice(img, (t, l, 0), (size, size, channels))
+  crop_one = lambda img, top, left: jax.lax.dynamic_slice(img, (top, left, 0),
+                                                         (size, size, channels))
   return jax.vmap(crop_one)(x, tops, lefts)
 
 

@@ -1,0 +1,54 @@
+"""The base config: every field the engine reads, with the paper's values (PAPER.md §1-4).
+
+Fields marked [default] are the project's choice where the paper is silent.
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def get_config(arg=None):
+  c = ml_collections.ConfigDict()
+  # Data.
+  c.dataset = "cifar10"          # cifar10 | mnist | cifar10_archive | digits | synthetic
+  c.data_dir = ""                # tfds data dir (default $TFDS_DATA_DIR) or the archive path
+  c.tfds_reader = "auto"         # auto | data_source | tf
+  c.num_train = 0                # use the first N training examples (0 = all)
+  c.num_test = 0                 # use the first N test examples (0 = all)
+  c.synthetic_shape = (32, 32, 3)
+  c.synthetic_train = 1024
+  c.synthetic_test = 256
+  c.crop_size = 28               # crop follows the input: none when images are not larger
+  c.train_transform = "center_crop"  # center_crop | random_crop | augment  [default]
+
+  # Members: the product randomizations x seeds x learning_rates x weight_decays.
+  c.randomizations = "true_labels"   # comma-separated: true_labels, corrupt_labels:P, ...
+  c.corrupt_test_labels = False      # test labels stay true (the paper)
+  c.seeds = "0"                      # comma-separated ints
+  c.learning_rates = ""              # comma-separated; empty = learning_rate
+  c.weight_decays = ""               # comma-separated; empty = weight_decay
+
+  # Model.
+  c.model = "mlp_1x512"
+  c.dropout_rate = 0.0
+  c.bn_momentum = 0.999          # [default]
+  c.bn_epsilon = 1e-3            # [default]
+
+  # Optimisation.
+  c.batch_size = 128             # [default]
+  c.learning_rate = config_dict.placeholder(float)  # None = the paper's: 0.1 Inception, else 0.01
+  c.momentum = 0.9
+  c.lr_decay_rate = 0.95         # staircase decay factor ...
+  c.lr_decay_every_epochs = 1.0  # ... applied every this many epochs [default]
+  c.weight_decay = 0.0           # L2 on kernels (Table 1 "yes": 5e-4 conv nets, 1e-4 MLPs)
+
+  # Engine.
+  c.member_strategy = "vmap"     # vmap | map | sequential
+  c.num_epochs = 100
+  c.eval_every_epochs = 1
+  c.eval_batch_size = 1000
+  c.memorize_threshold = 1.0     # "memorized" = train accuracy (eval mode) >= this [default]
+  c.stop_when_memorized = True   # end once every member memorized ...
+  c.extra_epochs = 0             # ... after this many more epochs
+  c.progress = True              # progress bar on stderr
+  return c

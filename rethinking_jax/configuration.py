@@ -1,0 +1,109 @@
+"""Validation and resolution of a run config, before anything is compiled or written."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from rethinking_jax import data, models
+from rethinking_jax.data import pipeline, randomize, tfds_source
+from rethinking_jax.engine import members as members_lib
+from rethinking_jax.engine.strategies import STRATEGIES
+from rethinking_jax.errors import UserError, unknown_name
+
+
+def _split(text) -> list[str]:
+  if isinstance(text, (tuple, list)):
+    return [str(t) for t in text]
+  return [t for t in (s.strip() for s in str(text).split(",")) if t]
+
+
+def _numbers(field: str, text, kind=float, minimum=None, strict=True) -> list:
+  values = []
+  for item in _split(text):
+    try:
+      value = kind(item)
+    except ValueError:
+      raise UserError(f"{field}: {item!r} is not a{'n integer' if kind is int else ' number'} "
+                      f"(expected comma-separated values, e.g. {field}=1,2)") from None
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+      raise UserError(f"{field}: {value} must be {'>' if strict else '>='} {minimum}")
+    values.append(value)
+  return values
+
+
+def _require(ok: bool, message: str):
+  if not ok:
+    raise UserError(message)
+
+
+def _one_of(field: str, value, allowed):
+  if value not in allowed:
+    raise unknown_name(field, value, allowed)
+
+
+def validate(config) -> None:
+  """Raises UserError (one line: the field and what is allowed) for a bad config."""
+  c = config
+  _one_of("dataset", c.dataset, data.DATASETS)
+  _one_of("model", c.model, models.MODELS)
+  _one_of("member_strategy", c.member_strategy, STRATEGIES)
+  _one_of("train_transform", c.train_transform, pipeline.TRANSFORMS)
+  _one_of("tfds_reader", c.tfds_reader, tfds_source.READERS)
+  for spec in _split(c.randomizations):
+    randomize.parse(spec)
+  _require(bool(_split(c.randomizations)), "randomizations: empty; allowed: a comma-separated "
+           f"list of {', '.join(randomize.KINDS)} (corrupt_labels:P)")
+  _require(bool(_split(c.seeds)), "seeds: empty; give comma-separated ints, e.g. seeds=0,1,2")
+  _numbers("seeds", c.seeds, int, minimum=0, strict=False)
+  _numbers("learning_rates", c.learning_rates, float, minimum=0.0)
+  _numbers("weight_decays", c.weight_decays, float, minimum=0.0, strict=False)
+  _require(c.batch_size > 0, f"batch_size: {c.batch_size} must be a positive integer")
+  _require(c.eval_batch_size > 0, f"eval_batch_size: {c.eval_batch_size} must be positive")
+  _require(c.learning_rate is None or c.learning_rate > 0,
+           f"learning_rate: {c.learning_rate} must be > 0 (or unset for the paper's value)")
+  _require(c.weight_decay >= 0, f"weight_decay: {c.weight_decay} must be >= 0")
+  _require(0 <= c.momentum < 1, f"momentum: {c.momentum} must be in [0, 1)")
+  _require(0 < c.lr_decay_rate <= 1, f"lr_decay_rate: {c.lr_decay_rate} must be in (0, 1]")
+  _require(c.lr_decay_every_epochs > 0,
+           f"lr_decay_every_epochs: {c.lr_decay_every_epochs} must be > 0")
+  _require(c.num_epochs > 0, f"num_epochs: {c.num_epochs} must be a positive integer")
+  _require(c.eval_every_epochs > 0, f"eval_every_epochs: {c.eval_every_epochs} must be > 0")
+  _require(c.extra_epochs >= 0, f"extra_epochs: {c.extra_epochs} must be >= 0")
+  _require(0 < c.memorize_threshold <= 1,
+           f"memorize_threshold: {c.memorize_threshold} must be in (0, 1]")
+  _require(0 <= c.dropout_rate < 1, f"dropout_rate: {c.dropout_rate} must be in [0, 1)")
+  _require(c.dropout_rate == 0 or not c.model.startswith("inception"),
+           f"dropout_rate: {c.model} has no dropout layers; allowed: 0")
+  _require(0 < c.bn_momentum < 1, f"bn_momentum: {c.bn_momentum} must be in (0, 1)")
+  _require(c.bn_epsilon > 0, f"bn_epsilon: {c.bn_epsilon} must be > 0")
+  _require(c.num_train >= 0 and c.num_test >= 0, "num_train/num_test: must be >= 0 (0 = all)")
+  _require(c.crop_size >= 0, f"crop_size: {c.crop_size} must be >= 0 (0 = no crop)")
+  _require(c.dataset != "cifar10_archive" or bool(c.data_dir),
+           "data_dir: dataset cifar10_archive needs --config.data_dir=PATH to the official "
+           "CIFAR-10 archive (python or binary version)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+  """A validated config with everything derived that the engine needs."""
+
+  learning_rate: float
+  members: list[members_lib.MemberSpec]
+
+
+def resolve(config) -> Resolved:
+  validate(config)
+  lr = config.learning_rate or models.PAPER_LEARNING_RATES[config.model]
+  specs = members_lib.member_specs(
+      [randomize.parse(s) for s in _split(config.randomizations)],
+      _numbers("seeds", config.seeds, int),
+      _numbers("learning_rates", config.learning_rates) or [lr],
+      _numbers("weight_decays", config.weight_decays) or [config.weight_decay])
+  return Resolved(lr, specs)
+
+
+def check_against_data(config, dataset: data.Dataset) -> None:
+  """Checks that need the loaded dataset (still before anything is written)."""
+  n = dataset.train_images.shape[0]
+  _require(config.batch_size <= n, f"batch_size: {config.batch_size} is larger than the "
+           f"training set ({n} examples of {dataset.name}); allowed: 1..{n}")

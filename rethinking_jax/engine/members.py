@@ -1,0 +1,64 @@
+"""Members: the seeds x randomizations x learning rates x weight decays trained together."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from rethinking_jax.data import randomize
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberSpec:
+  """One independently trained model of a run."""
+
+  randomization: randomize.Randomization
+  seed: int
+  learning_rate: float
+  weight_decay: float
+  label: str
+
+
+class MemberArrays(NamedTuple):
+  """What the compiled program needs of each member, stacked on a leading member axis."""
+
+  key: jax.Array            # PRNG key: init, data order, randomization, augmentation, dropout
+  kind: jax.Array           # int32 randomization code (randomize.KIND_CODE)
+  label_p: jax.Array        # float32 label-corruption probability
+  learning_rate: jax.Array  # float32 initial learning rate
+  weight_decay: jax.Array   # float32 L2 coefficient on kernels
+
+
+def member_specs(randomizations, seeds, learning_rates, weight_decays) -> list[MemberSpec]:
+  """The product randomization x seed x learning rate x weight decay, labelled readably.
+
+  A label names only the factors that vary across the run.
+  """
+  grid = list(itertools.product(randomizations, seeds, learning_rates, weight_decays))
+  varies = [len(set(values)) > 1 for values in (randomizations, seeds, learning_rates,
+                                                weight_decays)]
+  specs = []
+  for r, seed, lr, wd in grid:
+    parts = [r.label] if varies[0] or not any(varies[1:]) else []
+    parts += [f"seed={seed}"] if varies[1] else []
+    parts += [f"lr={lr:g}"] if varies[2] else []
+    parts += [f"wd={wd:g}"] if varies[3] else []
+    specs.append(MemberSpec(r, seed, float(lr), float(wd), "/".join(parts)))
+  return specs
+
+
+def stack(specs: list[MemberSpec]) -> MemberArrays:
+  return MemberArrays(
+      key=jax.vmap(jax.random.key)(jnp.asarray([s.seed for s in specs], jnp.uint32)),
+      kind=jnp.asarray([randomize.KIND_CODE[s.randomization.kind] for s in specs], jnp.int32),
+      label_p=jnp.asarray([s.randomization.label_p for s in specs], jnp.float32),
+      learning_rate=jnp.asarray([s.learning_rate for s in specs], jnp.float32),
+      weight_decay=jnp.asarray([s.weight_decay for s in specs], jnp.float32))
+
+
+def input_kinds_present(specs: list[MemberSpec]) -> tuple[str, ...]:
+  return tuple(k for k in randomize.INPUT_KINDS if any(s.randomization.kind == k for s in specs))

@@ -1,0 +1,204 @@
+"""The compiled training program: one member's step, epoch and evaluation, lifted to E members.
+
+Everything between two evaluation points is one XLA program: on-device shuffling,
+randomization, augmentation and preprocessing inside a `lax.scan` over batches, the state
+donated. The single-member functions here are pure; `strategies.py` maps them over members.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from rethinking_jax.data import pipeline, randomize
+from rethinking_jax.engine.members import MemberArrays
+
+# Random streams of a member besides the randomization streams (see randomize._STREAM).
+_INIT, _ORDER, _AUGMENT, _DROPOUT = 11, 12, 13, 14
+
+
+class DeviceData(NamedTuple):
+  """The dataset, resident on the device once as uint8, plus the Gaussian test statistics."""
+
+  train_images: jax.Array  # uint8 [N,H,W,C]
+  test_images: jax.Array   # uint8 [M,H,W,C]
+  mean: jax.Array          # float32 [C], cropped [0,1] train set
+  std: jax.Array           # float32 [C]
+
+
+class MemberLabels(NamedTuple):
+  """Each member's labels, drawn once (fixed across epochs): int32 [N] and [M]."""
+
+  train: jax.Array
+  test: jax.Array
+
+
+class TrainState(NamedTuple):
+  """One member's training state (stacked on a leading axis for E members)."""
+
+  step: jax.Array          # int32, steps taken
+  params: Any
+  batch_stats: Any         # {} for models without batch-norm
+  opt_state: Any           # optax trace (heavy-ball momentum) state
+  nonfinite: jax.Array     # bool: a training loss was NaN/inf (the member diverged)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgramSpec:
+  """Static settings of the compiled program (hashable; changing one recompiles)."""
+
+  model: nn.Module
+  num_classes: int
+  input_shape: tuple[int, int, int]     # after the crop
+  crop: int | None
+  transform: str
+  kinds_present: tuple[str, ...]
+  batch_size: int
+  steps_per_epoch: int
+  momentum: float
+  lr_decay_rate: float
+  lr_decay_interval_steps: int
+  eval_batch_size: int
+  corrupt_test_labels: bool = False
+
+
+def _loss(logits, labels):
+  return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
+
+
+def l2_of_kernels(params) -> jax.Array:
+  """0.5 * sum of squared kernels (TF's l2_loss); biases and BN offsets are not decayed."""
+  leaves = jax.tree_util.tree_leaves_with_path(params)
+  return 0.5 * sum(jnp.sum(jnp.square(x)) for path, x in leaves
+                   if getattr(path[-1], "key", None) == "kernel")
+
+
+def learning_rate(spec: ProgramSpec, initial, step):
+  """Staircase decay: initial * rate ** floor(step / interval)."""
+  return initial * spec.lr_decay_rate ** (step // spec.lr_decay_interval_steps)
+
+
+def tx(spec: ProgramSpec) -> optax.GradientTransformation:
+  """Heavy-ball momentum (TF MomentumOptimizer: accum = m * accum + g; var -= lr * accum)."""
+  return optax.trace(decay=spec.momentum, nesterov=False)
+
+
+def member_labels(spec: ProgramSpec, member: MemberArrays, train_labels, test_labels):
+  """The member's training labels (corrupted with its label_p) and its test labels."""
+  key = randomize.stream(member.key, "labels")
+  train = randomize.corrupt_labels(jax.random.fold_in(key, 0), train_labels,
+                                   jnp.arange(train_labels.shape[0]), member.label_p,
+                                   spec.num_classes)
+  test = test_labels
+  if spec.corrupt_test_labels:
+    test = randomize.corrupt_labels(jax.random.fold_in(key, 1), test_labels,
+                                    jnp.arange(test_labels.shape[0]), member.label_p,
+                                    spec.num_classes)
+  return MemberLabels(train, test)
+
+
+def init_state(spec: ProgramSpec, member: MemberArrays) -> TrainState:
+  key = jax.random.fold_in(member.key, _INIT)
+  variables = spec.model.init(key, jnp.zeros((1, *spec.input_shape)), train=False)
+  params = variables["params"]
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                    batch_stats=variables.get("batch_stats", {}),
+                    opt_state=tx(spec).init(params), nonfinite=jnp.zeros((), bool))
+
+
+def _inputs(spec, data, member, index, split, train, augment_key=None):
+  images = data.train_images if split == "train" else data.test_images
+  return pipeline.model_inputs(
+      images[index], index, kind=member.kind, member_key=member.key, split=split,
+      mean=data.mean, std=data.std, crop=spec.crop, transform=spec.transform, train=train,
+      augment_key=augment_key, kinds_present=spec.kinds_present)
+
+
+def train_step(spec: ProgramSpec, state: TrainState, member: MemberArrays, labels: MemberLabels,
+               data: DeviceData, index: jax.Array) -> TrainState:
+  """One SGD step of one member on the examples at `index`."""
+  augment_key = jax.random.fold_in(jax.random.fold_in(member.key, _AUGMENT), state.step)
+  dropout_key = jax.random.fold_in(jax.random.fold_in(member.key, _DROPOUT), state.step)
+  x = _inputs(spec, data, member, index, "train", True, augment_key)
+  y = labels.train[index]
+  has_bn = bool(state.batch_stats)
+
+  def loss_fn(params):
+    variables = {"params": params, **({"batch_stats": state.batch_stats} if has_bn else {})}
+    logits, updates = spec.model.apply(variables, x, train=True, rngs={"dropout": dropout_key},
+                                       mutable=["batch_stats"] if has_bn else [])
+    data_loss = jnp.mean(_loss(logits, y))
+    return data_loss + member.weight_decay * l2_of_kernels(params), (data_loss, updates)
+
+  (_, (data_loss, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  directions, opt_state = tx(spec).update(grads, state.opt_state)
+  lr = learning_rate(spec, member.learning_rate, state.step)
+  params = jax.tree.map(lambda p, d: p - (lr * d).astype(p.dtype), state.params, directions)
+  return TrainState(step=state.step + 1, params=params,
+                    batch_stats=updates.get("batch_stats", state.batch_stats) if has_bn else {},
+                    opt_state=opt_state,
+                    nonfinite=state.nonfinite | ~jnp.isfinite(data_loss))
+
+
+def train_chunk(spec: ProgramSpec, state: TrainState, member: MemberArrays,
+                labels: MemberLabels, data: DeviceData, first_epoch, num_epochs) -> TrainState:
+  """`num_epochs` epochs of one member; each epoch a fresh permutation of its data.
+
+  The last partial batch of an epoch is dropped; the permutation changes each epoch, so
+  every example is seen.
+  """
+  num_train = data.train_images.shape[0]
+  used = spec.steps_per_epoch * spec.batch_size
+  order_key = jax.random.fold_in(member.key, _ORDER)
+
+  def epoch(i, state):
+    perm = jax.random.permutation(jax.random.fold_in(order_key, first_epoch + i), num_train)
+    batches = perm[:used].reshape(spec.steps_per_epoch, spec.batch_size)
+    state, _ = jax.lax.scan(
+        lambda s, idx: (train_step(spec, s, member, labels, data, idx), None), state, batches)
+    return state
+
+  return jax.lax.fori_loop(0, num_epochs, epoch, state)
+
+
+def evaluate(spec: ProgramSpec, state: TrainState, member: MemberArrays, labels: MemberLabels,
+             data: DeviceData) -> jax.Array:
+  """[train_loss, train_acc, test_loss, test_acc] over the full splits, in eval mode."""
+  variables = {"params": state.params,
+               **({"batch_stats": state.batch_stats} if state.batch_stats else {})}
+
+  def split_metrics(split, split_labels):
+    n = split_labels.shape[0]
+    size = min(spec.eval_batch_size, n)
+    num_batches = -(-n // size)
+    index = jnp.arange(num_batches * size).reshape(num_batches, size)
+
+    def batch(idx):
+      valid = idx < n
+      idx = jnp.minimum(idx, n - 1)
+      logits = spec.model.apply(variables, _inputs(spec, data, member, idx, split, False))
+      y = split_labels[idx]
+      loss = jnp.where(valid, _loss(logits, y), 0.0)
+      correct = jnp.where(valid, jnp.argmax(logits, -1) == y, False)
+      return jnp.sum(loss), jnp.sum(correct)
+
+    losses, corrects = jax.lax.map(batch, index)
+    return jnp.sum(losses) / n, jnp.sum(corrects) / n
+
+  train_loss, train_acc = split_metrics("train", labels.train)
+  test_loss, test_acc = split_metrics("test", labels.test)
+  return jnp.stack([train_loss, train_acc, test_loss, test_acc]).astype(jnp.float32)
+
+
+def steps_per_epoch(num_train: int, batch_size: int) -> int:
+  return num_train // batch_size
+
+
+def lr_interval_steps(every_epochs: float, steps_per_epoch_: int) -> int:
+  return max(1, int(np.round(every_epochs * steps_per_epoch_)))

@@ -1,0 +1,92 @@
+"""Member strategies: how the single-member program is lifted to E members.
+
+- `vmap` (default): one program, members batched (vmapped convolutions become grouped ones).
+- `map`: one program, members looped inside it with `lax.map` (lower peak memory).
+- `sequential`: one single-member program called E times from the host.
+
+All three run the same per-member function on the same per-member data, so they give the
+same numbers (up to float reassociation). Compilation happens ahead of time here, so its cost
+is measured apart from training.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import jax
+
+from rethinking_jax.engine import program
+from rethinking_jax.engine.program import DeviceData, MemberLabels, ProgramSpec, TrainState
+
+STRATEGIES = ("vmap", "map", "sequential")
+
+
+def _index(tree, m):
+  return jax.tree.map(lambda x: x[m], tree)
+
+
+def _stack(trees):
+  return jax.tree.map(lambda *xs: jax.numpy.stack(xs), *trees)
+
+
+def _lift(fn, strategy):
+  """fn(state, member, labels, data, *rest) over stacked members, within one program."""
+  if strategy == "vmap":
+    return lambda state, members, labels, data, *rest: jax.vmap(
+        lambda s, m, lab: fn(s, m, lab, data, *rest))(state, members, labels)
+  return lambda state, members, labels, data, *rest: jax.lax.map(
+      lambda args: fn(*args, data, *rest), (state, members, labels))
+
+
+class MemberPrograms:
+  """Compiled init / train-chunk / evaluate programs for E members of one architecture."""
+
+  def __init__(self, spec: ProgramSpec, strategy: str):
+    self.spec, self.strategy = spec, strategy
+    self.compile_seconds = 0.0
+    self._init = jax.jit(jax.vmap(functools.partial(program.init_state, spec)))
+    self._labels = jax.jit(jax.vmap(functools.partial(program.member_labels, spec),
+                                    in_axes=(0, None, None)))
+    chunk = functools.partial(program.train_chunk, spec)
+    evaluate = functools.partial(program.evaluate, spec)
+    if strategy == "sequential":
+      self._chunk_fn = jax.jit(chunk, donate_argnums=0)
+      self._eval_fn = jax.jit(evaluate)
+    else:
+      self._chunk_fn = jax.jit(_lift(chunk, strategy), donate_argnums=0)
+      self._eval_fn = jax.jit(_lift(evaluate, strategy))
+    self._compiled = {}
+
+  def init(self, members) -> TrainState:
+    return self._init(members)
+
+  def labels(self, members, train_labels, test_labels) -> MemberLabels:
+    return self._labels(members, train_labels, test_labels)
+
+  def _call(self, name, jitted, state, members, labels, data, *rest):
+    """Runs `jitted` for all members, compiling ahead of time on first use."""
+    if self.strategy == "sequential":
+      args = lambda m: (_index(state, m), _index(members, m), _index(labels, m), data, *rest)
+    else:
+      args = lambda m: (state, members, labels, data, *rest)
+    if name not in self._compiled:
+      start = time.perf_counter()
+      self._compiled[name] = jitted.lower(*args(0)).compile()
+      self.compile_seconds += time.perf_counter() - start
+    compiled = self._compiled[name]
+    if self.strategy != "sequential":
+      return compiled(*args(0))
+    num_members = jax.tree.leaves(members)[0].shape[0]
+    return _stack([compiled(*args(m)) for m in range(num_members)])
+
+  def train_chunk(self, state: TrainState, members, labels: MemberLabels, data: DeviceData,
+                  first_epoch: int, num_epochs: int) -> TrainState:
+    """Trains every member for epochs [first_epoch, first_epoch + num_epochs)."""
+    return self._call("chunk", self._chunk_fn, state, members, labels, data,
+                      jax.numpy.int32(first_epoch), jax.numpy.int32(num_epochs))
+
+  def evaluate(self, state: TrainState, members, labels: MemberLabels,
+               data: DeviceData) -> jax.Array:
+    """[E, 4]: train_loss, train_acc, test_loss, test_acc."""
+    return self._call("eval", self._eval_fn, state, members, labels, data)

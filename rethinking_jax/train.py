@@ -1,0 +1,149 @@
+"""train_and_evaluate(config, workdir): one run, from a config to its outputs in the workdir.
+
+Outputs (a stable contract, see README): config.json, metrics.jsonl, summary.json, report.md,
+curves.png. Everything that can fail because of user input is checked before the workdir is
+touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+from absl import logging
+
+from rethinking_jax import configuration, data, models
+from rethinking_jax.data import preprocess
+from rethinking_jax.engine import loop, program
+from rethinking_jax.engine import members as members_lib
+from rethinking_jax.engine.strategies import MemberPrograms
+from rethinking_jax.reports import files, markdown, plots
+
+
+def load_dataset(config) -> data.Dataset:
+  dataset = data.load(config.dataset, data_dir=config.data_dir or None,
+                      tfds_reader=config.tfds_reader, synthetic_shape=config.synthetic_shape,
+                      synthetic_train=config.synthetic_train,
+                      synthetic_test=config.synthetic_test)
+  return dataset.subset(config.num_train, config.num_test)
+
+
+def program_spec(config, dataset: data.Dataset, specs) -> program.ProgramSpec:
+  crop = preprocess.crop_size_for(dataset.image_shape, config.crop_size)
+  steps = program.steps_per_epoch(dataset.train_images.shape[0], config.batch_size)
+  model = models.build(config.model, dataset.num_classes, dropout_rate=config.dropout_rate,
+                       bn_momentum=config.bn_momentum, bn_epsilon=config.bn_epsilon)
+  return program.ProgramSpec(
+      model=model, num_classes=dataset.num_classes,
+      input_shape=preprocess.cropped_shape(dataset.image_shape, config.crop_size), crop=crop,
+      transform=config.train_transform,
+      kinds_present=members_lib.input_kinds_present(specs), batch_size=config.batch_size,
+      steps_per_epoch=steps, momentum=config.momentum, lr_decay_rate=config.lr_decay_rate,
+      lr_decay_interval_steps=program.lr_interval_steps(config.lr_decay_every_epochs, steps),
+      eval_batch_size=config.eval_batch_size, corrupt_test_labels=config.corrupt_test_labels)
+
+
+@dataclasses.dataclass
+class Run:
+  """Everything a run needs on the device, built from a validated config."""
+
+  specs: list
+  dataset: data.Dataset
+  programs: MemberPrograms
+  members: members_lib.MemberArrays
+  labels: program.MemberLabels
+  data: program.DeviceData
+  settings: loop.FitSettings
+
+  def fit(self, on_eval=lambda records: None) -> loop.FitResult:
+    return loop.fit(self.programs, self.specs, self.members, self.labels, self.data,
+                    self.settings, on_eval)
+
+
+def prepare(config) -> Run:
+  """Validates `config`, loads the data and puts it on the device; raises UserError early."""
+  resolved = configuration.resolve(config)
+  dataset = load_dataset(config)
+  configuration.check_against_data(config, dataset)
+  specs = resolved.members
+  spec = program_spec(config, dataset, specs)
+  mean, std = preprocess.channel_stats(dataset.train_images, config.crop_size)
+  programs = MemberPrograms(spec, config.member_strategy)
+  member_arrays = members_lib.stack(specs)
+  labels = programs.labels(member_arrays, jnp.asarray(dataset.train_labels),
+                           jnp.asarray(dataset.test_labels))
+  settings = loop.FitSettings(
+      num_epochs=config.num_epochs, eval_every_epochs=config.eval_every_epochs,
+      memorize_threshold=config.memorize_threshold,
+      stop_when_memorized=config.stop_when_memorized, extra_epochs=config.extra_epochs,
+      progress=config.progress)
+  return Run(specs, dataset, programs, member_arrays, labels,
+             loop.device_data(dataset.train_images, dataset.test_images, mean, std), settings)
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+  """Trains every member of `config`, writes the outputs to `workdir`, returns the summary."""
+  run = prepare(config)
+  specs, dataset = run.specs, run.dataset
+  os.makedirs(workdir, exist_ok=True)
+  files.write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json()))
+  logging.info("%d members of %s on %s (%d train / %d test, %s), %d steps/epoch, on %s",
+               len(specs), config.model, dataset.name, len(dataset.train_labels),
+               len(dataset.test_labels), "x".join(map(str, dataset.image_shape)),
+               run.programs.spec.steps_per_epoch, jax.devices()[0].platform)
+
+  writer = files.MetricsWriter(os.path.join(workdir, "metrics.jsonl"))
+
+  def on_eval(records):
+    writer.write(records)
+    r0 = records[0]
+    accs = " ".join(f"{r['train_acc'] or 0:.3f}/{r['test_acc'] or 0:.3f}" for r in records)
+    logging.info("epoch %d step %d | train/test acc per member: %s", r0["epoch"], r0["step"],
+                 accs)
+
+  try:
+    result = run.fit(on_eval)
+  finally:
+    writer.close()
+
+  summary = make_summary(config, dataset, specs, result, os.path.basename(workdir.rstrip("/")))
+  files.write_json(os.path.join(workdir, "summary.json"), summary)
+  with open(os.path.join(workdir, "report.md"), "w") as f:
+    f.write(markdown.run_report(summary))
+  plots.plot_curves(result.history, os.path.join(workdir, "curves.png"),
+                    title=f"{config.model} on {dataset.name}")
+  return summary
+
+
+def make_summary(config, dataset, specs, result: loop.FitResult, name: str) -> dict:
+  active = [st for st in result.status if not st.diverged]
+  if all(st.steps_to_memorize is not None for st in active) and config.stop_when_memorized:
+    reason = "every member memorized its training set"
+  else:
+    reason = f"num_epochs={config.num_epochs} reached"
+  run = {"name": name, "dataset": dataset.name, "num_train": int(len(dataset.train_labels)),
+         "num_test": int(len(dataset.test_labels)), "model": config.model,
+         "member_strategy": config.member_strategy, "batch_size": config.batch_size,
+         "epochs": result.epochs, "steps": result.steps, "stop_reason": reason,
+         "train_seconds": round(result.train_seconds, 3),
+         "eval_seconds": round(result.eval_seconds, 3),
+         "compile_seconds": round(result.compile_seconds, 3),
+         "wall_seconds": round(result.train_seconds + result.eval_seconds
+                               + result.compile_seconds, 3),
+         "examples_per_second": round(result.examples_per_second, 1),
+         "device": str(jax.devices()[0].device_kind), "platform": jax.devices()[0].platform}
+  members = []
+  for m, (spec, st) in enumerate(zip(specs, result.status, strict=True)):
+    final = st.final or {}
+    members.append({
+        "member": m, "label": spec.label, "randomization": spec.randomization.kind,
+        "corruption_p": spec.randomization.label_p, "seed": spec.seed,
+        "learning_rate": spec.learning_rate, "weight_decay": spec.weight_decay,
+        "train_loss": final.get("train_loss"), "train_acc": final.get("train_acc"),
+        "test_loss": final.get("test_loss"), "test_acc": final.get("test_acc"),
+        "best_test_acc": st.best_test_acc, "steps_to_memorize": st.steps_to_memorize,
+        "epochs_to_memorize": st.epochs_to_memorize, "diverged": st.diverged})
+  return {"run": run, "members": members}

@@ -1,0 +1,106 @@
+"""The command line: the quickstart demo end to end, its outputs' schema, one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLI = [sys.executable, "-m", "rethinking_jax.main"]
+RECORD_KEYS = {"step", "epoch", "member", "label", "train_loss", "train_acc", "test_loss",
+               "test_acc", "learning_rate", "wall_time"}
+MEMBER_KEYS = {"member", "label", "randomization", "corruption_p", "seed", "learning_rate",
+               "weight_decay", "train_loss", "train_acc", "test_loss", "test_acc",
+               "best_test_acc", "steps_to_memorize", "epochs_to_memorize", "diverged"}
+RUN_KEYS = {"name", "dataset", "num_train", "num_test", "model", "member_strategy",
+            "batch_size", "epochs", "steps", "stop_reason", "train_seconds", "eval_seconds",
+            "compile_seconds", "wall_seconds", "examples_per_second", "device", "platform"}
+
+
+def cli(*args, **kwargs):
+  return subprocess.Popen([*CLI, *args], cwd=ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("quickstart")
+  proc = cli("--config=configs/quickstart.py", f"--workdir={workdir}",
+             "--config.progress=False")
+  out, err = proc.communicate(timeout=300)
+  assert proc.returncode == 0, err[-3000:]
+  return workdir, out
+
+
+def test_quickstart_shows_the_papers_finding(quickstart):
+  workdir, out = quickstart
+  assert "report:" in out
+  summary = json.loads((workdir / "summary.json").read_text())
+  members = {m["randomization"]: m for m in summary["members"]}
+  assert set(members) == {"true_labels", "corrupt_labels", "random_labels", "shuffled_pixels",
+                          "random_pixels", "gaussian"}
+  for m in members.values():  # every member fits its training set exactly
+    assert m["train_acc"] == 1.0 and m["steps_to_memorize"] is not None and not m["diverged"]
+  assert members["true_labels"]["test_acc"] > 0.9
+  assert members["shuffled_pixels"]["test_acc"] > 0.9  # an MLP does not care about pixel order
+  assert 0.3 < members["corrupt_labels"]["test_acc"] < 0.9
+  for kind in ("random_labels", "random_pixels", "gaussian"):
+    assert members[kind]["test_acc"] < 0.2  # chance is 0.1
+  assert (members["random_labels"]["steps_to_memorize"]
+          > members["true_labels"]["steps_to_memorize"])
+
+
+def test_output_schema(quickstart):
+  workdir, _ = quickstart
+  assert {p.name for p in workdir.iterdir()} == {"config.json", "metrics.jsonl", "summary.json",
+                                                 "report.md", "curves.png"}
+  config = json.loads((workdir / "config.json").read_text())
+  assert config["dataset"] == "digits" and config["progress"] is False
+  records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert all(set(r) == RECORD_KEYS for r in records)
+  assert len(records) % 6 == 0 and {r["member"] for r in records} == set(range(6))
+  steps = [r["step"] for r in records]
+  assert steps == sorted(steps)
+  summary = json.loads((workdir / "summary.json").read_text())
+  assert set(summary["run"]) == RUN_KEYS
+  assert all(set(m) == MEMBER_KEYS for m in summary["members"])
+  assert summary["run"]["steps"] == records[-1]["step"]
+  report = (workdir / "report.md").read_text()
+  assert report.count("\n| ") == 1 + 6  # header + one row per member
+  assert (workdir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+BAD = {
+    "--config.model=resnet": "model: unknown value 'resnet'; allowed: alexnet_small",
+    "--config.dataset=svhn": "dataset: unknown value 'svhn'; allowed: cifar10",
+    "--config.randomizations=noise": "randomizations: unknown value 'noise'; allowed:",
+    "--config.randomizations=corrupt_labels:1.5": "p=1.5",
+    "--config.member_strategy=pmap": "member_strategy: unknown value 'pmap'; allowed: map",
+    "--config.batch_size=0": "batch_size: 0 must be a positive integer",
+    "--config.batch_size=5000": "batch_size: 5000 is larger than the training set",
+    "--config.learning_rate=-0.1": "learning_rate: -0.1 must be > 0",
+    "--config.learning_rates=0.1,0": "learning_rates: 0.0 must be > 0",
+    "--config.no_such_field=1": "config: unknown field 'no_such_field'; allowed: batch_size",
+    "--config.batch_size=abc": "config.batch_size",
+}
+
+
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
+  procs = {}
+  for flag in BAD:
+    procs[flag] = (tmp_path / flag.strip("-").replace("=", "_").replace(",", "_"))
+  running = {flag: cli("--config=configs/quickstart.py", f"--workdir={workdir}", flag)
+             for flag, workdir in procs.items()}
+  missing = cli("--config=configs/no_such_config.py", f"--workdir={tmp_path / 'missing'}")
+  for flag, proc in [*running.items(), ("missing config", missing)]:
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, (flag, err[-2000:])
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), (flag, err[-2000:])
+    assert "Traceback" not in err
+    if flag in BAD:
+      assert BAD[flag] in lines[0], (flag, lines[0])
+      assert not procs[flag].exists(), flag
+  assert not (tmp_path / "missing").exists()
