@@ -66,3 +66,21 @@ def test_bn_fields_are_constructor_fields():
 def test_unknown_model_lists_valid_names():
   with pytest.raises(UserError, match="model: unknown value 'resnet'.*alexnet_small.*mlp_1x512"):
     models.build("resnet")
+
+
+@pytest.mark.parametrize("name", models.MODELS)
+def test_every_model_is_differentiable_in_train_mode(name):
+  model = models.build(name, dropout_rate=0.0)
+  x = jax.random.normal(jax.random.key(0), (4, 8, 8, 3))
+  variables = model.init(jax.random.key(1), x)
+  has_bn = "batch_stats" in variables
+
+  def loss(params):
+    out = model.apply({**variables, "params": params}, x, train=True,
+                      mutable=["batch_stats"] if has_bn else [])
+    logits = out[0] if isinstance(out, tuple) else out
+    return jnp.mean(logits**2)
+
+  grads = jax.grad(loss)(variables["params"])
+  norms = [float(jnp.linalg.norm(g)) for g in jax.tree.leaves(grads)]
+  assert all(np.isfinite(norms)) and sum(norms) > 0

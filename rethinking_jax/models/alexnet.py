@@ -21,7 +21,7 @@ def local_response_normalization(x, depth_radius: int = LRN_DEPTH_RADIUS, bias: 
   """
   window = 2 * depth_radius + 1
   pad = ((0, 0),) * (x.ndim - 1) + ((depth_radius, depth_radius),)
-  sqr_sum = jax.lax.reduce_window(x * x, jnp.array(0, x.dtype), jax.lax.add,
+  sqr_sum = jax.lax.reduce_window(x * x, 0.0, jax.lax.add,
                                   (1,) * (x.ndim - 1) + (window,), (1,) * x.ndim, pad)
   return x / (bias + alpha * sqr_sum) ** beta
 

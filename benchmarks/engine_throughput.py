@@ -1,0 +1,92 @@
+"""Engine throughput: E members in one program (each strategy) vs E single-member runs.
+
+    python benchmarks/engine_throughput.py --models=mlp_1x512,alexnet_small \
+        --members=1,4,8 --strategies=vmap,map,sequential --json=benchmarks/engine_throughput.json
+
+CIFAR-shaped synthetic data (32x32x3 -> 28x28x3 crop), random labels, batch 128. For every
+(model, E, strategy): compile time, then the steady-state time of `--epochs` epochs after one
+warm-up epoch. `vs_sequential_runs` = (E x time of the E=1 run of the same model) / (time of
+the E-member run): above 1 means training the members together beats training them one after
+another with the same code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import jax
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from configs import default  # noqa: E402
+from rethinking_jax import train  # noqa: E402
+
+
+def bench_one(model, members, strategy, num_train, epochs, batch_size):
+  c = default.get_config()
+  c.dataset, c.synthetic_shape = "synthetic", (32, 32, 3)
+  c.synthetic_train, c.synthetic_test = num_train, 128
+  c.model, c.member_strategy, c.batch_size = model, strategy, batch_size
+  c.randomizations = "random_labels"
+  c.seeds = ",".join(str(s) for s in range(members))
+  c.progress = False
+  run = train.prepare(c)
+  programs, state = run.programs, run.programs.init(run.members)
+  args = (run.members, run.labels, run.data)
+  state = jax.block_until_ready(programs.train_chunk(state, *args, 0, 1))  # compile + warm up
+  start = time.perf_counter()
+  state = jax.block_until_ready(programs.train_chunk(state, *args, 1, epochs))
+  seconds = time.perf_counter() - start
+  steps = epochs * programs.spec.steps_per_epoch
+  return {"model": model, "members": members, "strategy": strategy, "seconds": seconds,
+          "steps_per_second": steps / seconds,
+          "examples_per_second": steps * batch_size * members / seconds,
+          "compile_seconds": programs.compile_seconds}
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--models", default="mlp_1x512,alexnet_small")
+  p.add_argument("--members", default="1,4,8")
+  p.add_argument("--strategies", default="vmap,map,sequential")
+  p.add_argument("--num_train", type=int, default=2048)
+  p.add_argument("--alexnet_num_train", type=int, default=512,
+                 help="smaller training set for the conv net on a CPU")
+  p.add_argument("--epochs", type=int, default=2)
+  p.add_argument("--batch_size", type=int, default=128)
+  p.add_argument("--json", default="")
+  a = p.parse_args(argv)
+  rows = []
+  for model in a.models.split(","):
+    n = a.num_train if model.startswith("mlp") else a.alexnet_num_train
+    single = None
+    for members in map(int, a.members.split(",")):
+      for strategy in a.strategies.split(","):
+        if members == 1 and strategy != a.strategies.split(",")[0]:
+          continue  # one member: the strategies are the same program
+        row = bench_one(model, members, strategy, n, a.epochs, a.batch_size)
+        if members == 1:
+          single = row
+        row["num_train"] = n
+        row["vs_sequential_runs"] = (members * single["seconds"] / row["seconds"]
+                                     if single else None)
+        rows.append(row)
+        print(f"{model:14s} E={members:<2d} {strategy:10s} {row['examples_per_second']:9.0f} "
+              f"ex/s {row['steps_per_second']:7.2f} steps/s  compile {row['compile_seconds']:5.1f}"
+              f" s  vs E single runs {row['vs_sequential_runs'] or 0:5.2f}x", flush=True)
+  result = {"benchmark": "engine_throughput", "jax": jax.__version__,
+            "device": jax.devices()[0].device_kind, "platform": platform.platform(),
+            "cpu_count": os.cpu_count(), "args": vars(a), "rows": rows}
+  if a.json:
+    with open(a.json, "w") as f:
+      json.dump(result, f, indent=2)
+  return result
+
+
+if __name__ == "__main__":
+  main()
