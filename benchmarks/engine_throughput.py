@@ -4,18 +4,20 @@
         --members=1,4,8 --strategies=vmap,map,sequential --json=benchmarks/engine_throughput.json
 
 CIFAR-shaped synthetic data (32x32x3 -> 28x28x3 crop), random labels, batch 128. For every
-(model, E, strategy): compile time, then the steady-state time of `--epochs` epochs after one
-warm-up epoch. `vs_sequential_runs` = (E x time of the E=1 run of the same model) / (time of
-the E-member run): above 1 means training the members together beats training them one after
-another with the same code.
+(model, E, strategy): compile time, then the median over `--repeats` of the time of `--epochs`
+epochs, after one warm-up epoch. `vs_sequential_runs` = (E x time of the E=1 run of the same
+model) / (time of the E-member run): above 1 means training the members together beats
+training them one after another with the same code.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 
@@ -27,7 +29,7 @@ from configs import default  # noqa: E402
 from rethinking_jax import train  # noqa: E402
 
 
-def bench_one(model, members, strategy, num_train, epochs, batch_size):
+def bench_one(model, members, strategy, num_train, epochs, batch_size, step_loop, repeats):
   c = default.get_config()
   c.dataset, c.synthetic_shape = "synthetic", (32, 32, 3)
   c.synthetic_train, c.synthetic_test = num_train, 128
@@ -35,15 +37,20 @@ def bench_one(model, members, strategy, num_train, epochs, batch_size):
   c.randomizations = "random_labels"
   c.seeds = ",".join(str(s) for s in range(members))
   c.progress = False
+  c.step_loop = step_loop
   run = train.prepare(c)
   programs, state = run.programs, run.programs.init(run.members)
   args = (run.members, run.labels, run.data)
   state = jax.block_until_ready(programs.train_chunk(state, *args, 0, 1))  # compile + warm up
-  start = time.perf_counter()
-  state = jax.block_until_ready(programs.train_chunk(state, *args, 1, epochs))
-  seconds = time.perf_counter() - start
+  times = []
+  for r in range(repeats):
+    start = time.perf_counter()
+    state = jax.block_until_ready(programs.train_chunk(state, *args, 1 + r * epochs, epochs))
+    times.append(time.perf_counter() - start)
+  seconds = statistics.median(times)
   steps = epochs * programs.spec.steps_per_epoch
-  return {"model": model, "members": members, "strategy": strategy, "seconds": seconds,
+  return {"model": model, "members": members, "strategy": strategy,
+          "step_loop": programs.step_loop, "seconds": seconds,
           "steps_per_second": steps / seconds,
           "examples_per_second": steps * batch_size * members / seconds,
           "compile_seconds": programs.compile_seconds}
@@ -54,31 +61,37 @@ def main(argv=None):
   p.add_argument("--models", default="mlp_1x512,alexnet_small")
   p.add_argument("--members", default="1,4,8")
   p.add_argument("--strategies", default="vmap,map,sequential")
-  p.add_argument("--num_train", type=int, default=2048)
+  p.add_argument("--num_train", type=int, default=4096)
   p.add_argument("--alexnet_num_train", type=int, default=512,
                  help="smaller training set for the conv net on a CPU")
   p.add_argument("--epochs", type=int, default=2)
+  p.add_argument("--step_loops", default="auto",
+                 help="comma-separated: auto, scan, host (auto = host for conv nets on CPU)")
   p.add_argument("--batch_size", type=int, default=128)
+  p.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported")
   p.add_argument("--json", default="")
   a = p.parse_args(argv)
   rows = []
-  for model in a.models.split(","):
+  strategies = a.strategies.split(",")
+  for model, step_loop in itertools.product(a.models.split(","), a.step_loops.split(",")):
     n = a.num_train if model.startswith("mlp") else a.alexnet_num_train
     single = None
-    for members in map(int, a.members.split(",")):
-      for strategy in a.strategies.split(","):
-        if members == 1 and strategy != a.strategies.split(",")[0]:
-          continue  # one member: the strategies are the same program
-        row = bench_one(model, members, strategy, n, a.epochs, a.batch_size)
-        if members == 1:
-          single = row
-        row["num_train"] = n
-        row["vs_sequential_runs"] = (members * single["seconds"] / row["seconds"]
-                                     if single else None)
-        rows.append(row)
-        print(f"{model:14s} E={members:<2d} {strategy:10s} {row['examples_per_second']:9.0f} "
-              f"ex/s {row['steps_per_second']:7.2f} steps/s  compile {row['compile_seconds']:5.1f}"
-              f" s  vs E single runs {row['vs_sequential_runs'] or 0:5.2f}x", flush=True)
+    for members, strategy in itertools.product(map(int, a.members.split(",")), strategies):
+      if members == 1:  # the baseline: one plain single-member program (no member axis)
+        if strategy != strategies[0]:
+          continue
+        strategy = "sequential"
+      row = bench_one(model, members, strategy, n, a.epochs, a.batch_size, step_loop,
+                      a.repeats)
+      single = row if members == 1 else single
+      row["num_train"] = n
+      row["vs_sequential_runs"] = (members * single["seconds"] / row["seconds"]
+                                   if single else None)
+      rows.append(row)
+      print(f"{model:14s} {row['step_loop']:5s} E={members:<2d} {strategy:10s} "
+            f"{row['examples_per_second']:9.0f} ex/s {row['steps_per_second']:7.2f} steps/s  "
+            f"compile {row['compile_seconds']:5.1f} s  "
+            f"vs E single runs {row['vs_sequential_runs'] or 0:5.2f}x", flush=True)
   result = {"benchmark": "engine_throughput", "jax": jax.__version__,
             "device": jax.devices()[0].device_kind, "platform": platform.platform(),
             "cpu_count": os.cpu_count(), "args": vars(a), "rows": rows}

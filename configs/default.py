@@ -44,6 +44,7 @@ def get_config(arg=None):
 
   # Engine.
   c.member_strategy = "vmap"     # vmap | map | sequential
+  c.step_loop = "auto"           # scan (epochs in one program) | host (a program per step)
   c.num_epochs = 100
   c.eval_every_epochs = 1
   c.eval_batch_size = 1000
@@ -51,4 +52,9 @@ def get_config(arg=None):
   c.stop_when_memorized = True   # end once every member memorized ...
   c.extra_epochs = 0             # ... after this many more epochs
   c.progress = True              # progress bar on stderr
+
+  # Checkpoints (WORKDIR/checkpoints): rerunning a command resumes its run exactly.
+  c.checkpoint_every_epochs = 10  # at the first evaluation point this many epochs after the last
+  c.checkpoints_to_keep = 2
+  c.restart = False              # True: discard the workdir's previous run and start fresh
   return c

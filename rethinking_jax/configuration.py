@@ -7,7 +7,7 @@ import dataclasses
 from rethinking_jax import data, models
 from rethinking_jax.data import pipeline, randomize, tfds_source
 from rethinking_jax.engine import members as members_lib
-from rethinking_jax.engine.strategies import STRATEGIES
+from rethinking_jax.engine.strategies import STEP_LOOPS, STRATEGIES
 from rethinking_jax.errors import UserError, unknown_name
 
 
@@ -47,6 +47,7 @@ def validate(config) -> None:
   _one_of("dataset", c.dataset, data.DATASETS)
   _one_of("model", c.model, models.MODELS)
   _one_of("member_strategy", c.member_strategy, STRATEGIES)
+  _one_of("step_loop", c.step_loop, STEP_LOOPS)
   _one_of("train_transform", c.train_transform, pipeline.TRANSFORMS)
   _one_of("tfds_reader", c.tfds_reader, tfds_source.READERS)
   for spec in _split(c.randomizations):
@@ -77,6 +78,11 @@ def validate(config) -> None:
   _require(0 < c.bn_momentum < 1, f"bn_momentum: {c.bn_momentum} must be in (0, 1)")
   _require(c.bn_epsilon > 0, f"bn_epsilon: {c.bn_epsilon} must be > 0")
   _require(c.num_train >= 0 and c.num_test >= 0, "num_train/num_test: must be >= 0 (0 = all)")
+  _require(c.checkpoint_every_epochs >= 0,
+           f"checkpoint_every_epochs: {c.checkpoint_every_epochs} must be >= 0 (0 = only at "
+           "the end and on SIGTERM/SIGINT)")
+  _require(c.checkpoints_to_keep >= 1,
+           f"checkpoints_to_keep: {c.checkpoints_to_keep} must be >= 1")
   _require(c.crop_size >= 0, f"crop_size: {c.crop_size} must be >= 0 (0 = no crop)")
   _require(c.dataset != "cifar10_archive" or bool(c.data_dir),
            "data_dir: dataset cifar10_archive needs --config.data_dir=PATH to the official "

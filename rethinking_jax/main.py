@@ -14,6 +14,7 @@ from ml_collections import config_flags
 from rethinking_jax.errors import UserError
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 3  # SIGTERM/SIGINT: a checkpoint was saved; rerun the command to resume
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).",
                                           lock_config=True)
@@ -73,19 +74,28 @@ def _load_config():
     _fail(f"config: {_one_line(err)}")
 
 
+def _quiet_libraries(record) -> bool:
+  """Keeps our INFO lines; drops the INFO chatter of orbax and other libraries."""
+  return record.levelno >= 30 or "rethinking_jax" in record.pathname
+
+
 def main(argv):
   if len(argv) > 1:
     _fail(f"unexpected arguments: {' '.join(argv[1:])}")
   config = _load_config()
   if not _WORKDIR.value:
     _fail("--workdir is required, e.g. --workdir=runs/quickstart")
-  from rethinking_jax.train import train_and_evaluate  # heavy imports after flag checks
+  from rethinking_jax.train import Interrupted, train_and_evaluate  # heavy imports: late
 
   logging.set_verbosity(logging.INFO)
+  logging.get_absl_handler().addFilter(_quiet_libraries)
   try:
     summary = train_and_evaluate(config, _WORKDIR.value)
   except UserError as err:
     _fail(str(err))
+  except Interrupted as err:
+    print(f"interrupted: {err}", file=sys.stderr)
+    sys.exit(EXIT_INTERRUPTED)
   run = summary["run"]
   print(f"done: {run['stop_reason']} after {run['epochs']} epochs; "
         f"report: {_WORKDIR.value}/report.md")

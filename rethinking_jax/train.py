@@ -10,16 +10,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 
 import jax
 import jax.numpy as jnp
 from absl import logging
 
-from rethinking_jax import configuration, data, models
+from rethinking_jax import checkpoints, configuration, data, models
 from rethinking_jax.data import preprocess
 from rethinking_jax.engine import loop, program
 from rethinking_jax.engine import members as members_lib
-from rethinking_jax.engine.strategies import MemberPrograms
+from rethinking_jax.engine.strategies import MemberPrograms, resolve_step_loop
+from rethinking_jax.errors import UserError
 from rethinking_jax.reports import files, markdown, plots
 
 
@@ -58,9 +60,10 @@ class Run:
   data: program.DeviceData
   settings: loop.FitSettings
 
-  def fit(self, on_eval=lambda records: None) -> loop.FitResult:
+  def fit(self, on_eval=lambda records: None, **resume) -> loop.FitResult:
+    """loop.fit over this run; `resume`: state=, progress=, after_eval= (see loop.fit)."""
     return loop.fit(self.programs, self.specs, self.members, self.labels, self.data,
-                    self.settings, on_eval)
+                    self.settings, on_eval, **resume)
 
 
 def prepare(config) -> Run:
@@ -71,7 +74,8 @@ def prepare(config) -> Run:
   specs = resolved.members
   spec = program_spec(config, dataset, specs)
   mean, std = preprocess.channel_stats(dataset.train_images, config.crop_size)
-  programs = MemberPrograms(spec, config.member_strategy)
+  step_loop = resolve_step_loop(config.step_loop, config.model, jax.devices()[0].platform)
+  programs = MemberPrograms(spec, config.member_strategy, step_loop)
   member_arrays = members_lib.stack(specs)
   labels = programs.labels(member_arrays, jnp.asarray(dataset.train_labels),
                            jnp.asarray(dataset.test_labels))
@@ -84,41 +88,128 @@ def prepare(config) -> Run:
              loop.device_data(dataset.train_images, dataset.test_images, mean, std), settings)
 
 
+class Interrupted(Exception):
+  """The run stopped on SIGTERM/SIGINT after saving a checkpoint; rerun to resume."""
+
+
+class _StopSignals:
+  """Turns SIGTERM/SIGINT into a request to stop at the next evaluation point.
+
+  A second SIGINT falls through to Python's default (KeyboardInterrupt) for an impatient user.
+  """
+
+  def __init__(self):
+    self.received: str | None = None
+    self._previous = {}
+
+  def __enter__(self):
+    for sig in (signal.SIGTERM, signal.SIGINT):
+      try:
+        self._previous[sig] = signal.signal(sig, self._handle)
+      except ValueError:  # not the main thread: no signal handling
+        pass
+    return self
+
+  def _handle(self, signum, frame):
+    self.received = signal.Signals(signum).name
+    if signum == signal.SIGINT:
+      signal.signal(signal.SIGINT, signal.default_int_handler)
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+
+def _checkpoint_meta(config_dict, run: Run, progress: loop.Progress, metrics_lines: int) -> dict:
+  return {"progress": progress.to_json(), "metrics_lines": metrics_lines, "config": config_dict,
+          "num_classes": run.dataset.num_classes,
+          "input_shape": list(run.programs.spec.input_shape),
+          "labels": [s.label for s in run.specs]}
+
+
 def train_and_evaluate(config, workdir: str) -> dict:
-  """Trains every member of `config`, writes the outputs to `workdir`, returns the summary."""
+  """Trains every member of `config`, writes the outputs to `workdir`, returns the summary.
+
+  Rerunning the same command on the same workdir resumes from the latest valid checkpoint and
+  ends with exactly the numbers and outputs of an uninterrupted run.
+  """
   run = prepare(config)
   specs, dataset = run.specs, run.dataset
+  config_dict = json.loads(config.to_json())
+  if config.restart:
+    checkpoints.clear(workdir)
+  else:
+    checkpoints.check_workdir(workdir, config_dict)
   os.makedirs(workdir, exist_ok=True)
-  files.write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json()))
-  logging.info("%d members of %s on %s (%d train / %d test, %s), %d steps/epoch, on %s",
-               len(specs), config.model, dataset.name, len(dataset.train_labels),
+  files.write_json(os.path.join(workdir, "config.json"), config_dict)
+  logging.info("%d members of %s on %s (%d train / %d test, %s), %d steps/epoch, %s loop, "
+               "on %s", len(specs), config.model, dataset.name, len(dataset.train_labels),
                len(dataset.test_labels), "x".join(map(str, dataset.image_shape)),
-               run.programs.spec.steps_per_epoch, jax.devices()[0].platform)
+               run.programs.spec.steps_per_epoch, run.programs.step_loop,
+               jax.devices()[0].platform)
 
-  writer = files.MetricsWriter(os.path.join(workdir, "metrics.jsonl"))
+  checkpointer = checkpoints.RunCheckpointer(workdir, keep=config.checkpoints_to_keep)
+  state = progress = None
+  metrics_lines = 0
+  restored = checkpointer.restore_latest(jax.eval_shape(run.programs.init, run.members))
+  if restored is not None:
+    state, meta = restored
+    diffs = checkpoints.config_differences(meta["config"], config_dict)
+    if diffs:
+      checkpointer.close()
+      raise UserError(f"workdir: its checkpoint belongs to a different config "
+                      f"({'; '.join(diffs)}); use a new --workdir or --config.restart=True")
+    progress = loop.Progress.from_json(meta["progress"])
+    metrics_lines = meta["metrics_lines"]
+    logging.info("resuming from the checkpoint at epoch %d", progress.epoch)
+
+  metrics_path = os.path.join(workdir, "metrics.jsonl")
+  writer = files.MetricsWriter(metrics_path, keep_lines=metrics_lines)
+  history = list(writer.kept)
+  last_saved = progress.epoch if progress else 0
 
   def on_eval(records):
     writer.write(records)
+    history.extend(records)
     r0 = records[0]
     accs = " ".join(f"{r['train_acc'] or 0:.3f}/{r['test_acc'] or 0:.3f}" for r in records)
     logging.info("epoch %d step %d | train/test acc per member: %s", r0["epoch"], r0["step"],
                  accs)
 
-  try:
-    result = run.fit(on_eval)
-  finally:
-    writer.close()
+  with _StopSignals() as signals:
 
-  summary = make_summary(config, dataset, specs, result, os.path.basename(workdir.rstrip("/")))
+    def after_eval(state, progress):
+      nonlocal last_saved
+      due = (config.checkpoint_every_epochs > 0
+             and progress.epoch - last_saved >= config.checkpoint_every_epochs)
+      if due or progress.done or signals.received:
+        # A copy: the live state is donated to the next chunk while the save is in flight.
+        checkpointer.save(progress.epoch, jax.tree.map(jnp.copy, state),
+                          _checkpoint_meta(config_dict, run, progress, writer.lines))
+        last_saved = progress.epoch
+      return signals.received is not None
+
+    try:
+      result = run.fit(on_eval, state=state, progress=progress, after_eval=after_eval)
+    finally:
+      writer.close()
+      checkpointer.close()
+  if result.interrupted:
+    raise Interrupted(f"stopped by {signals.received} at epoch {result.epochs}; checkpoint "
+                      f"saved in {checkpointer.directory}; rerun the same command to resume")
+
+  summary = make_summary(config, dataset, specs, result, os.path.basename(workdir.rstrip("/")),
+                         run.programs.spec.steps_per_epoch)
   files.write_json(os.path.join(workdir, "summary.json"), summary)
   with open(os.path.join(workdir, "report.md"), "w") as f:
     f.write(markdown.run_report(summary))
-  plots.plot_curves(result.history, os.path.join(workdir, "curves.png"),
+  plots.plot_curves(history, os.path.join(workdir, "curves.png"),
                     title=f"{config.model} on {dataset.name}")
   return summary
 
 
-def make_summary(config, dataset, specs, result: loop.FitResult, name: str) -> dict:
+def make_summary(config, dataset, specs, result: loop.FitResult, name: str,
+                 steps_per_epoch: int) -> dict:
   active = [st for st in result.status if not st.diverged]
   if all(st.steps_to_memorize is not None for st in active) and config.stop_when_memorized:
     reason = "every member memorized its training set"
@@ -127,13 +218,15 @@ def make_summary(config, dataset, specs, result: loop.FitResult, name: str) -> d
   run = {"name": name, "dataset": dataset.name, "num_train": int(len(dataset.train_labels)),
          "num_test": int(len(dataset.test_labels)), "model": config.model,
          "member_strategy": config.member_strategy, "batch_size": config.batch_size,
-         "epochs": result.epochs, "steps": result.steps, "stop_reason": reason,
+         "epochs": result.epochs, "steps": result.epochs * steps_per_epoch,
+         "stop_reason": reason,
          "train_seconds": round(result.train_seconds, 3),
          "eval_seconds": round(result.eval_seconds, 3),
          "compile_seconds": round(result.compile_seconds, 3),
          "wall_seconds": round(result.train_seconds + result.eval_seconds
                                + result.compile_seconds, 3),
-         "examples_per_second": round(result.examples_per_second, 1),
+         "examples_per_second": round(result.epochs * steps_per_epoch * config.batch_size
+                                      * len(specs) / max(result.train_seconds, 1e-9), 1),
          "device": str(jax.devices()[0].device_kind), "platform": jax.devices()[0].platform}
   members = []
   for m, (spec, st) in enumerate(zip(specs, result.status, strict=True)):

@@ -55,7 +55,7 @@ def test_quickstart_shows_the_papers_finding(quickstart):
 def test_output_schema(quickstart):
   workdir, _ = quickstart
   assert {p.name for p in workdir.iterdir()} == {"config.json", "metrics.jsonl", "summary.json",
-                                                 "report.md", "curves.png"}
+                                                 "report.md", "curves.png", "checkpoints"}
   config = json.loads((workdir / "config.json").read_text())
   assert config["dataset"] == "digits" and config["progress"] is False
   records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]

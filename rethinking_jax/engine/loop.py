@@ -18,7 +18,6 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from rethinking_jax.engine import program
 from rethinking_jax.engine.members import MemberArrays, MemberSpec
 from rethinking_jax.engine.program import DeviceData, MemberLabels, TrainState
 from rethinking_jax.engine.strategies import MemberPrograms
@@ -48,85 +47,145 @@ class MemberStatus:
 
 
 @dataclasses.dataclass
+class Progress:
+  """Where a run stands between evaluation points: with the TrainState, all a resume needs.
+
+  There is no RNG state to keep: every random draw is a function of a member's seed and the
+  epoch or step (see program.py), so a run resumed at an epoch boundary continues exactly.
+  """
+
+  epoch: int = 0
+  status: list[MemberStatus] = dataclasses.field(default_factory=list)
+  train_seconds: float = 0.0
+  eval_seconds: float = 0.0
+  extra_left: int | None = None   # epochs still to train once every member memorized
+  done: bool = False
+
+  def to_json(self) -> dict:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_json(cls, d: dict) -> Progress:
+    return cls(**{**d, "status": [MemberStatus(**s) for s in d["status"]]})
+
+
+@dataclasses.dataclass
 class FitResult:
   state: TrainState
-  status: list[MemberStatus]
-  history: list[dict]
-  steps: int
-  epochs: int
-  train_seconds: float
-  eval_seconds: float
+  progress: Progress
+  history: list[dict]             # the evaluation records of this call
+  steps: int                      # steps taken in this call
   compile_seconds: float
-  examples_per_second: float
+  examples_per_second: float      # training throughput of this call, all members
+  interrupted: bool = False
+
+  @property
+  def status(self) -> list[MemberStatus]:
+    return self.progress.status
+
+  @property
+  def epochs(self) -> int:
+    return self.progress.epoch
+
+  @property
+  def train_seconds(self) -> float:
+    return self.progress.train_seconds
+
+  @property
+  def eval_seconds(self) -> float:
+    return self.progress.eval_seconds
 
 
 def _finite_or_none(x: float):
   return float(x) if math.isfinite(x) else None
 
 
+def _records(specs, status, metrics, nonfinite, progress, spec, settings):
+  """Updates per-member status from one evaluation and returns its metrics records."""
+  step = progress.epoch * spec.steps_per_epoch
+  lr_scale = spec.lr_decay_rate ** (step // spec.lr_decay_interval_steps)
+  records = []
+  for m, (member, st) in enumerate(zip(specs, status, strict=True)):
+    values = dict(zip(METRIC_NAMES, map(float, metrics[m]), strict=True))
+    if nonfinite[m] or not math.isfinite(values["train_loss"]):
+      st.diverged = True
+    elif st.steps_to_memorize is None and values["train_acc"] >= settings.memorize_threshold:
+      st.steps_to_memorize, st.epochs_to_memorize = step, progress.epoch
+    if math.isfinite(values["test_acc"]):
+      st.best_test_acc = max(st.best_test_acc, values["test_acc"])
+    record = {"step": step, "epoch": progress.epoch, "member": m, "label": member.label,
+              **{k: _finite_or_none(v) for k, v in values.items()},
+              "learning_rate": member.learning_rate * lr_scale,
+              "wall_time": round(progress.train_seconds + progress.eval_seconds, 4)}
+    st.final = record
+    records.append(record)
+  return records
+
+
 def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays,
         labels: MemberLabels, data: DeviceData, settings: FitSettings,
-        on_eval: Callable[[list[dict]], None] = lambda records: None) -> FitResult:
-  """Trains all members until they memorized or `num_epochs`; calls on_eval per eval point."""
+        on_eval: Callable[[list[dict]], None] = lambda records: None, *,
+        state: TrainState | None = None, progress: Progress | None = None,
+        after_eval: Callable[[TrainState, Progress], bool] = lambda state, progress: False,
+        ) -> FitResult:
+  """Trains all members until they memorized or `num_epochs`.
+
+  Starts fresh, or from (`state`, `progress`) of a checkpoint. After every evaluation point
+  calls `on_eval(records)`, then `after_eval(state, progress)`, which returns True to stop
+  early (preemption).
+  """
   spec = programs.spec
-  state = programs.init(members)
-  status = [MemberStatus() for _ in specs]
+  if state is None:
+    state = programs.init(members)
+  progress = progress or Progress(status=[MemberStatus() for _ in specs])
+  # A resumed run may go on longer than it was first asked to (a larger num_epochs).
+  if not settings.stop_when_memorized:
+    progress.extra_left = None
+  progress.done = ((progress.extra_left is not None and progress.extra_left <= 0)
+                   or progress.epoch >= settings.num_epochs)
   history: list[dict] = []
-  epoch, extra_left = 0, None
-  train_seconds = eval_seconds = 0.0
-  bar = tqdm(total=settings.num_epochs, unit="epoch", disable=not settings.progress,
-             leave=False)
-  while epoch < settings.num_epochs:
-    chunk = min(settings.eval_every_epochs, settings.num_epochs - epoch)
-    if extra_left is not None:
-      chunk = min(chunk, extra_left)
+  interrupted = False
+  start_epoch, start_seconds = progress.epoch, progress.train_seconds
+  bar = tqdm(total=settings.num_epochs, initial=progress.epoch, unit="epoch",
+             disable=not settings.progress, leave=False)
+  while not progress.done and progress.epoch < settings.num_epochs:
+    chunk = min(settings.eval_every_epochs, settings.num_epochs - progress.epoch)
+    if progress.extra_left is not None:
+      chunk = min(chunk, progress.extra_left)
     compile_before = programs.compile_seconds
     start = time.perf_counter()
-    state = jax.block_until_ready(programs.train_chunk(state, members, labels, data, epoch,
-                                                       chunk))
-    train_seconds += time.perf_counter() - start - (programs.compile_seconds - compile_before)
-    epoch += chunk
+    state = jax.block_until_ready(programs.train_chunk(state, members, labels, data,
+                                                       progress.epoch, chunk))
+    progress.train_seconds += (time.perf_counter() - start
+                               - (programs.compile_seconds - compile_before))
+    progress.epoch += chunk
     bar.update(chunk)
 
     compile_before = programs.compile_seconds
     start = time.perf_counter()
     metrics = np.asarray(jax.device_get(programs.evaluate(state, members, labels, data)))
     nonfinite = np.asarray(jax.device_get(state.nonfinite))
-    eval_seconds += time.perf_counter() - start - (programs.compile_seconds - compile_before)
-
-    step = epoch * spec.steps_per_epoch
-    lr_scale = spec.lr_decay_rate ** (step // spec.lr_decay_interval_steps)
-    records = []
-    for m, (member, st) in enumerate(zip(specs, status, strict=True)):
-      values = dict(zip(METRIC_NAMES, map(float, metrics[m]), strict=True))
-      if nonfinite[m] or not math.isfinite(values["train_loss"]):
-        st.diverged = True
-      elif st.steps_to_memorize is None and values["train_acc"] >= settings.memorize_threshold:
-        st.steps_to_memorize, st.epochs_to_memorize = step, epoch
-      if math.isfinite(values["test_acc"]):
-        st.best_test_acc = max(st.best_test_acc, values["test_acc"])
-      record = {"step": step, "epoch": epoch, "member": m, "label": member.label,
-                **{k: _finite_or_none(v) for k, v in values.items()},
-                "learning_rate": member.learning_rate * lr_scale,
-                "wall_time": round(train_seconds + eval_seconds, 4)}
-      st.final = record
-      records.append(record)
+    progress.eval_seconds += (time.perf_counter() - start
+                              - (programs.compile_seconds - compile_before))
+    records = _records(specs, progress.status, metrics, nonfinite, progress, spec, settings)
     history.extend(records)
     on_eval(records)
 
-    active = [st for st in status if not st.diverged]
-    if settings.stop_when_memorized and extra_left is None and all(
-        st.steps_to_memorize is not None for st in active):
-      extra_left = settings.extra_epochs
-    elif extra_left is not None:
-      extra_left -= chunk
-    if extra_left is not None and extra_left <= 0:
+    active = [st for st in progress.status if not st.diverged]
+    if progress.extra_left is not None:
+      progress.extra_left -= chunk
+    elif settings.stop_when_memorized and all(st.steps_to_memorize is not None for st in active):
+      progress.extra_left = settings.extra_epochs
+    progress.done = ((progress.extra_left is not None and progress.extra_left <= 0)
+                     or progress.epoch >= settings.num_epochs)
+    if after_eval(state, progress) and not progress.done:
+      interrupted = True
       break
   bar.close()
-  steps = epoch * spec.steps_per_epoch
-  examples = steps * spec.batch_size * len(specs)
-  return FitResult(state, status, history, steps, epoch, train_seconds, eval_seconds,
-                   programs.compile_seconds, examples / max(train_seconds, 1e-9))
+  steps = (progress.epoch - start_epoch) * spec.steps_per_epoch
+  seconds = max(progress.train_seconds - start_seconds, 1e-9)
+  return FitResult(state, progress, history, steps, programs.compile_seconds,
+                   steps * spec.batch_size * len(specs) / seconds, interrupted)
 
 
 def device_data(train_images, test_images, mean, std) -> DeviceData:
@@ -135,4 +194,4 @@ def device_data(train_images, test_images, mean, std) -> DeviceData:
                                      np.asarray(std, np.float32))))
 
 
-__all__ = ["FitResult", "FitSettings", "MemberStatus", "device_data", "fit", "program"]
+__all__ = ["FitResult", "FitSettings", "MemberStatus", "Progress", "device_data", "fit"]

@@ -146,25 +146,37 @@ def train_step(spec: ProgramSpec, state: TrainState, member: MemberArrays, label
                     nonfinite=state.nonfinite | ~jnp.isfinite(data_loss))
 
 
+def epoch_batches(spec: ProgramSpec, member: MemberArrays, num_train: int, epoch) -> jax.Array:
+  """The member's example indices for one epoch, [steps_per_epoch, batch_size].
+
+  A fresh permutation each epoch; its last partial batch is dropped (the permutation changes
+  every epoch, so every example is seen).
+  """
+  order_key = jax.random.fold_in(jax.random.fold_in(member.key, _ORDER), epoch)
+  perm = jax.random.permutation(order_key, num_train)
+  return perm[:spec.steps_per_epoch * spec.batch_size].reshape(spec.steps_per_epoch,
+                                                               spec.batch_size)
+
+
 def train_chunk(spec: ProgramSpec, state: TrainState, member: MemberArrays,
                 labels: MemberLabels, data: DeviceData, first_epoch, num_epochs) -> TrainState:
-  """`num_epochs` epochs of one member; each epoch a fresh permutation of its data.
-
-  The last partial batch of an epoch is dropped; the permutation changes each epoch, so
-  every example is seen.
-  """
+  """`num_epochs` epochs of one member as one program: fori_loop over epochs, scan over steps."""
   num_train = data.train_images.shape[0]
-  used = spec.steps_per_epoch * spec.batch_size
-  order_key = jax.random.fold_in(member.key, _ORDER)
 
   def epoch(i, state):
-    perm = jax.random.permutation(jax.random.fold_in(order_key, first_epoch + i), num_train)
-    batches = perm[:used].reshape(spec.steps_per_epoch, spec.batch_size)
+    batches = epoch_batches(spec, member, num_train, first_epoch + i)
     state, _ = jax.lax.scan(
         lambda s, idx: (train_step(spec, s, member, labels, data, idx), None), state, batches)
     return state
 
   return jax.lax.fori_loop(0, num_epochs, epoch, state)
+
+
+def train_step_in_epoch(spec: ProgramSpec, state: TrainState, member: MemberArrays,
+                        labels: MemberLabels, data: DeviceData, epoch, position) -> TrainState:
+  """Step `position` of `epoch` as its own program (the host-stepped loop)."""
+  batches = epoch_batches(spec, member, data.train_images.shape[0], epoch)
+  return train_step(spec, state, member, labels, data, batches[position])
 
 
 def evaluate(spec: ProgramSpec, state: TrainState, member: MemberArrays, labels: MemberLabels,

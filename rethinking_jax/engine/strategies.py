@@ -20,6 +20,18 @@ from rethinking_jax.engine import program
 from rethinking_jax.engine.program import DeviceData, MemberLabels, ProgramSpec, TrainState
 
 STRATEGIES = ("vmap", "map", "sequential")
+# How steps are grouped into programs: `scan` puts every epoch between two evaluation points
+# into one program; `host` compiles one step and dispatches it from Python, asynchronously
+# (no host sync either way). `host` exists because XLA:CPU runs convolution gradients inside
+# a loop body ~18x slower than outside one (jax-ml/jax#12868; benchmarks/RESULTS.md).
+STEP_LOOPS = ("auto", "scan", "host")
+
+
+def resolve_step_loop(step_loop: str, model_name: str, platform: str) -> str:
+  """`auto`: `host` for convolutional models on CPU, `scan` everywhere else."""
+  if step_loop != "auto":
+    return step_loop
+  return "host" if platform == "cpu" and not model_name.startswith("mlp") else "scan"
 
 
 def _index(tree, m):
@@ -42,13 +54,14 @@ def _lift(fn, strategy):
 class MemberPrograms:
   """Compiled init / train-chunk / evaluate programs for E members of one architecture."""
 
-  def __init__(self, spec: ProgramSpec, strategy: str):
-    self.spec, self.strategy = spec, strategy
+  def __init__(self, spec: ProgramSpec, strategy: str, step_loop: str = "scan"):
+    self.spec, self.strategy, self.step_loop = spec, strategy, step_loop
     self.compile_seconds = 0.0
     self._init = jax.jit(jax.vmap(functools.partial(program.init_state, spec)))
     self._labels = jax.jit(jax.vmap(functools.partial(program.member_labels, spec),
                                     in_axes=(0, None, None)))
-    chunk = functools.partial(program.train_chunk, spec)
+    chunk = functools.partial(program.train_chunk if step_loop == "scan"
+                              else program.train_step_in_epoch, spec)
     evaluate = functools.partial(program.evaluate, spec)
     if strategy == "sequential":
       self._chunk_fn = jax.jit(chunk, donate_argnums=0)
@@ -83,8 +96,14 @@ class MemberPrograms:
   def train_chunk(self, state: TrainState, members, labels: MemberLabels, data: DeviceData,
                   first_epoch: int, num_epochs: int) -> TrainState:
     """Trains every member for epochs [first_epoch, first_epoch + num_epochs)."""
-    return self._call("chunk", self._chunk_fn, state, members, labels, data,
-                      jax.numpy.int32(first_epoch), jax.numpy.int32(num_epochs))
+    if self.step_loop == "scan":
+      return self._call("chunk", self._chunk_fn, state, members, labels, data,
+                        jax.numpy.int32(first_epoch), jax.numpy.int32(num_epochs))
+    for epoch in range(first_epoch, first_epoch + num_epochs):
+      for position in range(self.spec.steps_per_epoch):
+        state = self._call("chunk", self._chunk_fn, state, members, labels, data,
+                           jax.numpy.int32(epoch), jax.numpy.int32(position))
+    return state
 
   def evaluate(self, state: TrainState, members, labels: MemberLabels,
                data: DeviceData) -> jax.Array:

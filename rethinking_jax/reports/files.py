@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+from absl import logging
+
 
 def write_json(path: str, obj) -> None:
   tmp = f"{path}.tmp"
@@ -15,15 +17,29 @@ def write_json(path: str, obj) -> None:
 
 
 class MetricsWriter:
-  """Appends one JSON object per line to metrics.jsonl, flushed at every evaluation point."""
+  """Appends one JSON object per line to metrics.jsonl, flushed at every evaluation point.
 
-  def __init__(self, path: str):
-    self._file = open(path, "w")
+  `keep_lines`: how many lines of an existing file to keep (a resumed run keeps the lines its
+  checkpoint had seen and drops any written after it, so no line is duplicated or missing).
+  """
+
+  def __init__(self, path: str, keep_lines: int = 0):
+    self.kept = read_jsonl(path)[:keep_lines] if keep_lines and os.path.exists(path) else []
+    if len(self.kept) < keep_lines:
+      logging.warning("%s has %d lines, its checkpoint saw %d; earlier evaluation points are "
+                      "missing from it", path, len(self.kept), keep_lines)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+      f.writelines(json.dumps(r, allow_nan=False) + "\n" for r in self.kept)
+    os.replace(tmp, path)
+    self._file = open(path, "a")
+    self.lines = len(self.kept)
 
   def write(self, records) -> None:
     for record in records:
       self._file.write(json.dumps(record, allow_nan=False) + "\n")
     self._file.flush()
+    self.lines += len(records)
 
   def close(self) -> None:
     self._file.close()

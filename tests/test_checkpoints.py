@@ -1,0 +1,196 @@
+"""Checkpoints: exact resume after SIGKILL, clean stop on SIGTERM, fallback, refusal, restore."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+from helpers import tiny_config
+
+from rethinking_jax import checkpoints, train
+from rethinking_jax.errors import UserError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIMING = {"wall_time", "train_seconds", "eval_seconds", "compile_seconds", "wall_seconds",
+          "examples_per_second"}
+LONG_RUN = ["--config=configs/quickstart.py", "--config.progress=False",
+            "--config.randomizations=random_labels,true_labels", "--config.num_epochs=300",
+            "--config.eval_every_epochs=2", "--config.checkpoint_every_epochs=8",
+            "--config.stop_when_memorized=False"]
+
+
+class Run:
+  """A CLI run in a subprocess; its output goes to a file (a full pipe would block it)."""
+
+  def __init__(self, workdir):
+    self.log = workdir.parent / f"{workdir.name}.log"
+    self._out = open(self.log, "a")
+    self.proc = subprocess.Popen(
+        [sys.executable, "-m", "rethinking_jax.main", f"--workdir={workdir}", *LONG_RUN],
+        cwd=ROOT, stdout=self._out, stderr=subprocess.STDOUT)
+
+  def poll(self):
+    return self.proc.poll()
+
+  def send_signal(self, sig):
+    self.proc.send_signal(sig)
+
+  def communicate(self, timeout):
+    self.proc.wait(timeout=timeout)
+    self._out.close()
+    return "", self.log.read_text()
+
+  @property
+  def returncode(self):
+    return self.proc.returncode
+
+
+def start(workdir):
+  return Run(workdir)
+
+
+def wait_for_epoch(workdir, epoch, proc, timeout=120):
+  path = workdir / "metrics.jsonl"
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    assert proc.poll() is None, proc.communicate(60)[1][-2000:]
+    if path.exists():
+      lines = path.read_text().splitlines()
+      if lines and json.loads(lines[-1])["epoch"] >= epoch:
+        return
+    time.sleep(0.05)
+  raise TimeoutError(f"epoch {epoch} not reached")
+
+
+def without_timing(obj):
+  if isinstance(obj, dict):
+    return {k: without_timing(v) for k, v in obj.items() if k not in TIMING}
+  if isinstance(obj, list):
+    return [without_timing(v) for v in obj]
+  return obj
+
+
+def outputs(workdir):
+  metrics = [json.loads(x) for x in (workdir / "metrics.jsonl").read_text().splitlines()]
+  summary = json.loads((workdir / "summary.json").read_text())
+  summary["run"].pop("name")
+  params = [checkpoints.restore_member(str(workdir), m)["params"] for m in range(2)]
+  return without_timing(metrics), without_timing(summary), params
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("uninterrupted")
+  proc = start(workdir)
+  _, err = proc.communicate(timeout=300)
+  assert proc.returncode == 0, err[-2000:]
+  return outputs(workdir)
+
+
+def assert_same_run(a, b):
+  metrics_a, summary_a, params_a = a
+  metrics_b, summary_b, params_b = b
+  assert metrics_a == metrics_b  # no duplicated, missing or different line
+  assert summary_a == summary_b
+  for pa, pb in zip(params_a, params_b, strict=True):
+    for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb), strict=True):
+      np.testing.assert_array_equal(x, y)  # bit for bit
+
+
+def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path, uninterrupted):
+  proc = start(tmp_path)
+  wait_for_epoch(tmp_path, 100, proc)
+  proc.send_signal(signal.SIGKILL)
+  proc.communicate(timeout=60)
+  lines_at_kill = len((tmp_path / "metrics.jsonl").read_text().splitlines())
+  assert 0 < lines_at_kill < len(uninterrupted[0])
+  rerun = start(tmp_path)
+  _, err = rerun.communicate(timeout=300)
+  assert rerun.returncode == 0, err[-2000:]
+  assert "resuming from the checkpoint at epoch" in err
+  assert_same_run(outputs(tmp_path), uninterrupted)
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, uninterrupted):
+  proc = start(tmp_path)
+  wait_for_epoch(tmp_path, 60, proc)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 3, err[-2000:]
+  assert "interrupted: stopped by SIGTERM at epoch" in err and "rerun the same command" in err
+  last_epoch = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])["epoch"]
+  saved = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
+  assert saved[-1] == last_epoch  # checkpointed exactly where it stopped
+  assert not (tmp_path / "summary.json").exists()
+  rerun = start(tmp_path)
+  _, err = rerun.communicate(timeout=300)
+  assert rerun.returncode == 0, err[-2000:]
+  assert_same_run(outputs(tmp_path), uninterrupted)
+
+
+def small(**overrides):
+  return tiny_config(**{"num_epochs": 8, "checkpoint_every_epochs": 2, "checkpoints_to_keep": 3,
+                        "randomizations": "random_labels,true_labels", **overrides})
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
+  reference = train.train_and_evaluate(small(), str(tmp_path / "ref"))
+  workdir = tmp_path / "run"
+  train.train_and_evaluate(small(), str(workdir))
+  saved = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+  assert saved == [4, 6, 8]
+  for path in (workdir / "checkpoints" / "8").rglob("*"):
+    if path.is_file():
+      path.write_bytes(b"garbage")
+  (workdir / "summary.json").unlink()
+  again = train.train_and_evaluate(small(), str(workdir))
+  assert without_timing(again["members"]) == without_timing(reference["members"])
+  lines = (workdir / "metrics.jsonl").read_text().splitlines()
+  assert len(lines) == 8 * 2  # epochs 7-8 were retrained, not appended twice
+
+
+def test_all_checkpoints_corrupt_starts_fresh(tmp_path):
+  train.train_and_evaluate(small(num_epochs=2), str(tmp_path))
+  for path in (tmp_path / "checkpoints").rglob("*"):
+    if path.is_file():
+      path.write_bytes(b"garbage")
+  summary = train.train_and_evaluate(small(num_epochs=2), str(tmp_path))
+  assert summary["run"]["epochs"] == 2
+
+
+def test_a_different_config_is_refused_and_restart_starts_fresh(tmp_path):
+  train.train_and_evaluate(small(num_epochs=2), str(tmp_path))
+  before = (tmp_path / "metrics.jsonl").read_text()
+  with pytest.raises(UserError) as err:
+    train.train_and_evaluate(small(num_epochs=2, learning_rate=0.07), str(tmp_path))
+  msg = str(err.value)
+  assert "learning_rate: 0.05 in the workdir, 0.07 now" in msg and "restart=True" in msg
+  assert (tmp_path / "metrics.jsonl").read_text() == before  # untouched
+  # Training longer is a continuation, not a different run.
+  longer = train.train_and_evaluate(small(num_epochs=4), str(tmp_path))
+  assert longer["run"]["epochs"] == 4
+  fresh = train.train_and_evaluate(small(num_epochs=2, learning_rate=0.07, restart=True),
+                                   str(tmp_path))
+  assert fresh["run"]["epochs"] == 2
+  assert json.loads((tmp_path / "config.json").read_text())["learning_rate"] == 0.07
+
+
+def test_restore_member(tmp_path):
+  config = small(num_epochs=2, model="inception_small", learning_rate=0.01)
+  train.train_and_evaluate(config, str(tmp_path))
+  run = train.prepare(config)
+  member = checkpoints.restore_member(str(tmp_path), 1)
+  assert member["label"] == "true_labels" and member["epoch"] == 2
+  x = np.zeros((2, *member["input_shape"]), np.float32)
+  logits = member["model"].apply({"params": member["params"],
+                                  "batch_stats": member["batch_stats"]}, x)
+  assert logits.shape == (2, run.dataset.num_classes)
+  with pytest.raises(UserError, match="member: 5 is out of range; allowed: 0..1"):
+    checkpoints.restore_member(str(tmp_path), 5)
+  with pytest.raises(UserError, match="no checkpoints"):
+    checkpoints.restore_member(str(tmp_path / "nothing"), 0)
