@@ -108,3 +108,15 @@ def test_weight_decay_touches_kernels_only():
   params = {"Dense_0": {"kernel": np.full((2, 2), 2.0), "bias": np.ones(2)},
             "BatchNorm_0": {"bias": np.ones(3)}}
   assert float(program.l2_of_kernels(params)) == 0.5 * 4 * 4.0
+
+
+def test_host_stepped_loop_equals_scanned_loop():
+  results = {}
+  for step_loop in ("scan", "host"):
+    config = tiny_config(step_loop=step_loop, randomizations="random_labels,random_pixels",
+                         train_transform="random_crop", synthetic_shape=(10, 10, 3), crop_size=8)
+    _, results[step_loop] = fit(config)
+    assert results[step_loop].steps == 2 * 4
+  for m in range(2):
+    assert_trees_close(member_params(results["scan"], m), member_params(results["host"], m),
+                       atol=1e-5)
