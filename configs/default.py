@@ -44,6 +44,8 @@ def get_config(arg=None):
 
   # Engine.
   c.member_strategy = "vmap"     # vmap | map | sequential
+  c.mesh_shape = "auto"          # 'MEMBER,DATA' device mesh, or auto (members first)
+  c.distributed = False          # multi-host: call jax.distributed.initialize() first
   c.step_loop = "auto"           # scan (epochs in one program) | host (a program per step)
   c.num_epochs = 100
   c.eval_every_epochs = 1

@@ -21,11 +21,13 @@ from absl import logging
 from rethinking_jax.errors import UserError
 
 CHECKPOINT_DIR = "checkpoints"
-# Fields that change how long a run goes or how it reports, not what it computes: a resumed
-# run may change them (for example to train longer).
+# Fields a resumed run may change: how long it goes and how it reports (for example to
+# train longer), and how it is laid out on devices (the same numbers up to float
+# reassociation; for example to continue on a machine with more devices).
 RUN_LENGTH_FIELDS = frozenset({"num_epochs", "extra_epochs", "stop_when_memorized", "progress",
                                "checkpoint_every_epochs", "checkpoints_to_keep", "restart",
-                               "eval_batch_size"})
+                               "eval_batch_size", "mesh_shape", "distributed",
+                               "member_strategy", "step_loop"})
 
 
 def comparable(config_dict: dict) -> dict:

@@ -6,6 +6,7 @@ naming the field and what is allowed, and exits with code 2 before anything is w
 
 from __future__ import annotations
 
+import os
 import sys
 
 from absl import app, flags, logging
@@ -85,6 +86,12 @@ def main(argv):
   config = _load_config()
   if not _WORKDIR.value:
     _fail("--workdir is required, e.g. --workdir=runs/quickstart")
+  if config.distributed or os.environ.get("JAX_COORDINATOR_ADDRESS"):
+    import jax  # before anything touches the backend
+
+    # Arguments from the environment (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES,
+    # JAX_PROCESS_ID) or detected on TPU pods, SLURM and Open MPI.
+    jax.distributed.initialize()
   from rethinking_jax.train import Interrupted, train_and_evaluate  # heavy imports: late
 
   logging.set_verbosity(logging.INFO)

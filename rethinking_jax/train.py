@@ -18,7 +18,7 @@ from absl import logging
 
 from rethinking_jax import checkpoints, configuration, data, models
 from rethinking_jax.data import preprocess
-from rethinking_jax.engine import loop, program
+from rethinking_jax.engine import loop, program, sharding
 from rethinking_jax.engine import members as members_lib
 from rethinking_jax.engine.strategies import MemberPrograms, resolve_step_loop
 from rethinking_jax.errors import UserError
@@ -33,7 +33,7 @@ def load_dataset(config) -> data.Dataset:
   return dataset.subset(config.num_train, config.num_test)
 
 
-def program_spec(config, dataset: data.Dataset, specs) -> program.ProgramSpec:
+def program_spec(config, dataset: data.Dataset, specs, mesh) -> program.ProgramSpec:
   crop = preprocess.crop_size_for(dataset.image_shape, config.crop_size)
   steps = program.steps_per_epoch(dataset.train_images.shape[0], config.batch_size)
   model = models.build(config.model, dataset.num_classes, dropout_rate=config.dropout_rate,
@@ -45,7 +45,8 @@ def program_spec(config, dataset: data.Dataset, specs) -> program.ProgramSpec:
       kinds_present=members_lib.input_kinds_present(specs), batch_size=config.batch_size,
       steps_per_epoch=steps, momentum=config.momentum, lr_decay_rate=config.lr_decay_rate,
       lr_decay_interval_steps=program.lr_interval_steps(config.lr_decay_every_epochs, steps),
-      eval_batch_size=config.eval_batch_size, corrupt_test_labels=config.corrupt_test_labels)
+      eval_batch_size=config.eval_batch_size, corrupt_test_labels=config.corrupt_test_labels,
+      mesh=mesh)
 
 
 @dataclasses.dataclass
@@ -72,20 +73,25 @@ def prepare(config) -> Run:
   dataset = load_dataset(config)
   configuration.check_against_data(config, dataset)
   specs = resolved.members
-  spec = program_spec(config, dataset, specs)
+  mesh = sharding.make_mesh(sharding.mesh_shape(
+      config.mesh_shape, len(specs), config.batch_size,
+      spread_members=config.member_strategy == "vmap"))
+  spec = program_spec(config, dataset, specs, mesh)
   mean, std = preprocess.channel_stats(dataset.train_images, config.crop_size)
   step_loop = resolve_step_loop(config.step_loop, config.model, jax.devices()[0].platform)
   programs = MemberPrograms(spec, config.member_strategy, step_loop)
-  member_arrays = members_lib.stack(specs)
-  labels = programs.labels(member_arrays, jnp.asarray(dataset.train_labels),
-                           jnp.asarray(dataset.test_labels))
+  member_arrays = programs.place_members(members_lib.stack(specs))
+  true_labels = sharding.place((dataset.train_labels, dataset.test_labels),
+                               sharding.replicated(mesh))
+  labels = programs.labels(member_arrays, *true_labels)
   settings = loop.FitSettings(
       num_epochs=config.num_epochs, eval_every_epochs=config.eval_every_epochs,
       memorize_threshold=config.memorize_threshold,
       stop_when_memorized=config.stop_when_memorized, extra_epochs=config.extra_epochs,
       progress=config.progress)
   return Run(specs, dataset, programs, member_arrays, labels,
-             loop.device_data(dataset.train_images, dataset.test_images, mean, std), settings)
+             loop.device_data(dataset.train_images, dataset.test_images, mean, std, mesh),
+             settings)
 
 
 class Interrupted(Exception):
@@ -136,12 +142,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
   run = prepare(config)
   specs, dataset = run.specs, run.dataset
   config_dict = json.loads(config.to_json())
-  if config.restart:
+  writes_outputs = jax.process_index() == 0  # multi-host: one process writes the outputs
+  if config.restart and writes_outputs:
     checkpoints.clear(workdir)
-  else:
+  elif not config.restart:
     checkpoints.check_workdir(workdir, config_dict)
   os.makedirs(workdir, exist_ok=True)
-  files.write_json(os.path.join(workdir, "config.json"), config_dict)
+  if writes_outputs:
+    files.write_json(os.path.join(workdir, "config.json"), config_dict)
   logging.info("%d members of %s on %s (%d train / %d test, %s), %d steps/epoch, %s loop, "
                "on %s", len(specs), config.model, dataset.name, len(dataset.train_labels),
                len(dataset.test_labels), "x".join(map(str, dataset.image_shape)),
@@ -151,7 +159,11 @@ def train_and_evaluate(config, workdir: str) -> dict:
   checkpointer = checkpoints.RunCheckpointer(workdir, keep=config.checkpoints_to_keep)
   state = progress = None
   metrics_lines = 0
-  restored = checkpointer.restore_latest(jax.eval_shape(run.programs.init, run.members))
+  by_member = sharding.member_sharded(run.programs.spec.mesh)
+  abstract_state = jax.tree.map(  # restores onto this run's mesh, whatever the saving one was
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=by_member),
+      jax.eval_shape(run.programs.init, run.members))
+  restored = checkpointer.restore_latest(abstract_state)
   if restored is not None:
     state, meta = restored
     diffs = checkpoints.config_differences(meta["config"], config_dict)
@@ -164,7 +176,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     logging.info("resuming from the checkpoint at epoch %d", progress.epoch)
 
   metrics_path = os.path.join(workdir, "metrics.jsonl")
-  writer = files.MetricsWriter(metrics_path, keep_lines=metrics_lines)
+  writer = files.MetricsWriter(metrics_path, keep_lines=metrics_lines, enabled=writes_outputs)
   history = list(writer.kept)
   last_saved = progress.epoch if progress else 0
 
@@ -199,7 +211,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
                       f"saved in {checkpointer.directory}; rerun the same command to resume")
 
   summary = make_summary(config, dataset, specs, result, os.path.basename(workdir.rstrip("/")),
-                         run.programs.spec.steps_per_epoch)
+                         run.programs.spec.steps_per_epoch, run.programs.spec.mesh)
+  if not writes_outputs:
+    return summary
   files.write_json(os.path.join(workdir, "summary.json"), summary)
   with open(os.path.join(workdir, "report.md"), "w") as f:
     f.write(markdown.run_report(summary))
@@ -209,7 +223,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
 
 def make_summary(config, dataset, specs, result: loop.FitResult, name: str,
-                 steps_per_epoch: int) -> dict:
+                 steps_per_epoch: int, mesh) -> dict:
   active = [st for st in result.status if not st.diverged]
   if all(st.steps_to_memorize is not None for st in active) and config.stop_when_memorized:
     reason = "every member memorized its training set"
@@ -227,7 +241,9 @@ def make_summary(config, dataset, specs, result: loop.FitResult, name: str,
                                + result.compile_seconds, 3),
          "examples_per_second": round(result.epochs * steps_per_epoch * config.batch_size
                                       * len(specs) / max(result.train_seconds, 1e-9), 1),
-         "device": str(jax.devices()[0].device_kind), "platform": jax.devices()[0].platform}
+         "device": str(jax.devices()[0].device_kind), "platform": jax.devices()[0].platform,
+         "devices": jax.device_count(), "processes": jax.process_count(),
+         "mesh": dict(mesh.shape)}
   members = []
   for m, (spec, st) in enumerate(zip(specs, result.status, strict=True)):
     final = st.final or {}

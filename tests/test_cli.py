@@ -16,7 +16,8 @@ MEMBER_KEYS = {"member", "label", "randomization", "corruption_p", "seed", "lear
                "best_test_acc", "steps_to_memorize", "epochs_to_memorize", "diverged"}
 RUN_KEYS = {"name", "dataset", "num_train", "num_test", "model", "member_strategy",
             "batch_size", "epochs", "steps", "stop_reason", "train_seconds", "eval_seconds",
-            "compile_seconds", "wall_seconds", "examples_per_second", "device", "platform"}
+            "compile_seconds", "wall_seconds", "examples_per_second", "device", "platform",
+            "devices", "processes", "mesh"}
 
 
 def cli(*args, **kwargs):

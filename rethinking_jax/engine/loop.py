@@ -18,6 +18,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from rethinking_jax.engine import sharding
 from rethinking_jax.engine.members import MemberArrays, MemberSpec
 from rethinking_jax.engine.program import DeviceData, MemberLabels, TrainState
 from rethinking_jax.engine.strategies import MemberPrograms
@@ -106,7 +107,7 @@ def _records(specs, status, metrics, nonfinite, progress, spec, settings):
   lr_scale = spec.lr_decay_rate ** (step // spec.lr_decay_interval_steps)
   records = []
   for m, (member, st) in enumerate(zip(specs, status, strict=True)):
-    values = dict(zip(METRIC_NAMES, map(float, metrics[m]), strict=True))
+    values = dict(zip(METRIC_NAMES, map(float, metrics[m, :len(METRIC_NAMES)]), strict=True))
     if nonfinite[m] or not math.isfinite(values["train_loss"]):
       st.diverged = True
     elif st.steps_to_memorize is None and values["train_acc"] >= settings.memorize_threshold:
@@ -164,7 +165,7 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
     compile_before = programs.compile_seconds
     start = time.perf_counter()
     metrics = np.asarray(jax.device_get(programs.evaluate(state, members, labels, data)))
-    nonfinite = np.asarray(jax.device_get(state.nonfinite))
+    nonfinite = metrics[:, len(METRIC_NAMES)] > 0
     progress.eval_seconds += (time.perf_counter() - start
                               - (programs.compile_seconds - compile_before))
     records = _records(specs, progress.status, metrics, nonfinite, progress, spec, settings)
@@ -188,10 +189,10 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
                    steps * spec.batch_size * len(specs) / seconds, interrupted)
 
 
-def device_data(train_images, test_images, mean, std) -> DeviceData:
-  """Puts the uint8 dataset on the default device once."""
-  return DeviceData(*jax.device_put((train_images, test_images, np.asarray(mean, np.float32),
-                                     np.asarray(std, np.float32))))
+def device_data(train_images, test_images, mean, std, mesh) -> DeviceData:
+  """Puts the uint8 dataset on every device of the mesh once (replicated)."""
+  return DeviceData(*sharding.place((train_images, test_images, np.asarray(mean, np.float32),
+                                     np.asarray(std, np.float32)), sharding.replicated(mesh)))
 
 
 __all__ = ["FitResult", "FitSettings", "MemberStatus", "Progress", "device_data", "fit"]

@@ -7,7 +7,7 @@ import itertools
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
+import numpy as np
 
 from rethinking_jax.data import randomize
 
@@ -26,7 +26,11 @@ class MemberSpec:
 class MemberArrays(NamedTuple):
   """What the compiled program needs of each member, stacked on a leading member axis."""
 
-  key: jax.Array            # PRNG key: init, data order, randomization, augmentation, dropout
+  def key(self) -> jax.Array:
+    """The member's PRNG key (inside the single-member program)."""
+    return jax.random.key(self.seed)
+
+  seed: jax.Array           # uint32; the member's PRNG key is jax.random.key(seed)
   kind: jax.Array           # int32 randomization code (randomize.KIND_CODE)
   label_p: jax.Array        # float32 label-corruption probability
   learning_rate: jax.Array  # float32 initial learning rate
@@ -52,12 +56,13 @@ def member_specs(randomizations, seeds, learning_rates, weight_decays) -> list[M
 
 
 def stack(specs: list[MemberSpec]) -> MemberArrays:
+  """Host (numpy) arrays; the engine places them on the mesh, sharded over members."""
   return MemberArrays(
-      key=jax.vmap(jax.random.key)(jnp.asarray([s.seed for s in specs], jnp.uint32)),
-      kind=jnp.asarray([randomize.KIND_CODE[s.randomization.kind] for s in specs], jnp.int32),
-      label_p=jnp.asarray([s.randomization.label_p for s in specs], jnp.float32),
-      learning_rate=jnp.asarray([s.learning_rate for s in specs], jnp.float32),
-      weight_decay=jnp.asarray([s.weight_decay for s in specs], jnp.float32))
+      seed=np.asarray([s.seed for s in specs], np.uint32),
+      kind=np.asarray([randomize.KIND_CODE[s.randomization.kind] for s in specs], np.int32),
+      label_p=np.asarray([s.randomization.label_p for s in specs], np.float32),
+      learning_rate=np.asarray([s.learning_rate for s in specs], np.float32),
+      weight_decay=np.asarray([s.weight_decay for s in specs], np.float32))
 
 
 def input_kinds_present(specs: list[MemberSpec]) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rethinking_jax.data import pipeline, randomize
 from rethinking_jax.engine.members import MemberArrays
@@ -66,6 +67,7 @@ class ProgramSpec:
   lr_decay_interval_steps: int
   eval_batch_size: int
   corrupt_test_labels: bool = False
+  mesh: Mesh | None = None              # with a `data` axis > 1: batches are split over it
 
 
 def _loss(logits, labels):
@@ -91,7 +93,7 @@ def tx(spec: ProgramSpec) -> optax.GradientTransformation:
 
 def member_labels(spec: ProgramSpec, member: MemberArrays, train_labels, test_labels):
   """The member's training labels (corrupted with its label_p) and its test labels."""
-  key = randomize.stream(member.key, "labels")
+  key = randomize.stream(member.key(), "labels")
   train = randomize.corrupt_labels(jax.random.fold_in(key, 0), train_labels,
                                    jnp.arange(train_labels.shape[0]), member.label_p,
                                    spec.num_classes)
@@ -104,7 +106,7 @@ def member_labels(spec: ProgramSpec, member: MemberArrays, train_labels, test_la
 
 
 def init_state(spec: ProgramSpec, member: MemberArrays) -> TrainState:
-  key = jax.random.fold_in(member.key, _INIT)
+  key = jax.random.fold_in(member.key(), _INIT)
   variables = spec.model.init(key, jnp.zeros((1, *spec.input_shape)), train=False)
   params = variables["params"]
   return TrainState(step=jnp.zeros((), jnp.int32), params=params,
@@ -112,10 +114,18 @@ def init_state(spec: ProgramSpec, member: MemberArrays) -> TrainState:
                     opt_state=tx(spec).init(params), nonfinite=jnp.zeros((), bool))
 
 
+def _data_parallel(spec: ProgramSpec, x: jax.Array) -> jax.Array:
+  """Splits a member's batch over the mesh's `data` axis; XLA then reduces the gradients."""
+  if spec.mesh is None or spec.mesh.shape["data"] == 1:
+    return x
+  return jax.lax.with_sharding_constraint(x, NamedSharding(spec.mesh, PartitionSpec("data")))
+
+
 def _inputs(spec, data, member, index, split, train, augment_key=None):
   images = data.train_images if split == "train" else data.test_images
+  index = _data_parallel(spec, index)
   return pipeline.model_inputs(
-      images[index], index, kind=member.kind, member_key=member.key, split=split,
+      images[index], index, kind=member.kind, member_key=member.key(), split=split,
       mean=data.mean, std=data.std, crop=spec.crop, transform=spec.transform, train=train,
       augment_key=augment_key, kinds_present=spec.kinds_present)
 
@@ -123,8 +133,8 @@ def _inputs(spec, data, member, index, split, train, augment_key=None):
 def train_step(spec: ProgramSpec, state: TrainState, member: MemberArrays, labels: MemberLabels,
                data: DeviceData, index: jax.Array) -> TrainState:
   """One SGD step of one member on the examples at `index`."""
-  augment_key = jax.random.fold_in(jax.random.fold_in(member.key, _AUGMENT), state.step)
-  dropout_key = jax.random.fold_in(jax.random.fold_in(member.key, _DROPOUT), state.step)
+  augment_key = jax.random.fold_in(jax.random.fold_in(member.key(), _AUGMENT), state.step)
+  dropout_key = jax.random.fold_in(jax.random.fold_in(member.key(), _DROPOUT), state.step)
   x = _inputs(spec, data, member, index, "train", True, augment_key)
   y = labels.train[index]
   has_bn = bool(state.batch_stats)
@@ -152,7 +162,7 @@ def epoch_batches(spec: ProgramSpec, member: MemberArrays, num_train: int, epoch
   A fresh permutation each epoch; its last partial batch is dropped (the permutation changes
   every epoch, so every example is seen).
   """
-  order_key = jax.random.fold_in(jax.random.fold_in(member.key, _ORDER), epoch)
+  order_key = jax.random.fold_in(jax.random.fold_in(member.key(), _ORDER), epoch)
   perm = jax.random.permutation(order_key, num_train)
   return perm[:spec.steps_per_epoch * spec.batch_size].reshape(spec.steps_per_epoch,
                                                                spec.batch_size)
@@ -181,7 +191,11 @@ def train_step_in_epoch(spec: ProgramSpec, state: TrainState, member: MemberArra
 
 def evaluate(spec: ProgramSpec, state: TrainState, member: MemberArrays, labels: MemberLabels,
              data: DeviceData) -> jax.Array:
-  """[train_loss, train_acc, test_loss, test_acc] over the full splits, in eval mode."""
+  """[train_loss, train_acc, test_loss, test_acc, nonfinite] over the full splits, eval mode.
+
+  `nonfinite` (1.0 when a training loss was NaN/inf) rides along so that the host fetches one
+  small replicated array per evaluation point.
+  """
   variables = {"params": state.params,
                **({"batch_stats": state.batch_stats} if state.batch_stats else {})}
 
@@ -205,7 +219,8 @@ def evaluate(spec: ProgramSpec, state: TrainState, member: MemberArrays, labels:
 
   train_loss, train_acc = split_metrics("train", labels.train)
   test_loss, test_acc = split_metrics("test", labels.test)
-  return jnp.stack([train_loss, train_acc, test_loss, test_acc]).astype(jnp.float32)
+  return jnp.stack([train_loss, train_acc, test_loss, test_acc,
+                    state.nonfinite.astype(jnp.float32)]).astype(jnp.float32)
 
 
 def steps_per_epoch(num_train: int, batch_size: int) -> int:

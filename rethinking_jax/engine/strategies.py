@@ -16,7 +16,7 @@ import time
 
 import jax
 
-from rethinking_jax.engine import program
+from rethinking_jax.engine import program, sharding
 from rethinking_jax.engine.program import DeviceData, MemberLabels, ProgramSpec, TrainState
 
 STRATEGIES = ("vmap", "map", "sequential")
@@ -43,10 +43,15 @@ def _stack(trees):
 
 
 def _lift(fn, strategy):
-  """fn(state, member, labels, data, *rest) over stacked members, within one program."""
+  """fn(state, member, labels, data, *rest) over stacked members, within one program.
+
+  Under vmap the member axis is the mesh's `member` axis (`spmd_axis_name`), so sharding
+  constraints inside a member's program (its batch over `data`) compose with it.
+  """
   if strategy == "vmap":
     return lambda state, members, labels, data, *rest: jax.vmap(
-        lambda s, m, lab: fn(s, m, lab, data, *rest))(state, members, labels)
+        lambda s, m, lab: fn(s, m, lab, data, *rest),
+        spmd_axis_name="member")(state, members, labels)
   return lambda state, members, labels, data, *rest: jax.lax.map(
       lambda args: fn(*args, data, *rest), (state, members, labels))
 
@@ -57,9 +62,13 @@ class MemberPrograms:
   def __init__(self, spec: ProgramSpec, strategy: str, step_loop: str = "scan"):
     self.spec, self.strategy, self.step_loop = spec, strategy, step_loop
     self.compile_seconds = 0.0
-    self._init = jax.jit(jax.vmap(functools.partial(program.init_state, spec)))
+    by_member, replicated = sharding.member_sharded(spec.mesh), sharding.replicated(spec.mesh)
+    # State and labels are created already sharded over the member axis.
+    self._init = jax.jit(jax.vmap(functools.partial(program.init_state, spec),
+                                  spmd_axis_name="member"), out_shardings=by_member)
     self._labels = jax.jit(jax.vmap(functools.partial(program.member_labels, spec),
-                                    in_axes=(0, None, None)))
+                                    in_axes=(0, None, None), spmd_axis_name="member"),
+                           out_shardings=by_member)
     chunk = functools.partial(program.train_chunk if step_loop == "scan"
                               else program.train_step_in_epoch, spec)
     evaluate = functools.partial(program.evaluate, spec)
@@ -67,9 +76,14 @@ class MemberPrograms:
       self._chunk_fn = jax.jit(chunk, donate_argnums=0)
       self._eval_fn = jax.jit(evaluate)
     else:
-      self._chunk_fn = jax.jit(_lift(chunk, strategy), donate_argnums=0)
-      self._eval_fn = jax.jit(_lift(evaluate, strategy))
+      self._chunk_fn = jax.jit(_lift(chunk, strategy), donate_argnums=0,
+                               out_shardings=by_member)
+      self._eval_fn = jax.jit(_lift(evaluate, strategy), out_shardings=replicated)
     self._compiled = {}
+
+  def place_members(self, members):
+    """Host member arrays -> device arrays sharded over the member axis."""
+    return sharding.place(members, sharding.member_sharded(self.spec.mesh))
 
   def init(self, members) -> TrainState:
     return self._init(members)

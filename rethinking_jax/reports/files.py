@@ -23,7 +23,11 @@ class MetricsWriter:
   checkpoint had seen and drops any written after it, so no line is duplicated or missing).
   """
 
-  def __init__(self, path: str, keep_lines: int = 0):
+  def __init__(self, path: str, keep_lines: int = 0, enabled: bool = True):
+    self.enabled = enabled  # False on all processes but the first of a multi-host run
+    if not enabled:
+      self.kept, self.lines, self._file = [], keep_lines, None
+      return
     self.kept = read_jsonl(path)[:keep_lines] if keep_lines and os.path.exists(path) else []
     if len(self.kept) < keep_lines:
       logging.warning("%s has %d lines, its checkpoint saw %d; earlier evaluation points are "
@@ -36,13 +40,16 @@ class MetricsWriter:
     self.lines = len(self.kept)
 
   def write(self, records) -> None:
+    self.lines += len(records)
+    if not self.enabled:
+      return
     for record in records:
       self._file.write(json.dumps(record, allow_nan=False) + "\n")
     self._file.flush()
-    self.lines += len(records)
 
   def close(self) -> None:
-    self._file.close()
+    if self._file is not None:
+      self._file.close()
 
 
 def read_jsonl(path: str) -> list[dict]:

@@ -1,0 +1,137 @@
+"""Multi-device and multi-host runs (fake CPU devices, one subprocess per device setup)."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rethinking_jax.engine import sharding
+from rethinking_jax.errors import UserError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKER = os.path.join(HERE, "sharding_worker.py")
+
+
+def launch(out, devices, mesh_shape, *extra):
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  return subprocess.Popen([sys.executable, WORKER, str(out), str(devices), mesh_shape, *extra],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=env, cwd=HERE)
+
+
+def finish(*procs, timeout=240):
+  outputs = []
+  for proc in procs:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-3000:]
+    outputs.append(out)
+  return outputs
+
+
+def params(path):
+  data = np.load(path)
+  return [data[k] for k in sorted(data.files, key=str) if k.startswith("param_")]
+
+
+def max_diff(a, b):
+  return max(float(np.max(np.abs(x - y))) for x, y in zip(params(a), params(b), strict=True))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  """One single-device run and the multi-device runs, started together."""
+  tmp = tmp_path_factory.mktemp("sharding")
+  setups = {"single": (1, "auto"), "members": (8, "8,1"), "data": (8, "1,8"),
+            "mixed": (8, "4,2")}
+  procs = {name: launch(tmp / f"{name}.npz", d, mesh) for name, (d, mesh) in setups.items()}
+  finish(*procs.values())
+  return {name: tmp / f"{name}.npz" for name in setups}
+
+
+def test_member_sharded_run_equals_single_device(runs):
+  assert int(np.load(runs["members"])["devices"]) == 8
+  assert max_diff(runs["single"], runs["members"]) < 1e-5
+  np.testing.assert_allclose(np.load(runs["members"])["metrics"],
+                             np.load(runs["single"])["metrics"], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["data", "mixed"])
+def test_data_parallel_run_equals_single_device(runs, name):
+  assert int(np.load(runs[name])["all_reduces"]) > 0  # gradients reduced over the data axis
+  assert max_diff(runs["single"], runs[name]) < 1e-4
+  np.testing.assert_allclose(np.load(runs[name])["metrics"],
+                             np.load(runs["single"])["metrics"], atol=1e-4)
+
+
+def test_checkpoints_restore_across_device_counts(tmp_path):
+  reference = launch(tmp_path / "ref.npz", 1, "auto", "--workdir", str(tmp_path / "ref"),
+                     "--epochs", "2")
+  first = [launch(tmp_path / "a1.npz", 8, "8,1", "--workdir", str(tmp_path / "a"),
+                  "--epochs", "1"),
+           launch(tmp_path / "b1.npz", 1, "auto", "--workdir", str(tmp_path / "b"),
+                  "--epochs", "1")]
+  finish(reference, *first)
+  second = [launch(tmp_path / "a2.npz", 1, "auto", "--workdir", str(tmp_path / "a"),
+                   "--epochs", "2"),  # written on 8 devices, resumed on 1
+            launch(tmp_path / "b2.npz", 8, "4,2", "--workdir", str(tmp_path / "b"),
+                   "--epochs", "2")]  # written on 1 device, resumed on 8
+  for out in finish(*second):
+    assert "resuming from the checkpoint at epoch 1" in out, out[-3000:]
+    assert "unreadable" not in out
+  assert max_diff(tmp_path / "ref.npz", tmp_path / "a2.npz") < 1e-5
+  assert max_diff(tmp_path / "ref.npz", tmp_path / "b2.npz") < 1e-4
+
+
+def free_port():
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_on_loopback_match_the_single_process_run(runs, tmp_path):
+  port = str(free_port())
+  procs = [launch(tmp_path / "dist.npz", 2, "auto", "--process", str(i), "--processes", "2",
+                  "--port", port) for i in range(2)]
+  finish(*procs)
+  assert int(np.load(tmp_path / "dist.npz")["devices"]) == 4  # 2 processes x 2 devices
+  assert max_diff(runs["single"], tmp_path / "dist.npz") < 1e-4
+
+
+def test_two_processes_through_the_cli_path_write_outputs_once(tmp_path):
+  """train_and_evaluate on 2 processes: checkpoint shards from both, outputs from process 0."""
+  port = str(free_port())
+  single = launch(tmp_path / "one.npz", 1, "auto", "--workdir", str(tmp_path / "one"))
+  procs = [launch(tmp_path / "two.npz", 2, "auto", "--process", str(i), "--processes", "2",
+                  "--port", port, "--workdir", str(tmp_path / "two")) for i in range(2)]
+  finish(single, *procs)
+  np.testing.assert_allclose(np.load(tmp_path / "two.npz")["metrics"],
+                             np.load(tmp_path / "one.npz")["metrics"], atol=1e-4)
+  lines = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
+  assert len(lines) == 2 * 8  # written once (by process 0), not once per process
+  summary = (tmp_path / "two" / "summary.json").read_text()
+  assert '"processes": 2' in summary and '"devices": 4' in summary
+
+
+@pytest.mark.parametrize("text, members, batch, message", [
+    ("3,2", 8, 16, "3x2 = 6 devices, but 8 are present; allowed: M,D with M*D = 8"),
+    ("8,1", 6, 16, "6 members cannot be split over 8 devices on the member axis; allowed "
+                   "member sizes: 1, 2"),
+    ("1,8", 8, 12, "batch_size 12 cannot be split over 8 devices"),
+    ("two", 8, 16, "is not 'auto' or 'MEMBER,DATA'"),
+])
+def test_invalid_mesh_shapes_are_one_line_errors(text, members, batch, message):
+  with pytest.raises(UserError, match="mesh_shape: ") as err:
+    sharding.mesh_shape(text, members, batch, num_devices=8)
+  assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_auto_mesh_puts_members_first():
+  assert sharding.mesh_shape("auto", 8, 128, num_devices=8) == (8, 1)
+  assert sharding.mesh_shape("auto", 6, 128, num_devices=8) == (2, 4)
+  assert sharding.mesh_shape("auto", 3, 128, num_devices=8) == (1, 8)
+  assert sharding.mesh_shape("auto", 8, 128, num_devices=8, spread_members=False) == (1, 8)
+  with pytest.raises(UserError, match="needs member_strategy=vmap"):
+    sharding.mesh_shape("8,1", 8, 128, num_devices=8, spread_members=False)
