@@ -59,4 +59,10 @@ def get_config(arg=None):
   c.checkpoint_every_epochs = 10  # at the first evaluation point this many epochs after the last
   c.checkpoints_to_keep = 2
   c.restart = False              # True: discard the workdir's previous run and start fresh
+
+  # Suites (configs/table1.py, figure1.py, ...): named sub-runs, each these fields with its
+  # own overrides, trained one after another into WORKDIR/NAME, then one combined report.
+  c.runs = ml_collections.ConfigDict()
+  c.report = ""                  # the paper layout of the combined report: table1, ...
+  c.smoke = False                # a tiny offline stand-in, never the paper's experiment
   return c

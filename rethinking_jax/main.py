@@ -92,11 +92,16 @@ def main(argv):
     # Arguments from the environment (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES,
     # JAX_PROCESS_ID) or detected on TPU pods, SLURM and Open MPI.
     jax.distributed.initialize()
-  from rethinking_jax.train import Interrupted, train_and_evaluate  # heavy imports: late
+  from rethinking_jax import suite  # heavy imports: late
+  from rethinking_jax.train import Interrupted, train_and_evaluate
 
   logging.set_verbosity(logging.INFO)
   logging.get_absl_handler().addFilter(_quiet_libraries)
   try:
+    if suite.is_suite(config):
+      result = suite.run_suite(config, _WORKDIR.value)
+      print(f"done: {len(result['runs'])} runs; report: {result['report']}")
+      return
     summary = train_and_evaluate(config, _WORKDIR.value)
   except UserError as err:
     _fail(str(err))

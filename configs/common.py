@@ -1,0 +1,64 @@
+"""Shared pieces of the paper's suite configs: sub-runs, selection by argument, :smoke."""
+
+import ml_collections
+
+from configs import default
+
+PAPER_WEIGHT_DECAY = {"inception_small": 5e-4, "inception_small_nobn": 5e-4,
+                      "alexnet_small": 5e-4, "mlp_1x512": 1e-4, "mlp_3x512": 1e-4}
+
+
+def parse_arg(arg):
+  """'smoke,inception' -> (True, ['inception']); '' -> (False, [])."""
+  parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
+  return "smoke" in parts, [p for p in parts if p != "smoke"]
+
+
+def suite(report: str, runs: dict, arg=None, num_epochs: int = 200, **base):
+  """A config whose `runs` are `runs` ({name: overrides}), optionally a subset and :smoke.
+
+  Selection: an argument other than `smoke` that names a model keeps that model's runs; any
+  other keeps the runs whose model starts with it (`table1.py:inception` keeps
+  inception_small and inception_small_nobn, `table1.py:inception_small` only the first).
+  """
+  smoke, selected = parse_arg(arg)
+  c = default.get_config()
+  c.report = report
+  c.dataset = "cifar10"
+  c.num_epochs = num_epochs
+  c.checkpoint_every_epochs = 10
+  for key, value in base.items():
+    c[key] = value
+  models = {o["model"] for o in runs.values()}
+
+  def chosen(model):  # an exact model name selects that model; anything else is a prefix
+    return any(model == s if s in models else model.startswith(s) for s in selected)
+
+  kept = {name: o for name, o in runs.items() if not selected or chosen(o["model"])}
+  if not kept:
+    raise ValueError(f"config argument {arg!r} selects no run; allowed: smoke, "
+                     f"{', '.join(sorted(models))} (or a prefix such as inception)")
+  c.runs = ml_collections.ConfigDict({name: dict(o) for name, o in kept.items()})
+  if smoke:
+    make_smoke(c)
+  return c
+
+
+def make_smoke(c):
+  """Tiny CIFAR-shaped synthetic data, two epochs: seconds, offline; never the paper's run."""
+  c.smoke = True
+  c.dataset = "synthetic"
+  c.synthetic_shape = (12, 12, 3)
+  c.crop_size = 10
+  c.synthetic_train = 64
+  c.synthetic_test = 32
+  c.batch_size = 16
+  c.eval_batch_size = 64
+  c.num_epochs = 2
+  c.eval_every_epochs = 1
+  c.checkpoint_every_epochs = 0
+  c.stop_when_memorized = False
+  for overrides in c.runs.values():
+    for key in ("num_epochs", "eval_every_epochs"):
+      if key in overrides:
+        del overrides[key]

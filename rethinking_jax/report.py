@@ -1,0 +1,51 @@
+"""Re-renders the report of a workdir: python -m rethinking_jax.report --workdir=DIR.
+
+A suite workdir (configs/table1.py, figure1.py, ...) gets its combined report in the paper's
+layout; a single run's workdir gets report.md and curves.png again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from absl import app, flags
+
+from rethinking_jax.reports import files, markdown, plots, suite_report
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A run's or a suite's workdir.")
+
+
+def render(workdir: str) -> str:
+  config_path = os.path.join(workdir, "config.json")
+  if not os.path.exists(config_path):
+    raise FileNotFoundError(f"workdir: no config.json in {workdir}; is it a run's workdir?")
+  with open(config_path) as f:
+    config = json.load(f)
+  if config.get("runs"):
+    return suite_report.write(workdir)
+  with open(os.path.join(workdir, "summary.json")) as f:
+    summary = json.load(f)
+  path = os.path.join(workdir, "report.md")
+  with open(path, "w") as f:
+    f.write(markdown.run_report(summary))
+  plots.plot_curves(files.read_jsonl(os.path.join(workdir, "metrics.jsonl")),
+                    os.path.join(workdir, "curves.png"),
+                    title=f"{config['model']} on {summary['run']['dataset']}")
+  return path
+
+
+def main(argv):
+  if not _WORKDIR.value:
+    print("error: --workdir is required", file=sys.stderr)
+    sys.exit(2)
+  try:
+    print(f"report: {render(_WORKDIR.value)}")
+  except FileNotFoundError as err:
+    print(f"error: {err}", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,268 @@
+"""Combined reports of a suite workdir in the paper's layout: Markdown, CSV and PNG figures.
+
+Every report says which dataset was actually used, its size, the hardware and each deviation
+from the paper; a smoke run says loudly that it is not the paper's experiment.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from rethinking_jax.reports import files, paper  # noqa: E402
+
+
+def _read_json(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def load_suite(workdir: str) -> tuple[dict, dict]:
+  """(suite config, {run name: {config, summary, metrics}}) for the runs that finished."""
+  config = _read_json(os.path.join(workdir, "config.json"))
+  runs = {}
+  for name in config.get("runs", {}):
+    sub = os.path.join(workdir, name)
+    if not os.path.exists(os.path.join(sub, "summary.json")):
+      continue
+    runs[name] = {"config": _read_json(os.path.join(sub, "config.json")),
+                  "summary": _read_json(os.path.join(sub, "summary.json")),
+                  "metrics": files.read_jsonl(os.path.join(sub, "metrics.jsonl"))}
+  return config, runs
+
+
+def members(runs: dict):
+  """Every member of every run, with the run's model and transform attached."""
+  for name, run in runs.items():
+    for m in run["summary"]["members"]:
+      yield {**m, "run": name, "model": run["config"]["model"],
+             "transform": run["config"]["train_transform"]}
+
+
+def find(runs, model, transform=None, randomization=None, decayed=None, p=None):
+  for m in members(runs):
+    if (m["model"] == model and (transform is None or m["transform"] == transform)
+        and (randomization is None or m["randomization"] == randomization)
+        and (decayed is None or (m["weight_decay"] > 0) == decayed)
+        and (p is None or abs(m["corruption_p"] - p) < 1e-9)):
+      return m
+  return None
+
+
+def _pct(x):
+  return "—" if x is None else f"{100 * x:.2f}"
+
+
+def _diff(ours, theirs):
+  if ours is None or theirs is None:
+    return "—"
+  return f"{round(100 * ours - theirs, 2) + 0.0:+.2f}"  # + 0.0: no "-0.00"
+
+
+def header(title: str, config: dict, runs: dict) -> list[str]:
+  lines = [f"# {title}", ""]
+  if config.get("smoke"):
+    lines += ["> **Smoke run** on a tiny synthetic stand-in: it checks that the suite runs end "
+              "to end. Its numbers say nothing about the paper's experiment.", ""]
+  if not runs:
+    return lines + ["No run has finished yet.", ""]
+  first = next(iter(runs.values()))["summary"]["run"]
+  dataset = first["dataset"]
+  lines.append(f"Dataset: **{dataset}**{' (JPEG re-encoding)' if 'jpeg' in dataset else ''}, "
+               f"{first['num_train']:,} train / {first['num_test']:,} test examples. "
+               f"Hardware: {first['devices']} × {first['device']} ({first['platform']}), "
+               f"{first['processes']} process(es).")
+  deviations = []
+  if dataset not in ("cifar10",):
+    deviations.append(f"dataset is {dataset}, not the paper's CIFAR10")
+  for name, run in runs.items():
+    s = run["summary"]
+    if not s["run"]["stop_reason"].startswith("every member"):
+      open_members = [m["label"] for m in s["members"] if m["steps_to_memorize"] is None]
+      if open_members:
+        deviations.append(f"`{name}` stopped at {s['run']['epochs']} epochs "
+                          f"({s['run']['wall_seconds']:.0f} s) before "
+                          f"{', '.join(open_members)} reached 100% train accuracy")
+  missing = [n for n in config.get("runs", {}) if n not in runs]
+  if missing:
+    deviations.append(f"runs not finished yet: {', '.join(missing)}")
+  lines.append("")
+  lines += ["Deviations from the paper: " + ("; ".join(deviations) + "." if deviations
+                                              else "none recorded."), ""]
+  return lines
+
+
+def _write_csv(path, rows, fields):
+  with open(path, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def table1(workdir, runs) -> list[str]:
+  rows, lines = [], ["| model | random crop | weight decay | labels | paper train | ours train "
+                     "| Δ | paper test | ours test | Δ |", "|---|---|---|---|---:|---:|---:|"
+                     "---:|---:|---:|"]
+  for model, crop, wd, random, p_train, p_test in paper.TABLE1:
+    m = find(runs, model, "random_crop" if crop else "center_crop",
+             "random_labels" if random else "true_labels", wd)
+    train_acc, test_acc = (m["train_acc"], m["test_acc"]) if m else (None, None)
+    rows.append({"model": model, "random_crop": crop, "weight_decay": wd,
+                 "random_labels": random, "paper_train": p_train,
+                 "ours_train": None if train_acc is None else round(100 * train_acc, 2),
+                 "paper_test": p_test,
+                 "ours_test": None if test_acc is None else round(100 * test_acc, 2)})
+    lines.append(f"| {model} | {'yes' if crop else 'no'} | {'yes' if wd else 'no'} | "
+                 f"{'random' if random else 'true'} | {p_train:.2f} | {_pct(train_acc)} | "
+                 f"{_diff(train_acc, p_train)} | {p_test:.2f} | {_pct(test_acc)} | "
+                 f"{_diff(test_acc, p_test)} |")
+  _write_csv(os.path.join(workdir, "table1.csv"), rows, list(rows[0]))
+  return ["## Table 1 — CIFAR10 train / test accuracy (%)", "", *lines, "",
+          "CSV: `table1.csv`.", ""]
+
+
+def table4(workdir, runs) -> list[str]:
+  lines = ["| model | regularizer | paper train % | ours train % | Δ | steps to memorize |",
+           "|---|---|---:|---:|---:|---:|"]
+  rows = []
+  for model, regularizer, p_train in paper.TABLE4:
+    if regularizer == "weight decay":
+      m = find(runs, model, "center_crop", "random_labels", True)
+    else:
+      m = find(runs, model, regularizer.replace(" ", "_"), "random_labels")
+    acc = m["train_acc"] if m else None
+    steps = (m["steps_to_memorize"] or "not reached") if m else "—"
+    rows.append({"model": model, "regularizer": regularizer, "paper_train": p_train,
+                 "ours_train": None if acc is None else round(100 * acc, 2)})
+    paper_text = "fails to converge" if p_train is None else f"{p_train:.2f}"
+    lines.append(f"| {model} | {regularizer} | {paper_text} | {_pct(acc)} | "
+                 f"{_diff(acc, p_train)} | {steps} |")
+  _write_csv(os.path.join(workdir, "table4.csv"), rows, list(rows[0]))
+  return ["## Table 4 — fitting random labels with explicit regularizers (train accuracy)",
+          "", *lines, "", "CSV: `table4.csv`.", ""]
+
+
+def _by_member(metrics):
+  out = defaultdict(list)
+  for r in metrics:
+    out[(r["member"], r["label"])].append(r)
+  return sorted(out.items())
+
+
+def figure1(workdir, runs) -> list[str]:
+  lines = ["## Figure 1 — fitting random labels and random pixels", ""]
+  fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+  a = runs.get("a_inception_small")
+  if a:
+    for (_, label), records in _by_member(a["metrics"]):
+      points = [(r["step"], r["train_loss"]) for r in records if r["train_loss"]]
+      if points:
+        axes[0].plot(*zip(*points, strict=True), label=label)
+    axes[0].set_yscale("log")
+    axes[0].legend(fontsize=8)
+  axes[0].set(title="(a) training loss, small Inception", xlabel="steps",
+              ylabel="average loss")
+  rows = []
+  table = ["| model | p | steps to memorize | relative to p = 0 | test error % | "
+           "paper test error % |", "|---|---:|---:|---:|---:|---:|"]
+  for model in ("inception_small", "alexnet_small", "mlp_1x512"):
+    run = runs.get(f"bc_{model}")
+    if not run:
+      continue
+    ms = sorted(run["summary"]["members"], key=lambda m: m["corruption_p"])
+    base = next((m["steps_to_memorize"] for m in ms if m["corruption_p"] == 0), None)
+    ps, rel, err = [], [], []
+    for m in ms:
+      relative = (m["steps_to_memorize"] / base if base and m["steps_to_memorize"] else None)
+      error = None if m["test_acc"] is None else 1 - m["test_acc"]
+      p = m["corruption_p"]
+      paper_err = paper.FIGURE1C[model][0] if p == 0 else (
+          paper.FIGURE1C[model][1] if p == 1 else None)
+      table.append(f"| {model} | {p:g} | {m['steps_to_memorize'] or 'not reached'} | "
+                   f"{'—' if relative is None else f'{relative:.2f}'} | {_pct(error)} | "
+                   f"{'—' if paper_err is None else f'{paper_err:.2f}'} |")
+      rows.append({"model": model, "p": p, "steps_to_memorize": m["steps_to_memorize"],
+                   "relative_convergence_time": relative, "test_error": error})
+      ps.append(p)
+      rel.append(relative)
+      err.append(error)
+    axes[1].plot([p for p, r in zip(ps, rel, strict=True) if r is not None],
+                 [r for r in rel if r is not None], marker="o", label=model)
+    axes[2].plot(ps, [100 * e if e is not None else None for e in err], marker="o",
+                 label=model)
+  axes[1].set(title="(b) relative convergence time", xlabel="label corruption p",
+              ylabel="steps to memorize / steps at p = 0")
+  axes[2].set(title="(c) test error after convergence", xlabel="label corruption p",
+              ylabel="test error (%)")
+  for ax in axes:
+    ax.grid(alpha=0.3)
+  for ax in axes[1:]:
+    if ax.lines:
+      ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(os.path.join(workdir, "figure1.png"), dpi=110)
+  plt.close(fig)
+  if rows:
+    _write_csv(os.path.join(workdir, "figure1.csv"), rows, list(rows[0]))
+  return lines + ["![Figure 1](figure1.png)", "", *table, "",
+                  f"Paper: {paper.FIGURE1B}. Paper test errors at p = 0 and p = 1 are Table "
+                  "1's no-regularizer and random-label rows. CSV: `figure1.csv`.", ""]
+
+
+def figure2(workdir, runs) -> list[str]:
+  fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+  table = ["| model | final train % | final test % | best test % (early stopping) |",
+           "|---|---:|---:|---:|"]
+  for ax, model in zip(axes, ("inception_small", "inception_small_nobn"), strict=True):
+    run = runs.get(model)
+    ax.set(title=model, xlabel="steps", ylabel="accuracy")
+    ax.grid(alpha=0.3)
+    if not run:
+      continue
+    (_, _), records = _by_member(run["metrics"])[0]
+    steps = [r["step"] for r in records]
+    test = [r["test_acc"] or 0.0 for r in records]
+    best = [max(test[:i + 1]) for i in range(len(test))]
+    ax.plot(steps, [r["train_acc"] or 0.0 for r in records], label="train")
+    ax.plot(steps, test, label="test")
+    ax.fill_between(steps, test, best, alpha=0.3, label="running best test")
+    ax.legend(fontsize=8)
+    m = run["summary"]["members"][0]
+    table.append(f"| {model} | {_pct(m['train_acc'])} | {_pct(m['test_acc'])} | "
+                 f"{_pct(m['best_test_acc'])} |")
+  fig.tight_layout()
+  fig.savefig(os.path.join(workdir, "figure2.png"), dpi=110)
+  plt.close(fig)
+  return ["## Figure 2b — implicit regularization: batch-norm and early stopping", "",
+          "![Figure 2](figure2.png)", "", *table, "", f"Paper: {paper.FIGURE2}.", ""]
+
+
+SECTIONS = {"table1": ("Table 1", table1), "table4": ("Table 4", table4),
+            "figure1": ("Figure 1", figure1), "figure2": ("Figure 2", figure2)}
+
+
+def write(workdir: str) -> str:
+  """Writes WORKDIR/report.md (and the CSV/PNG files) for a suite workdir; returns its path."""
+  config, runs = load_suite(workdir)
+  title, section = SECTIONS.get(config.get("report"), ("Suite", None))
+  lines = header(f"{title} — Zhang et al. (ICLR 2017), reproduced", config, runs)
+  if section is not None and runs:
+    lines += section(workdir, runs)
+  lines += ["## Runs", "", "| run | model | members | epochs | stop | wall s |",
+            "|---|---|---:|---:|---|---:|"]
+  for name, run in runs.items():
+    r = run["summary"]["run"]
+    lines.append(f"| [{name}]({name}/report.md) | {r['model']} | "
+                 f"{len(run['summary']['members'])} | {r['epochs']} | {r['stop_reason']} | "
+                 f"{r['wall_seconds']:.1f} |")
+  path = os.path.join(workdir, "report.md")
+  with open(path, "w") as f:
+    f.write("\n".join(lines) + "\n")
+  return path

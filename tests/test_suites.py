@@ -1,0 +1,126 @@
+"""The paper's suite configs: every variant validates, every :smoke runs, reports render."""
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rethinking_jax import suite
+from rethinking_jax.reports import suite_report
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SUITES = {"table1": ["", "smoke", "inception", "alexnet", "mlp_1x512", "smoke,mlp"],
+          "figure1": ["", "smoke", "mlp_1x512", "smoke,alexnet"],
+          "figure2": ["", "smoke"],
+          "table4": ["", "smoke", "inception", "smoke,mlp_3x512"]}
+
+
+@pytest.mark.parametrize("name, arg", [(n, a) for n, args in SUITES.items() for a in args])
+def test_every_config_variant_loads_and_validates(name, arg):
+  config = importlib.import_module(f"configs.{name}").get_config(arg)
+  subs = suite.sub_configs(config)
+  assert subs and config.report == name
+  assert config.smoke == ("smoke" in arg)
+  for sub in subs.values():
+    assert not sub.runs
+    if "smoke" in arg:
+      assert sub.dataset == "synthetic" and sub.num_epochs <= 2
+    else:
+      assert sub.dataset == "cifar10"
+
+
+def test_table1_covers_every_row_of_the_paper():
+  subs = suite.sub_configs(importlib.import_module("configs.table1").get_config())
+  assert len(subs) == 7
+  assert {s.model for s in subs.values()} == {"inception_small", "inception_small_nobn",
+                                              "alexnet_small", "mlp_3x512", "mlp_1x512"}
+
+
+def test_a_config_argument_that_selects_nothing_is_an_error():
+  with pytest.raises(ValueError, match="selects no run; allowed: smoke"):
+    importlib.import_module("configs.table1").get_config("resnet")
+
+
+def write_run(root, name, model, transform, members, epochs=3):
+  path = root / name
+  path.mkdir(parents=True)
+  (path / "config.json").write_text(json.dumps({"model": model, "train_transform": transform}))
+  summary = {"run": {"dataset": "cifar10", "num_train": 50000, "num_test": 10000,
+                     "devices": 1, "device": "cpu", "platform": "cpu", "processes": 1,
+                     "stop_reason": "every member memorized its training set",
+                     "epochs": epochs, "wall_seconds": 1.0, "model": model},
+             "members": members}
+  (path / "summary.json").write_text(json.dumps(summary))
+  records = [{"member": i, "label": m["label"], "step": s * 10, "epoch": s,
+              "train_loss": 1.0 / s, "train_acc": 0.5, "test_acc": 0.1 * s, "test_loss": 1.0}
+             for s in range(1, epochs + 1) for i, m in enumerate(members)]
+  (path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+
+
+def member(label, randomization, wd=0.0, p=0.0, train=1.0, test=0.5, steps=100):
+  return {"label": label, "randomization": randomization, "weight_decay": wd,
+          "corruption_p": p, "train_acc": train, "test_acc": test, "best_test_acc": test,
+          "steps_to_memorize": steps, "train_loss": 0.01}
+
+
+def test_table1_report_from_a_fixture_workdir(tmp_path):
+  (tmp_path / "config.json").write_text(json.dumps(
+      {"report": "table1", "smoke": False, "runs": {"mlp_1x512_center": {}, "missing": {}}}))
+  write_run(tmp_path, "mlp_1x512_center", "mlp_1x512", "center_crop", [
+      member("a", "true_labels", 0.0, test=0.5123), member("b", "true_labels", 1e-4),
+      member("c", "random_labels", 0.0, train=0.9934, test=0.1)])
+  report = open(suite_report.write(str(tmp_path))).read()
+  assert ("| mlp_1x512 | no | no | true | 100.00 | 100.00 | +0.00 | 50.51 | 51.23 | +0.72 |"
+          in report)
+  assert ("| mlp_1x512 | no | no | random | 99.34 | 99.34 | +0.00 | 10.61 | 10.00 | -0.61 |"
+          in report)
+  assert "| inception_small | yes | yes | true | 100.00 | — |" in report  # not run: blank
+  assert "runs not finished yet: missing" in report and "Smoke run" not in report
+  rows = (tmp_path / "table1.csv").read_text().splitlines()
+  assert len(rows) == 1 + 19
+
+
+def test_figure_reports_from_a_fixture_workdir(tmp_path):
+  (tmp_path / "config.json").write_text(json.dumps(
+      {"report": "figure1", "smoke": True, "runs": {"a_inception_small": {},
+                                                    "bc_mlp_1x512": {}}}))
+  write_run(tmp_path, "a_inception_small", "inception_small", "center_crop",
+            [member("true", "true_labels"), member("gauss", "gaussian")])
+  write_run(tmp_path, "bc_mlp_1x512", "mlp_1x512", "center_crop",
+            [member(f"p{p}", "corrupt_labels", p=p, steps=int(100 * (1 + p)), test=1 - p / 2)
+             for p in (0.0, 0.5, 1.0)])
+  report = open(suite_report.write(str(tmp_path))).read()
+  assert "Smoke run" in report and "![Figure 1](figure1.png)" in report
+  assert "| mlp_1x512 | 1 | 200 | 2.00 | 50.00 | 89.39 |" in report
+  assert (tmp_path / "figure1.png").read_bytes()[:4] == b"\x89PNG"
+  (tmp_path / "config.json").write_text(json.dumps(
+      {"report": "figure2", "runs": {"inception_small": {}}}))
+  write_run(tmp_path, "inception_small", "inception_small", "center_crop",
+            [member("true", "true_labels", test=0.8)])
+  report = open(suite_report.write(str(tmp_path))).read()
+  assert "| inception_small | 100.00 | 80.00 | 80.00 |" in report
+  assert (tmp_path / "figure2.png").exists()
+
+
+SMOKES = ["table1.py:smoke,inception_small", "table1.py:smoke,inception_small_nobn",
+          "table1.py:smoke,alexnet,mlp", "figure1.py:smoke,inception",
+          "figure1.py:smoke,alexnet,mlp", "figure2.py:smoke", "table4.py:smoke,inception",
+          "table4.py:smoke,alexnet,mlp"]
+
+
+@pytest.mark.parametrize("config", SMOKES)
+def test_smoke_variants_run_end_to_end_offline(config, tmp_path):
+  """Every :smoke suite, split by model so that each test stays under a minute."""
+  proc = subprocess.run([sys.executable, "-m", "rethinking_jax.main", f"--config=configs/{config}",
+                         f"--workdir={tmp_path}", "--config.progress=False"], cwd=ROOT,
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  report = (tmp_path / "report.md").read_text()
+  assert "Smoke run" in report and "## Runs" in report
+  top = json.loads((tmp_path / "config.json").read_text())
+  for name in top["runs"]:
+    assert (tmp_path / name / "summary.json").exists()
+    assert f"[{name}]({name}/report.md)" in report
