@@ -60,6 +60,8 @@ def get_config(arg=None):
   c.checkpoints_to_keep = 2
   c.restart = False              # True: discard the workdir's previous run and start fresh
 
+  c.experiment = "train"         # train | theorem1 | table3 | min_norm_sgd (theory, §6-7)
+
   # Suites (configs/table1.py, figure1.py, ...): named sub-runs, each these fields with its
   # own overrides, trained one after another into WORKDIR/NAME, then one combined report.
   c.runs = ml_collections.ConfigDict()

@@ -98,6 +98,12 @@ def main(argv):
   logging.set_verbosity(logging.INFO)
   logging.get_absl_handler().addFilter(_quiet_libraries)
   try:
+    if config.get("experiment", "train") != "train":
+      from rethinking_jax.theory import experiments
+
+      experiments.run(config, _WORKDIR.value)
+      print(f"done: {config.experiment}; report: {_WORKDIR.value}/report.md")
+      return
     if suite.is_suite(config):
       result = suite.run_suite(config, _WORKDIR.value)
       print(f"done: {len(result['runs'])} runs; report: {result['report']}")

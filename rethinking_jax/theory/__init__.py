@@ -1,0 +1,1 @@
+"""The paper's theory, runnable: Theorem 1's construction and minimum-norm interpolation."""

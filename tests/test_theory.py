@@ -1,0 +1,95 @@
+import importlib
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from rethinking_jax.errors import UserError
+from rethinking_jax.theory import experiments, expressivity, kernels, min_norm_sgd
+
+
+def test_worked_example():
+  x, b, y = np.array([1.0, 2.0, 3.0]), np.array([0.5, 1.5, 2.5]), np.array([5.0, -1.0, 4.0])
+  np.testing.assert_allclose(expressivity.solve_weights(x, b, y), [10.0, -32.0, 54.0])
+  np.testing.assert_allclose(expressivity.thresholds(x), b)
+
+
+def random_problem(n=200, d=20, seed=0):
+  rng = np.random.default_rng(seed)
+  return rng.standard_normal((n, d)), rng.integers(0, 10, n).astype(np.float64)
+
+
+def test_random_labels_on_random_points_fit_to_1e_8_with_2n_plus_d_weights():
+  z, y = random_problem()
+  net = expressivity.construct(z, y, seed=1)
+  assert net.num_params == 2 * 200 + 20
+  assert np.max(np.abs(expressivity.evaluate(net, z) - y)) < 1e-8
+  with jax.enable_x64(True):  # the same network as Flax parameters
+    model = expressivity.Depth2ReLU(width=200)
+    out = model.apply(expressivity.flax_params(net), np.asarray(z))
+  assert np.max(np.abs(np.asarray(out) - y)) < 1e-8
+
+
+def test_equal_projections_are_a_clear_error():
+  z, y = random_problem(n=10, d=4)
+  z[7] = z[3]
+  y[7] = y[3] + 1
+  with pytest.raises(UserError, match="points 3 and 7 have equal projections"):
+    expressivity.construct(z, y)
+
+
+def test_depth_k_corollary_fits_with_o_n_plus_d_weights():
+  z, y = random_problem(n=120, d=30)
+  for depth in (2, 4, 8):
+    layers, nonzero = expressivity.construct_deep(z, y, depth)
+    assert len(layers) == depth + 1
+    assert max(w.shape[1] for w, _ in layers[1:-1]) <= -(-120 // (depth - 1)) + 3
+    assert nonzero <= 4 * (120 + 30)
+    assert np.max(np.abs(expressivity.evaluate_deep(layers, z) - y)) < 1e-6
+
+
+def test_blocked_gram_and_solver_equal_a_reference_solve():
+  rng = np.random.default_rng(0)
+  x, y = rng.standard_normal((70, 5)), rng.standard_normal((30, 5))
+  bw = 1.7
+  reference = np.exp(-((x[:, None] - y[None]) ** 2).sum(-1) / (2 * bw**2))
+  np.testing.assert_allclose(kernels.gram(x, y, "gaussian", bw, block=16), reference,
+                             rtol=1e-12, atol=1e-12)
+  np.testing.assert_allclose(kernels.gram(x, y, "linear", block=16), x @ y.T, rtol=1e-12)
+  k = kernels.gram(x, x, "gaussian", bw)
+  targets = kernels.one_hot(rng.integers(0, 3, 70), 3)
+  for l2 in (0.0, 0.1):
+    np.testing.assert_allclose(kernels.solve(k, targets, l2),
+                               np.linalg.solve(k + l2 * np.eye(70), targets), rtol=1e-6)
+  alpha = kernels.solve(k, targets)
+  np.testing.assert_allclose(kernels.class_norms(alpha, k) ** 2,
+                             np.diag(alpha.T @ k @ alpha), rtol=1e-8)
+  with pytest.raises(UserError, match="kernel: unknown value 'rbf'; allowed: gaussian, linear"):
+    kernels.gram(x, y, "rbf")
+
+
+def test_sgd_from_zero_reaches_the_pseudo_inverse_solution():
+  r = min_norm_sgd.experiment(n=30, d=120, epochs=200, lr=0.003)
+  assert r["from_zero"]["relative_distance_to_pinv"][-1] < 1e-3
+  assert r["from_random"]["relative_distance_to_pinv"][-1] > 0.1  # another interpolant
+  assert r["from_random"]["relative_distance_to_limit"][-1] < 1e-3
+  assert r["from_random"]["norm"] > r["pinv_norm"]
+
+
+@pytest.mark.parametrize("name", ["theorem1", "table3", "min_norm_sgd"])
+def test_theory_smoke_configs_run(name, tmp_path):
+  config = importlib.import_module(f"configs.{name}").get_config("smoke")
+  experiments.run(config, str(tmp_path))
+  summary = json.loads((tmp_path / "summary.json").read_text())
+  report = (tmp_path / "report.md").read_text()
+  if name == "theorem1":
+    assert summary["rows"][0]["params"] == summary["two_n_plus_d"]
+    assert summary["rows"][0]["max_error"] < 1e-6
+  elif name == "table3":
+    assert "Smoke run" in report
+    rows = {r["row"]: r for r in summary["rows"]}
+    assert rows["mnist_raw"]["train_error"] == 0.0  # interpolates
+    assert rows["mnist_raw"]["test_error"] < 0.05   # digits: ~1%
+  else:
+    assert (tmp_path / "min_norm_sgd.png").exists()
