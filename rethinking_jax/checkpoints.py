@@ -118,7 +118,8 @@ class RunCheckpointer:
 def restore_member(workdir: str, member: int, epoch: int | None = None) -> dict:
   """A trained member of a run, for other tools (fooling images, reports).
 
-  Returns {"params", "batch_stats", "model", "config", "epoch", "label"}: the member's
+  Returns {"params", "batch_stats", "model", "config", "epoch", "label", "input_shape",
+  "num_members"}: the member's
   parameters and batch-norm statistics as numpy trees, the Flax model to apply them with
   (`model.apply({"params": p, "batch_stats": s}, x)`), the run's config dict, the epoch of
   the checkpoint and the member's label.
@@ -155,4 +156,5 @@ def restore_member(workdir: str, member: int, epoch: int | None = None) -> dict:
   state = state if isinstance(state, dict) else state._asdict()
   return {"params": take(state["params"]), "batch_stats": take(state.get("batch_stats") or {}),
           "model": model, "config": config, "epoch": meta["progress"]["epoch"],
-          "label": meta["labels"][member], "input_shape": tuple(meta["input_shape"])}
+          "label": meta["labels"][member], "input_shape": tuple(meta["input_shape"]),
+          "num_members": num_members}

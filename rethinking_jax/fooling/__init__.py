@@ -1,0 +1,1 @@
+"""Fooling trained members: minimal adversarial noise, gradient ascent, MAP-Elites evolution."""
