@@ -13,6 +13,8 @@ def get_config(arg=None):
   c.dataset = "cifar10"          # cifar10 | mnist | cifar10_archive | digits | synthetic
   c.data_dir = ""                # tfds data dir (default $TFDS_DATA_DIR) or the archive path
   c.tfds_reader = "auto"         # auto | data_source | tf
+  c.class_order = ""             # image_folder: '' (sorted names), cifar10, or a,b,c,...
+  c.cache_dir = ""               # image_folder array cache ('' = ~/.cache/rethinking_jax)
   c.num_train = 0                # use the first N training examples (0 = all)
   c.num_test = 0                 # use the first N test examples (0 = all)
   c.synthetic_shape = (32, 32, 3)
@@ -31,6 +33,7 @@ def get_config(arg=None):
   # Model.
   c.model = "mlp_1x512"
   c.dropout_rate = 0.0
+  c.compute_dtype = "float32"    # float32 | bfloat16 (params and loss stay float32)
   c.bn_momentum = 0.999          # [default]
   c.bn_epsilon = 1e-3            # [default]
 

@@ -50,6 +50,7 @@ def validate(config) -> None:
   _one_of("step_loop", c.step_loop, STEP_LOOPS)
   _one_of("train_transform", c.train_transform, pipeline.TRANSFORMS)
   _one_of("tfds_reader", c.tfds_reader, tfds_source.READERS)
+  _one_of("compute_dtype", c.compute_dtype, ("float32", "bfloat16"))
   for spec in _split(c.randomizations):
     randomize.parse(spec)
   _require(bool(_split(c.randomizations)), "randomizations: empty; allowed: a comma-separated "
@@ -84,6 +85,9 @@ def validate(config) -> None:
   _require(c.checkpoints_to_keep >= 1,
            f"checkpoints_to_keep: {c.checkpoints_to_keep} must be >= 1")
   _require(c.crop_size >= 0, f"crop_size: {c.crop_size} must be >= 0 (0 = no crop)")
+  _require(c.dataset != "image_folder" or bool(c.data_dir),
+           "data_dir: dataset image_folder needs --config.data_dir=PATH to a folder or a "
+           ".tar/.tar.gz archive of <split>/<class>/<image> files")
   _require(c.dataset != "cifar10_archive" or bool(c.data_dir),
            "data_dir: dataset cifar10_archive needs --config.data_dir=PATH to the official "
            "CIFAR-10 archive (python or binary version)")

@@ -29,7 +29,9 @@ def load_dataset(config) -> data.Dataset:
   dataset = data.load(config.dataset, data_dir=config.data_dir or None,
                       tfds_reader=config.tfds_reader, synthetic_shape=config.synthetic_shape,
                       synthetic_train=config.synthetic_train,
-                      synthetic_test=config.synthetic_test)
+                      synthetic_test=config.synthetic_test,
+                      class_order=config.get("class_order", ""),
+                      cache_dir=config.get("cache_dir", ""))
   return dataset.subset(config.num_train, config.num_test)
 
 
@@ -37,7 +39,8 @@ def program_spec(config, dataset: data.Dataset, specs, mesh) -> program.ProgramS
   crop = preprocess.crop_size_for(dataset.image_shape, config.crop_size)
   steps = program.steps_per_epoch(dataset.train_images.shape[0], config.batch_size)
   model = models.build(config.model, dataset.num_classes, dropout_rate=config.dropout_rate,
-                       bn_momentum=config.bn_momentum, bn_epsilon=config.bn_epsilon)
+                       bn_momentum=config.bn_momentum, bn_epsilon=config.bn_epsilon,
+                       dtype=jnp.dtype(config.compute_dtype))
   return program.ProgramSpec(
       model=model, num_classes=dataset.num_classes,
       input_shape=preprocess.cropped_shape(dataset.image_shape, config.crop_size), crop=crop,

@@ -5,21 +5,25 @@ from __future__ import annotations
 from rethinking_jax.data.cifar_archive import load_cifar10_archive
 from rethinking_jax.data.dataset import Dataset
 from rethinking_jax.data.digits import load_digits
+from rethinking_jax.data.image_folder import load_image_folder
 from rethinking_jax.data.synthetic import load_synthetic
 from rethinking_jax.data.tfds_source import load_tfds
 from rethinking_jax.errors import unknown_name
 
-DATASETS = ("cifar10", "mnist", "cifar10_archive", "digits", "synthetic")
+DATASETS = ("cifar10", "mnist", "cifar10_archive", "image_folder", "digits", "synthetic")
 
 
 def load(name: str, data_dir: str | None = None, tfds_reader: str = "auto",
          synthetic_shape=(32, 32, 3), synthetic_train: int = 1024,
-         synthetic_test: int = 256, synthetic_seed: int = 0) -> Dataset:
+         synthetic_test: int = 256, synthetic_seed: int = 0, class_order: str = "",
+         cache_dir: str = "") -> Dataset:
   """Loads dataset `name` (one of DATASETS) into host memory."""
   if name in ("cifar10", "mnist"):
     return load_tfds(name, data_dir, reader=tfds_reader)
   if name == "cifar10_archive":
     return load_cifar10_archive(data_dir or "")
+  if name == "image_folder":
+    return load_image_folder(data_dir or "", class_order or None, cache_dir or None)
   if name == "digits":
     return load_digits()
   if name == "synthetic":
