@@ -53,9 +53,12 @@ def write_run(root, name, model, transform, members, epochs=3):
                      "stop_reason": "every member memorized its training set",
                      "epochs": epochs, "wall_seconds": 1.0, "model": model},
              "members": members}
+  for i, m in enumerate(members):
+    m["member"] = i
   (path / "summary.json").write_text(json.dumps(summary))
   records = [{"member": i, "label": m["label"], "step": s * 10, "epoch": s,
-              "train_loss": 1.0 / s, "train_acc": 0.5, "test_acc": 0.1 * s, "test_loss": 1.0}
+              "train_loss": 1.0 / s, "train_acc": 0.96 if s == epochs else 0.5,
+              "test_acc": 0.1 * s, "test_loss": 1.0}
              for s in range(1, epochs + 1) for i, m in enumerate(members)]
   (path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
 
@@ -94,7 +97,8 @@ def test_figure_reports_from_a_fixture_workdir(tmp_path):
              for p in (0.0, 0.5, 1.0)])
   report = open(suite_report.write(str(tmp_path))).read()
   assert "Smoke run" in report and "![Figure 1](figure1.png)" in report
-  assert "| mlp_1x512 | 1 | 200 | 2.00 | 50.00 | 89.39 |" in report
+  assert "| mlp_1x512 | 1 | 95% | 30 | 1.00 | 50.00 | 89.39 |" in report
+  assert "not every member reached 100% train accuracy" in report
   assert (tmp_path / "figure1.png").read_bytes()[:4] == b"\x89PNG"
   (tmp_path / "config.json").write_text(json.dumps(
       {"report": "figure2", "runs": {"inception_small": {}}}))
