@@ -26,3 +26,18 @@ def test_gpu_suite_tiny_runs_on_cpu(tmp_path):
     for row in result["rows"]:
       assert row["examples_per_second"] > 0 and row["flops_per_example"] > 0
       assert 0 < row["mfu"] < 5
+
+
+def test_torch_reference_models_have_the_papers_parameter_counts():
+  import pytest
+
+  torch = pytest.importorskip("torch")  # the `torch` extra; skipped in the default install
+  sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+  import torch_reference
+
+  from rethinking_jax.models import PAPER_PARAM_COUNTS
+
+  for name in ("mlp_1x512", "mlp_3x512", "alexnet_small", "inception_small"):
+    model = torch_reference.build(name, (3, 28, 28))
+    assert sum(p.numel() for p in model.parameters()) == PAPER_PARAM_COUNTS[name]
+    assert model(torch.zeros(2, 3, 28, 28)).shape == (2, 10)
