@@ -84,3 +84,21 @@ def test_every_model_is_differentiable_in_train_mode(name):
   grads = jax.grad(loss)(variables["params"])
   norms = [float(jnp.linalg.norm(g)) for g in jax.tree.leaves(grads)]
   assert all(np.isfinite(norms)) and sum(norms) > 0
+
+
+def test_inception_v3_matches_the_reference_parameter_count():
+  model = models.build("inception_v3", num_classes=1000)
+  shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 299, 299, 3)))
+  assert models.count_params(shapes["params"]) == models.REFERENCE_TRAINABLE_PARAMS
+  assert models.count_params(shapes["batch_stats"]) == 34_432  # Keras' non-trainable count
+  out = jax.eval_shape(lambda v, x: model.apply(v, x), shapes, jnp.zeros((2, 299, 299, 3)))
+  assert out.shape == (2, 1000)
+
+
+def test_inception_v3_runs_with_dropout_on_its_smallest_input():
+  model = models.build("inception_v3", num_classes=5, dropout_rate=0.2)
+  x = jnp.ones((1, 75, 75, 3))
+  variables = jax.jit(model.init)(jax.random.key(0), x)
+  logits, _ = model.apply(variables, x, train=True, rngs={"dropout": jax.random.key(1)},
+                          mutable=["batch_stats"])
+  assert logits.shape == (1, 5) and bool(jnp.all(jnp.isfinite(logits)))

@@ -12,6 +12,7 @@ import numpy as np
 from rethinking_jax.errors import UserError, unknown_name
 from rethinking_jax.models.alexnet import AlexNetSmall, local_response_normalization
 from rethinking_jax.models.inception import InceptionSmall
+from rethinking_jax.models.inception_v3 import REFERENCE_TRAINABLE_PARAMS, InceptionV3
 from rethinking_jax.models.mlp import MLP
 
 _REGISTRY = {
@@ -21,7 +22,10 @@ _REGISTRY = {
     "inception_small": functools.partial(InceptionSmall, batch_norm=True),
     "inception_small_nobn": functools.partial(InceptionSmall, batch_norm=False),
 }
-MODELS = tuple(_REGISTRY)
+MODELS = tuple(_REGISTRY)  # the CIFAR10 models (any input shape)
+# ImageNet (Table 2): Inception V3 needs inputs of at least 75x75 (299x299 in the paper).
+IMAGENET_MODELS = ("inception_v3",)
+_REGISTRY["inception_v3"] = InceptionV3
 # Table 1's counts for 28x28x3 inputs and 10 classes (batch-norm statistics not counted).
 PAPER_PARAM_COUNTS = {"mlp_1x512": 1_209_866, "mlp_3x512": 1_735_178,
                       "alexnet_small": 1_387_786, "inception_small": 1_649_402,
@@ -32,16 +36,18 @@ PAPER_LEARNING_RATES = {"mlp_1x512": 0.01, "mlp_3x512": 0.01, "alexnet_small": 0
 
 
 def has_batch_norm(name: str) -> bool:
-  return name == "inception_small"
+  return name in ("inception_small", "inception_v3")
 
 
 def build(name: str, num_classes: int = 10, *, dropout_rate: float = 0.0,
           bn_momentum: float = 0.999, bn_epsilon: float = 1e-3, dtype=jnp.float32) -> nn.Module:
   """The model `name` (one of MODELS); works for any NHWC input shape."""
   if name not in _REGISTRY:
-    raise unknown_name("model", name, MODELS)
+    raise unknown_name("model", name, MODELS + IMAGENET_MODELS)
   kwargs = {"num_classes": num_classes, "dtype": dtype}
-  if name.startswith("inception"):
+  if name == "inception_v3":
+    kwargs.update(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, dropout_rate=dropout_rate)
+  elif name.startswith("inception"):
     kwargs.update(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
     if dropout_rate:
       raise UserError(f"dropout_rate: {name} has no dropout layers; allowed: 0 (got "
@@ -62,5 +68,6 @@ def param_count(name: str, input_shape=(28, 28, 3), num_classes: int = 10) -> in
   return count_params(shapes["params"])
 
 
-__all__ = ["MODELS", "PAPER_LEARNING_RATES", "PAPER_PARAM_COUNTS", "build", "count_params",
-           "has_batch_norm", "local_response_normalization", "param_count"]
+__all__ = ["IMAGENET_MODELS", "MODELS", "PAPER_LEARNING_RATES", "PAPER_PARAM_COUNTS",
+           "REFERENCE_TRAINABLE_PARAMS", "build", "count_params", "has_batch_norm",
+           "local_response_normalization", "param_count"]
