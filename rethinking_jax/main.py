@@ -98,11 +98,14 @@ def main(argv):
   logging.set_verbosity(logging.INFO)
   logging.get_absl_handler().addFilter(_quiet_libraries)
   try:
-    if config.get("experiment", "train") != "train":
-      from rethinking_jax.theory import experiments
-
-      experiments.run(config, _WORKDIR.value)
-      print(f"done: {config.experiment}; report: {_WORKDIR.value}/report.md")
+    experiment = config.get("experiment", "train")
+    if experiment != "train":
+      if experiment == "fooling":
+        from rethinking_jax.fooling import run as runner
+      else:
+        from rethinking_jax.theory import experiments as runner
+      runner.run(config, _WORKDIR.value)
+      print(f"done: {experiment}; report: {_WORKDIR.value}/report.md")
       return
     if suite.is_suite(config):
       result = suite.run_suite(config, _WORKDIR.value)

@@ -12,11 +12,11 @@ import jax
 import numpy as np
 
 from rethinking_jax import data
-from rethinking_jax.errors import UserError, unknown_name
+from rethinking_jax.errors import unknown_name
 from rethinking_jax.reports import files
 from rethinking_jax.theory import expressivity, features, kernels, min_norm_sgd
 
-EXPERIMENTS = ("train", "theorem1", "table3", "min_norm_sgd", "fooling")
+EXPERIMENTS = ("theorem1", "table3", "min_norm_sgd")
 FEATURES = ("raw", "whitened", "gabor", "random_conv")
 
 
@@ -168,13 +168,7 @@ def sgd(config, workdir: str) -> dict:
 
 
 def run(config, workdir: str) -> dict:
-  if config.experiment not in EXPERIMENTS:
-    raise unknown_name("experiment", config.experiment, EXPERIMENTS)
-  if config.experiment == "fooling":
-    from rethinking_jax.fooling import run as fooling
-
-    return fooling.run(config, workdir)
-  runner = {"theorem1": theorem1, "table3": table3, "min_norm_sgd": sgd}.get(config.experiment)
-  if runner is None:
-    raise UserError("experiment: 'train' runs through rethinking_jax.train")
-  return runner(config, workdir)
+  runners = {"theorem1": theorem1, "table3": table3, "min_norm_sgd": sgd}
+  if config.experiment not in runners:
+    raise unknown_name("experiment", config.experiment, ("train", "fooling", *EXPERIMENTS))
+  return runners[config.experiment](config, workdir)
