@@ -8,6 +8,7 @@ touched.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import signal
@@ -25,13 +26,19 @@ from rethinking_jax.errors import UserError
 from rethinking_jax.reports import files, markdown, plots
 
 
+@functools.lru_cache(maxsize=2)
+def _load(name, data_dir, tfds_reader, synthetic_shape, synthetic_train, synthetic_test,
+          class_order, cache_dir) -> data.Dataset:
+  """One read per dataset per process: the sub-runs of a suite share it (read-only)."""
+  return data.load(name, data_dir=data_dir, tfds_reader=tfds_reader,
+                   synthetic_shape=synthetic_shape, synthetic_train=synthetic_train,
+                   synthetic_test=synthetic_test, class_order=class_order, cache_dir=cache_dir)
+
+
 def load_dataset(config) -> data.Dataset:
-  dataset = data.load(config.dataset, data_dir=config.data_dir or None,
-                      tfds_reader=config.tfds_reader, synthetic_shape=config.synthetic_shape,
-                      synthetic_train=config.synthetic_train,
-                      synthetic_test=config.synthetic_test,
-                      class_order=config.get("class_order", ""),
-                      cache_dir=config.get("cache_dir", ""))
+  dataset = _load(config.dataset, config.data_dir or None, config.tfds_reader,
+                  tuple(config.synthetic_shape), config.synthetic_train, config.synthetic_test,
+                  config.get("class_order", ""), config.get("cache_dir", ""))
   return dataset.subset(config.num_train, config.num_test)
 
 
