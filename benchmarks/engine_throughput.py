@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
-import platform
 import statistics
 import sys
 import time
 
 import jax
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), HERE]
+
+from record import write_result  # noqa: E402
 
 from configs import default  # noqa: E402
 from rethinking_jax import train  # noqa: E402
@@ -92,13 +93,7 @@ def main(argv=None):
             f"{row['examples_per_second']:9.0f} ex/s {row['steps_per_second']:7.2f} steps/s  "
             f"compile {row['compile_seconds']:5.1f} s  "
             f"vs E single runs {row['vs_sequential_runs'] or 0:5.2f}x", flush=True)
-  result = {"benchmark": "engine_throughput", "jax": jax.__version__,
-            "device": jax.devices()[0].device_kind, "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "args": vars(a), "rows": rows}
-  if a.json:
-    with open(a.json, "w") as f:
-      json.dump(result, f, indent=2)
-  return result
+  return write_result(a.json, "engine_throughput", a, rows)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
-import platform
 import sys
 import time
 
@@ -29,6 +27,8 @@ import optax
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]
+
+from record import write_result  # noqa: E402
 
 from configs import default  # noqa: E402
 from rethinking_jax import data, models, train  # noqa: E402
@@ -159,11 +159,6 @@ def main(argv=None):
       row["time_vs_torch_optimized"] = (row["time_to_memorize"] / reference["time_to_memorize"]
                                         if reference else None)
     rows += model_rows
-  result = {"benchmark": "memorization", "jax": jax.__version__,
-            "torch": __import__("torch").__version__ if have_torch else None,
-            "device": jax.devices()[0].device_kind, "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "matmul_peak_gflops": peak, "args": vars(a),
-            "rows": rows}
   print(f"matrix-multiply peak: {peak:.0f} GFLOP/s ({a.dtype})")
   if not have_torch:
     print("torch is not installed: PyTorch entries skipped (pip install -e '.[torch]')")
@@ -171,10 +166,8 @@ def main(argv=None):
     if row["time_vs_torch_optimized"] is not None:
       print(f"{row['model']:14s} {row['framework']:5s} {row['form']:28s} time vs torch "
             f"optimized: {row['time_vs_torch_optimized']:.2f}x")
-  if a.json:
-    with open(a.json, "w") as f:
-      json.dump(result, f, indent=2)
-  return result
+  return write_result(a.json, "memorization", a, rows, matmul_peak_gflops=peak,
+                      torch=__import__("torch").__version__ if have_torch else None)
 
 
 if __name__ == "__main__":

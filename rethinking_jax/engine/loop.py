@@ -77,7 +77,6 @@ class FitResult:
   history: list[dict]             # the evaluation records of this call
   steps: int                      # steps taken in this call
   compile_seconds: float
-  examples_per_second: float      # training throughput of this call, all members
   interrupted: bool = False
 
   @property
@@ -146,7 +145,7 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
                    or progress.epoch >= settings.num_epochs)
   history: list[dict] = []
   interrupted = False
-  start_epoch, start_seconds = progress.epoch, progress.train_seconds
+  start_epoch = progress.epoch
   bar = tqdm(total=settings.num_epochs, initial=progress.epoch, unit="epoch",
              disable=not settings.progress, leave=False)
   while not progress.done and progress.epoch < settings.num_epochs:
@@ -184,9 +183,7 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
       break
   bar.close()
   steps = (progress.epoch - start_epoch) * spec.steps_per_epoch
-  seconds = max(progress.train_seconds - start_seconds, 1e-9)
-  return FitResult(state, progress, history, steps, programs.compile_seconds,
-                   steps * spec.batch_size * len(specs) / seconds, interrupted)
+  return FitResult(state, progress, history, steps, programs.compile_seconds, interrupted)
 
 
 def device_data(train_images, test_images, mean, std, mesh) -> DeviceData:

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rethinking_jax import checkpoints, data
+from rethinking_jax import checkpoints
 from rethinking_jax.data import preprocess
 
 
@@ -43,16 +43,20 @@ def from_workdir(workdir: str, member: int) -> Classifier:
 
 
 def images_of_workdir(workdir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """(train mean image, test images, test labels) of the run's dataset, cropped, in [0,1]."""
+  """(train mean image, test images, test labels) of the run's dataset, cropped, in [0,1].
+
+  The dataset is loaded exactly as the run loaded it (train.load_dataset on its config.json).
+  """
   import json
   import os
 
+  import ml_collections
+
+  from rethinking_jax import train
+
   with open(os.path.join(workdir, "config.json")) as f:
-    config = json.load(f)
-  ds = data.load(config["dataset"], data_dir=config.get("data_dir") or None,
-                 synthetic_shape=tuple(config.get("synthetic_shape", (32, 32, 3))),
-                 synthetic_train=config.get("synthetic_train", 1024),
-                 synthetic_test=config.get("synthetic_test", 256))
-  crop = preprocess.crop_size_for(ds.image_shape, config.get("crop_size", 28))
+    config = ml_collections.ConfigDict(json.load(f))
+  ds = train.load_dataset(config)
+  crop = preprocess.crop_size_for(ds.image_shape, config.crop_size)
   unit = lambda u8: np.asarray(preprocess.center_crop(preprocess.to_unit(jnp.asarray(u8)), crop))
   return unit(ds.train_images).mean(axis=0), unit(ds.test_images), ds.test_labels
