@@ -7,7 +7,9 @@ CIFAR-shaped synthetic data (32x32x3 -> 28x28x3 crop), random labels, batch 128.
 (model, E, strategy): compile time, then the median over `--repeats` of the time of `--epochs`
 epochs, after one warm-up epoch. `vs_sequential_runs` = (E x time of the E=1 run of the same
 model) / (time of the E-member run): above 1 means training the members together beats
-training them one after another with the same code.
+training them one after another with the same code. `--input_pipelines=device,stream`
+also times the streaming input path (host-fed batches, as for ImageNet) on the same data:
+its cost over the device-resident path is the host reading and transfer per step.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from configs import default  # noqa: E402
 from rethinking_jax import train  # noqa: E402
 
 
-def bench_one(model, members, strategy, num_train, epochs, batch_size, step_loop, repeats):
+def bench_one(model, members, strategy, num_train, epochs, batch_size, step_loop, repeats,
+              input_pipeline="device"):
   c = default.get_config()
   c.dataset, c.synthetic_shape = "synthetic", (32, 32, 3)
   c.synthetic_train, c.synthetic_test = num_train, 128
@@ -39,6 +42,7 @@ def bench_one(model, members, strategy, num_train, epochs, batch_size, step_loop
   c.seeds = ",".join(str(s) for s in range(members))
   c.progress = False
   c.step_loop = step_loop
+  c.input_pipeline = input_pipeline
   run = train.prepare(c)
   programs, state = run.programs, run.programs.init(run.members)
   args = (run.members, run.labels, run.data)
@@ -51,7 +55,7 @@ def bench_one(model, members, strategy, num_train, epochs, batch_size, step_loop
   seconds = statistics.median(times)
   steps = epochs * programs.spec.steps_per_epoch
   return {"model": model, "members": members, "strategy": strategy,
-          "step_loop": programs.step_loop, "seconds": seconds,
+          "input_pipeline": input_pipeline, "step_loop": programs.step_loop, "seconds": seconds,
           "steps_per_second": steps / seconds,
           "examples_per_second": steps * batch_size * members / seconds,
           "compile_seconds": programs.compile_seconds}
@@ -68,13 +72,16 @@ def main(argv=None):
   p.add_argument("--epochs", type=int, default=2)
   p.add_argument("--step_loops", default="auto",
                  help="comma-separated: auto, scan, host (auto = host for conv nets on CPU)")
+  p.add_argument("--input_pipelines", default="device",
+                 help="comma-separated: device (dataset on the device), stream (host-fed)")
   p.add_argument("--batch_size", type=int, default=128)
   p.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported")
   p.add_argument("--json", default="")
   a = p.parse_args(argv)
   rows = []
   strategies = a.strategies.split(",")
-  for model, step_loop in itertools.product(a.models.split(","), a.step_loops.split(",")):
+  for model, step_loop, pipeline in itertools.product(
+      a.models.split(","), a.step_loops.split(","), a.input_pipelines.split(",")):
     n = a.num_train if model.startswith("mlp") else a.alexnet_num_train
     single = None
     for members, strategy in itertools.product(map(int, a.members.split(",")), strategies):
@@ -83,13 +90,13 @@ def main(argv=None):
           continue
         strategy = "sequential"
       row = bench_one(model, members, strategy, n, a.epochs, a.batch_size, step_loop,
-                      a.repeats)
+                      a.repeats, pipeline)
       single = row if members == 1 else single
       row["num_train"] = n
       row["vs_sequential_runs"] = (members * single["seconds"] / row["seconds"]
                                    if single else None)
       rows.append(row)
-      print(f"{model:14s} {row['step_loop']:5s} E={members:<2d} {strategy:10s} "
+      print(f"{model:14s} {pipeline:6s} {row['step_loop']:5s} E={members:<2d} {strategy:10s} "
             f"{row['examples_per_second']:9.0f} ex/s {row['steps_per_second']:7.2f} steps/s  "
             f"compile {row['compile_seconds']:5.1f} s  "
             f"vs E single runs {row['vs_sequential_runs'] or 0:5.2f}x", flush=True)

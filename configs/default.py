@@ -10,7 +10,8 @@ from ml_collections import config_dict
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
   # Data.
-  c.dataset = "cifar10"          # cifar10 | mnist | cifar10_archive | digits | synthetic
+  c.dataset = "cifar10"  # cifar10 | mnist | cifar10_archive | image_folder | digits | synthetic
+  #                        | imagenet2012 (Table 2; streamed)
   c.data_dir = ""                # tfds data dir (default $TFDS_DATA_DIR) or the archive path
   c.tfds_reader = "auto"         # auto | data_source | tf
   c.class_order = ""             # image_folder: '' (sorted names), cifar10, or a,b,c,...
@@ -21,6 +22,13 @@ def get_config(arg=None):
   c.synthetic_train = 1024
   c.synthetic_test = 256
   c.crop_size = 28               # crop follows the input: none when images are not larger
+  # Input path: `device` keeps the whole dataset on the device (CIFAR10, MNIST, ...);
+  # `stream` reads it from disk batch by batch (ImageNet); auto = stream only for imagenet2012.
+  c.input_pipeline = "auto"      # auto | device | stream
+  c.image_size = 0               # stream: every image resized to this square first (0 = keep)
+  c.stream_workers = 8           # stream: threads decoding images
+  c.prefetch_batches = 4         # stream: batches read ahead of the device
+  c.eval_train_examples = 0      # stream: train accuracy over a fixed random subset (0 = all)
   c.train_transform = "center_crop"  # center_crop | random_crop | augment  [default]
 
   # Members: the product randomizations x seeds x learning_rates x weight_decays.

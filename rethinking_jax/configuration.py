@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from rethinking_jax import data, models
-from rethinking_jax.data import pipeline, randomize, tfds_source
+from rethinking_jax.data import pipeline, preprocess, randomize, tfds_source
 from rethinking_jax.engine import members as members_lib
 from rethinking_jax.engine.strategies import STEP_LOOPS, STRATEGIES
 from rethinking_jax.errors import UserError, unknown_name
@@ -45,7 +45,18 @@ def validate(config) -> None:
   """Raises UserError (one line: the field and what is allowed) for a bad config."""
   c = config
   _one_of("dataset", c.dataset, data.DATASETS)
-  _one_of("model", c.model, models.MODELS)
+  _one_of("model", c.model, models.MODELS + models.IMAGENET_MODELS)
+  _one_of("input_pipeline", c.input_pipeline, INPUT_PIPELINES)
+  _require(not (c.input_pipeline == "device" and c.dataset in data.STREAMED_DATASETS),
+           f"input_pipeline: {c.dataset} does not fit in device memory; allowed: auto, stream")
+  _require(c.image_size >= 0, f"image_size: {c.image_size} must be >= 0 (0 = keep the size)")
+  _require(c.image_size == 0 or streams(c),
+           f"image_size: {c.image_size} resizes images on the streaming input path only; "
+           "allowed with input_pipeline=device: 0 (or set input_pipeline=stream)")
+  _require(c.stream_workers >= 1, f"stream_workers: {c.stream_workers} must be >= 1")
+  _require(c.prefetch_batches >= 1, f"prefetch_batches: {c.prefetch_batches} must be >= 1")
+  _require(c.eval_train_examples >= 0,
+           f"eval_train_examples: {c.eval_train_examples} must be >= 0 (0 = all)")
   _one_of("member_strategy", c.member_strategy, STRATEGIES)
   _one_of("step_loop", c.step_loop, STEP_LOOPS)
   _one_of("train_transform", c.train_transform, pipeline.TRANSFORMS)
@@ -74,7 +85,7 @@ def validate(config) -> None:
   _require(0 < c.memorize_threshold <= 1,
            f"memorize_threshold: {c.memorize_threshold} must be in (0, 1]")
   _require(0 <= c.dropout_rate < 1, f"dropout_rate: {c.dropout_rate} must be in [0, 1)")
-  _require(c.dropout_rate == 0 or not c.model.startswith("inception"),
+  _require(c.dropout_rate == 0 or c.model not in ("inception_small", "inception_small_nobn"),
            f"dropout_rate: {c.model} has no dropout layers; allowed: 0")
   _require(0 < c.bn_momentum < 1, f"bn_momentum: {c.bn_momentum} must be in (0, 1)")
   _require(c.bn_epsilon > 0, f"bn_epsilon: {c.bn_epsilon} must be > 0")
@@ -91,6 +102,15 @@ def validate(config) -> None:
   _require(c.dataset != "cifar10_archive" or bool(c.data_dir),
            "data_dir: dataset cifar10_archive needs --config.data_dir=PATH to the official "
            "CIFAR-10 archive (python or binary version)")
+
+
+INPUT_PIPELINES = ("auto", "device", "stream")
+
+
+def streams(config) -> bool:
+  """Whether the run reads its data batch by batch (auto: only datasets that must be)."""
+  return config.input_pipeline == "stream" or (config.input_pipeline == "auto"
+                                               and config.dataset in data.STREAMED_DATASETS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,8 +132,14 @@ def resolve(config) -> Resolved:
   return Resolved(lr, specs)
 
 
-def check_against_data(config, dataset: data.Dataset) -> None:
-  """Checks that need the loaded dataset (still before anything is written)."""
-  n = dataset.train_images.shape[0]
+def check_against_data(config, dataset) -> None:
+  """Checks that need the opened dataset (still before anything is written)."""
+  n = dataset.num_train
   _require(config.batch_size <= n, f"batch_size: {config.batch_size} is larger than the "
            f"training set ({n} examples of {dataset.name}); allowed: 1..{n}")
+  smallest = models.MIN_INPUT_SIZE.get(config.model, 1)
+  side = min(preprocess.cropped_shape(dataset.image_shape, config.crop_size)[:2])
+  _require(side >= smallest, f"crop_size: {config.model} needs inputs of at least "
+           f"{smallest}x{smallest}, these are {side}x{side} (crop_size={config.crop_size}, "
+           f"images {dataset.image_shape[0]}x{dataset.image_shape[1]}); allowed: "
+           f"crop_size >= {smallest} or 0, on images at least that large")

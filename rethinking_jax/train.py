@@ -15,13 +15,15 @@ import signal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from absl import logging
 
 from rethinking_jax import checkpoints, configuration, data, models
-from rethinking_jax.data import preprocess
+from rethinking_jax.data import preprocess, stream
 from rethinking_jax.engine import loop, program, sharding
 from rethinking_jax.engine import members as members_lib
 from rethinking_jax.engine.strategies import MemberPrograms, resolve_step_loop
+from rethinking_jax.engine.streaming import StreamPrograms, eval_train_index
 from rethinking_jax.errors import UserError
 from rethinking_jax.reports import files, markdown, plots
 
@@ -36,15 +38,32 @@ def _load(name, data_dir, tfds_reader, synthetic_shape, synthetic_train, synthet
 
 
 def load_dataset(config) -> data.Dataset:
+  """The config's dataset in host memory (the device input path)."""
+  if config.dataset in data.STREAMED_DATASETS:
+    raise UserError(f"dataset: {config.dataset} is read from disk batch by batch "
+                    "(input_pipeline=stream) and cannot be loaded into memory here")
   dataset = _load(config.dataset, config.data_dir or None, config.tfds_reader,
                   tuple(config.synthetic_shape), config.synthetic_train, config.synthetic_test,
                   config.get("class_order", ""), config.get("cache_dir", ""))
   return dataset.subset(config.num_train, config.num_test)
 
 
-def program_spec(config, dataset: data.Dataset, specs, mesh) -> program.ProgramSpec:
+def open_stream(config) -> stream.StreamedDataset:
+  """The config's dataset as a stream: tfds and image-folder directories read from disk, the
+  other sources from their in-memory arrays."""
+  on_disk = config.dataset in ("imagenet2012", "cifar10", "mnist") or (
+      config.dataset == "image_folder" and os.path.isdir(config.data_dir))
+  source = stream.open_stream(
+      config.dataset, data_dir=config.data_dir, image_size=config.image_size,
+      workers=config.stream_workers, class_order=config.get("class_order", ""),
+      in_memory=None if on_disk else load_dataset(config))
+  return source.head(config.num_train, config.num_test)
+
+
+def program_spec(config, dataset, specs, mesh) -> program.ProgramSpec:
+  """`dataset`: a data.Dataset (device input path) or a stream.StreamedDataset."""
   crop = preprocess.crop_size_for(dataset.image_shape, config.crop_size)
-  steps = program.steps_per_epoch(dataset.train_images.shape[0], config.batch_size)
+  steps = program.steps_per_epoch(dataset.num_train, config.batch_size)
   model = models.build(config.model, dataset.num_classes, dropout_rate=config.dropout_rate,
                        bn_momentum=config.bn_momentum, bn_epsilon=config.bn_epsilon,
                        dtype=jnp.dtype(config.compute_dtype))
@@ -64,11 +83,11 @@ class Run:
   """Everything a run needs on the device, built from a validated config."""
 
   specs: list
-  dataset: data.Dataset
-  programs: MemberPrograms
+  dataset: data.Dataset | stream.StreamedDataset
+  programs: MemberPrograms                 # a StreamPrograms on the streaming path
   members: members_lib.MemberArrays
-  labels: program.MemberLabels
-  data: program.DeviceData
+  labels: program.MemberLabels | None      # None when streaming: derived per batch
+  data: program.DeviceData | None          # None when streaming: the programs read it
   settings: loop.FitSettings
 
   def fit(self, on_eval=lambda records: None, **resume) -> loop.FitResult:
@@ -78,27 +97,40 @@ class Run:
 
 
 def prepare(config) -> Run:
-  """Validates `config`, loads the data and puts it on the device; raises UserError early."""
+  """Validates `config`, opens the data (on the device, or as a stream) and compiles nothing
+  yet; raises UserError early."""
   resolved = configuration.resolve(config)
-  dataset = load_dataset(config)
+  streaming = configuration.streams(config)
+  dataset = open_stream(config) if streaming else load_dataset(config)
   configuration.check_against_data(config, dataset)
   specs = resolved.members
   mesh = sharding.make_mesh(sharding.mesh_shape(
       config.mesh_shape, len(specs), config.batch_size,
       spread_members=config.member_strategy == "vmap"))
   spec = program_spec(config, dataset, specs, mesh)
-  mean, std = preprocess.channel_stats(dataset.train_images, config.crop_size)
-  step_loop = resolve_step_loop(config.step_loop, config.model, jax.devices()[0].platform)
-  programs = MemberPrograms(spec, config.member_strategy, step_loop)
-  member_arrays = programs.place_members(members_lib.stack(specs))
-  true_labels = sharding.place((dataset.train_labels, dataset.test_labels),
-                               sharding.replicated(mesh))
-  labels = programs.labels(member_arrays, *true_labels)
   settings = loop.FitSettings(
       num_epochs=config.num_epochs, eval_every_epochs=config.eval_every_epochs,
       memorize_threshold=config.memorize_threshold,
       stop_when_memorized=config.stop_when_memorized, extra_epochs=config.extra_epochs,
       progress=config.progress)
+  host_members = members_lib.stack(specs)
+  if streaming:
+    mean, std = (preprocess.channel_stats(dataset.read_rows("train", np.arange(
+        min(stream.STATS_EXAMPLES, dataset.num_train)))[0], config.crop_size)
+                 if "gaussian" in spec.kinds_present else (np.zeros(3), np.ones(3)))
+    programs = StreamPrograms(
+        spec, config.member_strategy, dataset, jax.tree.map(lambda x: x[0], host_members),
+        eval_train_index(dataset.num_train, config.eval_train_examples, specs[0].seed),
+        mean[:dataset.channels], std[:dataset.channels], config.prefetch_batches)
+    return Run(specs, dataset, programs, programs.place_members(host_members), None, None,
+               settings)
+  mean, std = preprocess.channel_stats(dataset.train_images, config.crop_size)
+  step_loop = resolve_step_loop(config.step_loop, config.model, jax.devices()[0].platform)
+  programs = MemberPrograms(spec, config.member_strategy, step_loop)
+  member_arrays = programs.place_members(host_members)
+  true_labels = sharding.place((dataset.train_labels, dataset.test_labels),
+                               sharding.replicated(mesh))
+  labels = programs.labels(member_arrays, *true_labels)
   return Run(specs, dataset, programs, member_arrays, labels,
              loop.device_data(dataset.train_images, dataset.test_images, mean, std, mesh),
              settings)
@@ -161,8 +193,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   if writes_outputs:
     files.write_json(os.path.join(workdir, "config.json"), config_dict)
   logging.info("%d members of %s on %s (%d train / %d test, %s), %d steps/epoch, %s loop, "
-               "on %s", len(specs), config.model, dataset.name, len(dataset.train_labels),
-               len(dataset.test_labels), "x".join(map(str, dataset.image_shape)),
+               "on %s", len(specs), config.model, dataset.name, dataset.num_train,
+               dataset.num_test, "x".join(map(str, dataset.image_shape)),
                run.programs.spec.steps_per_epoch, run.programs.step_loop,
                jax.devices()[0].platform)
 
@@ -216,6 +248,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
     finally:
       writer.close()
       checkpointer.close()
+      if isinstance(run.dataset, stream.StreamedDataset):
+        run.dataset.close()  # its reader threads
   if result.interrupted:
     raise Interrupted(f"stopped by {signals.received} at epoch {result.epochs}; checkpoint "
                       f"saved in {checkpointer.directory}; rerun the same command to resume")
@@ -239,8 +273,13 @@ def make_summary(config, dataset, specs, result: loop.FitResult, name: str,
     reason = "every member memorized its training set"
   else:
     reason = f"num_epochs={config.num_epochs} reached"
-  run = {"name": name, "dataset": dataset.name, "num_train": int(len(dataset.train_labels)),
-         "num_test": int(len(dataset.test_labels)), "model": config.model,
+  run = {"name": name, "dataset": dataset.name, "num_train": dataset.num_train,
+         "num_test": dataset.num_test, "model": config.model,
+         "input_pipeline": "stream" if isinstance(dataset, stream.StreamedDataset) else "device",
+         "train_eval_examples": (min(config.eval_train_examples or dataset.num_train,
+                                     dataset.num_train)
+                                 if isinstance(dataset, stream.StreamedDataset)
+                                 else dataset.num_train),
          "member_strategy": config.member_strategy, "batch_size": config.batch_size,
          "epochs": result.epochs, "steps": result.epochs * steps_per_epoch,
          "stop_reason": reason,
@@ -262,7 +301,9 @@ def make_summary(config, dataset, specs, result: loop.FitResult, name: str,
         "corruption_p": spec.randomization.label_p, "seed": spec.seed,
         "learning_rate": spec.learning_rate, "weight_decay": spec.weight_decay,
         "train_loss": final.get("train_loss"), "train_acc": final.get("train_acc"),
+        "train_top5": final.get("train_top5"),
         "test_loss": final.get("test_loss"), "test_acc": final.get("test_acc"),
+        "test_top5": final.get("test_top5"),
         "best_test_acc": st.best_test_acc, "steps_to_memorize": st.steps_to_memorize,
         "epochs_to_memorize": st.epochs_to_memorize, "diverged": st.diverged})
   return {"run": run, "members": members}

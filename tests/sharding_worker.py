@@ -1,7 +1,7 @@
 """Runs a tiny training run under a given device setup and saves its numbers (for tests).
 
     python tests/sharding_worker.py OUT.npz DEVICES MESH_SHAPE [--process I --processes N
-        --port P] [--workdir DIR --epochs N]
+        --port P] [--workdir DIR --epochs N] [--stream]
 
 DEVICES fake CPU devices per process. With --workdir the run goes through
 train_and_evaluate (checkpoints and resume); otherwise through prepare + fit.
@@ -25,6 +25,7 @@ def main():
   p.add_argument("--port", type=int, default=0)
   p.add_argument("--workdir", default="")
   p.add_argument("--epochs", type=int, default=2)
+  p.add_argument("--stream", action="store_true", help="the streaming input path")
   a = p.parse_args()
   os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={a.devices}"
   os.environ["JAX_PLATFORMS"] = "cpu"
@@ -43,7 +44,8 @@ def main():
 
   config = tiny_config(randomizations="random_labels,true_labels,gaussian,random_pixels",
                        seeds="0,1", mesh_shape=a.mesh_shape, num_epochs=a.epochs,
-                       checkpoint_every_epochs=1)
+                       checkpoint_every_epochs=1,
+                       input_pipeline="stream" if a.stream else "device")
   if a.workdir:
     from absl import logging
     logging.set_verbosity(logging.INFO)

@@ -9,12 +9,14 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = [sys.executable, "-m", "rethinking_jax.main"]
-RECORD_KEYS = {"step", "epoch", "member", "label", "train_loss", "train_acc", "test_loss",
-               "test_acc", "learning_rate", "wall_time"}
+RECORD_KEYS = {"step", "epoch", "member", "label", "train_loss", "train_acc", "train_top5",
+               "test_loss", "test_acc", "test_top5", "learning_rate", "wall_time"}
 MEMBER_KEYS = {"member", "label", "randomization", "corruption_p", "seed", "learning_rate",
-               "weight_decay", "train_loss", "train_acc", "test_loss", "test_acc",
+               "weight_decay", "train_loss", "train_acc", "train_top5", "test_loss", "test_acc",
+               "test_top5",
                "best_test_acc", "steps_to_memorize", "epochs_to_memorize", "diverged"}
-RUN_KEYS = {"name", "dataset", "num_train", "num_test", "model", "member_strategy",
+RUN_KEYS = {"name", "dataset", "num_train", "num_test", "model", "input_pipeline",
+            "train_eval_examples", "member_strategy",
             "batch_size", "epochs", "steps", "stop_reason", "train_seconds", "eval_seconds",
             "compile_seconds", "wall_seconds", "examples_per_second", "device", "platform",
             "devices", "processes", "mesh"}

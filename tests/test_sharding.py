@@ -45,8 +45,9 @@ def runs(tmp_path_factory):
   """One single-device run and the multi-device runs, started together."""
   tmp = tmp_path_factory.mktemp("sharding")
   setups = {"single": (1, "auto"), "members": (8, "8,1"), "data": (8, "1,8"),
-            "mixed": (8, "4,2")}
-  procs = {name: launch(tmp / f"{name}.npz", d, mesh) for name, (d, mesh) in setups.items()}
+            "mixed": (8, "4,2"), "stream_single": (1, "auto", "--stream"),
+            "stream_mixed": (8, "4,2", "--stream")}
+  procs = {name: launch(tmp / f"{name}.npz", *setup) for name, setup in setups.items()}
   finish(*procs.values())
   return {name: tmp / f"{name}.npz" for name in setups}
 
@@ -64,6 +65,14 @@ def test_data_parallel_run_equals_single_device(runs, name):
   assert max_diff(runs["single"], runs[name]) < 1e-4
   np.testing.assert_allclose(np.load(runs[name])["metrics"],
                              np.load(runs["single"])["metrics"], atol=1e-4)
+
+
+def test_streamed_run_on_a_mesh_equals_the_single_device_stream(runs):
+  """Host-fed batches split over the data axis (and members over the member axis)."""
+  assert int(np.load(runs["stream_mixed"])["all_reduces"]) > 0
+  assert max_diff(runs["stream_single"], runs["stream_mixed"]) < 1e-4
+  np.testing.assert_allclose(np.load(runs["stream_mixed"])["metrics"],
+                             np.load(runs["stream_single"])["metrics"], atol=1e-4)
 
 
 def test_checkpoints_restore_across_device_counts(tmp_path):
@@ -98,6 +107,15 @@ def test_two_processes_on_loopback_match_the_single_process_run(runs, tmp_path):
   finish(*procs)
   assert int(np.load(tmp_path / "dist.npz")["devices"]) == 4  # 2 processes x 2 devices
   assert max_diff(runs["single"], tmp_path / "dist.npz") < 1e-4
+
+
+def test_two_streaming_processes_match_the_single_process_stream(runs, tmp_path):
+  """Mesh 1x4 over 2 processes: the data axis spans both, each feeds its devices' rows."""
+  port = str(free_port())
+  procs = [launch(tmp_path / "dist.npz", 2, "1,4", "--process", str(i), "--processes", "2",
+                  "--port", port, "--stream") for i in range(2)]
+  finish(*procs)
+  assert max_diff(runs["stream_single"], tmp_path / "dist.npz") < 1e-4
 
 
 def test_two_processes_through_the_cli_path_write_outputs_once(tmp_path):

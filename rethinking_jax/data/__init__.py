@@ -10,7 +10,11 @@ from rethinking_jax.data.synthetic import load_synthetic
 from rethinking_jax.data.tfds_source import load_tfds
 from rethinking_jax.errors import unknown_name
 
-DATASETS = ("cifar10", "mnist", "cifar10_archive", "image_folder", "digits", "synthetic")
+# imagenet2012 does not fit in memory: it is only streamed (data/stream.py); the others are
+# loaded whole, and may be streamed too.
+STREAMED_DATASETS = ("imagenet2012",)
+DATASETS = ("cifar10", "mnist", "cifar10_archive", "image_folder", "digits", "synthetic",
+            *STREAMED_DATASETS)
 
 
 def load(name: str, data_dir: str | None = None, tfds_reader: str = "auto",
@@ -32,4 +36,4 @@ def load(name: str, data_dir: str | None = None, tfds_reader: str = "auto",
   raise unknown_name("dataset", name, DATASETS)
 
 
-__all__ = ["DATASETS", "Dataset", "load"]
+__all__ = ["DATASETS", "STREAMED_DATASETS", "Dataset", "load"]

@@ -31,6 +31,14 @@ class Dataset:
       raise TypeError(f"{self.name}: train and test image shapes differ")
 
   @property
+  def num_train(self) -> int:
+    return int(self.train_images.shape[0])
+
+  @property
+  def num_test(self) -> int:
+    return int(self.test_images.shape[0])
+
+  @property
   def image_shape(self) -> tuple[int, int, int]:
     return tuple(self.train_images.shape[1:])
 

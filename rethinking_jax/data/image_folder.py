@@ -82,7 +82,7 @@ def source_hash(path: str, class_order) -> str:
   return h.hexdigest()
 
 
-def _decode(blob: bytes, name: str) -> np.ndarray:
+def decode(blob: bytes, name: str) -> np.ndarray:
   from PIL import Image, UnidentifiedImageError
 
   try:
@@ -101,7 +101,7 @@ def decode_folder(path: str, class_order=None, name: str = "") -> Dataset:
   classes = {s: [] for s in SPLITS}
   shape = None
   for split, cls, rel, read in _entries(path):
-    array = _decode(read(), rel)
+    array = decode(read(), rel)
     if shape is None:
       shape = array.shape
     elif array.shape != shape:
@@ -113,17 +113,25 @@ def decode_folder(path: str, class_order=None, name: str = "") -> Dataset:
   if missing:
     raise UserError(f"data_dir: {path!r} has no images under {'/'.join(missing)}/<class>/; "
                     "expected <root>/train/<class>/<image> and <root>/test/<class>/<image>")
-  names = sorted(set(classes["train"]) | set(classes["test"]))
-  order = list(CLASS_ORDERS.get(class_order, class_order) or names) if isinstance(
-      class_order, str) or class_order is None else list(class_order)
-  unknown = sorted(set(names) - set(order))
-  if unknown:
-    raise UserError(f"class_order: classes {', '.join(unknown)} of {path!r} are not in the "
-                    f"order {', '.join(order)}")
+  order = class_list(sorted(set(classes["train"]) | set(classes["test"])), class_order, path)
   index = {c: i for i, c in enumerate(order)}
   arrays = {s: (np.stack(images[s]), np.asarray([index[c] for c in classes[s]], np.int32))
             for s in SPLITS}
   return Dataset(name or _name(path), *arrays["train"], *arrays["test"], num_classes=len(order))
+
+
+def class_list(names, class_order=None, path: str = "") -> list[str]:
+  """The classes in label order: `class_order` (a CLASS_ORDERS name, 'a,b,c' or a sequence)
+  or, when empty, `names` sorted."""
+  if isinstance(class_order, str) and class_order not in CLASS_ORDERS and "," in class_order:
+    class_order = tuple(c.strip() for c in class_order.split(","))
+  order = list(CLASS_ORDERS.get(class_order, class_order) or sorted(names)) if isinstance(
+      class_order, str) or class_order is None else list(class_order)
+  unknown = sorted(set(names) - set(order))
+  if unknown:
+    raise UserError(f"class_order: classes {', '.join(unknown)} of {path or 'the data'!r} are "
+                    f"not in the order {', '.join(order)}")
+  return order
 
 
 def _name(path: str) -> str:

@@ -17,6 +17,12 @@ from rethinking_jax.errors import UserError
 
 READERS = ("auto", "data_source", "tf")
 PREPARE_HINT = "python scripts/prepare_data.py {name} --data_dir={data_dir}"
+# tfds cannot download these: it builds them from archives the user puts in a manual dir.
+MANUAL_HINT = {"imagenet2012": " --manual_dir=DIR_WITH_ILSVRC2012_img_train_and_val_tars"}
+
+
+def prepare_hint(name: str, data_dir: str) -> str:
+  return PREPARE_HINT.format(name=name, data_dir=data_dir) + MANUAL_HINT.get(name, "")
 
 
 def default_data_dir() -> str:
@@ -73,7 +79,7 @@ def load_tfds(name: str, data_dir: str | None = None, reader: str = "auto",
       if not builder.is_prepared():
         raise UserError(
             f"dataset {name!r} not found in {where} (set TFDS_DATA_DIR or --config.data_dir); "
-            f"prepare it with: {PREPARE_HINT.format(name=name, data_dir=where)}") from err
+            f"prepare it with: {prepare_hint(name, where)}") from err
       if reader == "auto" and tensorflow_available():
         splits[split] = _read_tf(name, split, data_dir)
       elif reader == "tf":
@@ -82,6 +88,6 @@ def load_tfds(name: str, data_dir: str | None = None, reader: str = "auto",
         raise UserError(
             f"dataset {name!r} in {where} is in {builder.info.file_format} format, which "
             "needs TensorFlow: pip install -e '.[tf]', or re-prepare it as ArrayRecord with: "
-            f"{PREPARE_HINT.format(name=name, data_dir=where)}") from err
+            f"{prepare_hint(name, where)}") from err
   info_classes = tfds.builder(name, data_dir=data_dir).info.features["label"].num_classes
   return Dataset(name, *splits[train_split], *splits[test_split], num_classes=info_classes)

@@ -23,7 +23,7 @@ from rethinking_jax.engine.members import MemberArrays, MemberSpec
 from rethinking_jax.engine.program import DeviceData, MemberLabels, TrainState
 from rethinking_jax.engine.strategies import MemberPrograms
 
-METRIC_NAMES = ("train_loss", "train_acc", "test_loss", "test_acc")
+METRIC_NAMES = ("train_loss", "train_acc", "train_top5", "test_loss", "test_acc", "test_top5")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,6 +33,21 @@ class DeviceData(NamedTuple):
   std: jax.Array           # float32 [C]
 
 
+class Feed(NamedTuple):
+  """One host-fed batch (the streaming input path): shared by every member of a run.
+
+  `labels` are the true labels; each member derives its own from them and `index` (the
+  examples' positions in their split), exactly as the in-memory path does.
+  """
+
+  images: jax.Array        # uint8 [B,H,W,C], split over the mesh's `data` axis
+  labels: jax.Array        # int32 [B] true labels
+  index: jax.Array         # int32 [B] positions in the split
+  valid: jax.Array         # bool [B]: False on the padding of a split's last batch
+  mean: jax.Array          # float32 [C] (Gaussian test statistics)
+  std: jax.Array
+
+
 class MemberLabels(NamedTuple):
   """Each member's labels, drawn once (fixed across epochs): int32 [N] and [M]."""
 
@@ -91,18 +106,23 @@ def tx(spec: ProgramSpec) -> optax.GradientTransformation:
   return optax.trace(decay=spec.momentum, nesterov=False)
 
 
+def batch_labels(spec: ProgramSpec, member: MemberArrays, true_labels, index, split: str):
+  """The member's labels of the examples at `index` of `split` (a pure function of both).
+
+  Training labels are corrupted with the member's label_p; test labels stay true unless
+  `corrupt_test_labels`.
+  """
+  if split == "test" and not spec.corrupt_test_labels:
+    return true_labels
+  key = jax.random.fold_in(randomize.stream(member.key(), "labels"), 0 if split == "train" else 1)
+  return randomize.corrupt_labels(key, true_labels, index, member.label_p, spec.num_classes)
+
+
 def member_labels(spec: ProgramSpec, member: MemberArrays, train_labels, test_labels):
   """The member's training labels (corrupted with its label_p) and its test labels."""
-  key = randomize.stream(member.key(), "labels")
-  train = randomize.corrupt_labels(jax.random.fold_in(key, 0), train_labels,
-                                   jnp.arange(train_labels.shape[0]), member.label_p,
-                                   spec.num_classes)
-  test = test_labels
-  if spec.corrupt_test_labels:
-    test = randomize.corrupt_labels(jax.random.fold_in(key, 1), test_labels,
-                                    jnp.arange(test_labels.shape[0]), member.label_p,
-                                    spec.num_classes)
-  return MemberLabels(train, test)
+  return MemberLabels(
+      batch_labels(spec, member, train_labels, jnp.arange(train_labels.shape[0]), "train"),
+      batch_labels(spec, member, test_labels, jnp.arange(test_labels.shape[0]), "test"))
 
 
 def init_state(spec: ProgramSpec, member: MemberArrays) -> TrainState:
@@ -121,22 +141,19 @@ def _data_parallel(spec: ProgramSpec, x: jax.Array) -> jax.Array:
   return jax.lax.with_sharding_constraint(x, NamedSharding(spec.mesh, PartitionSpec("data")))
 
 
-def _inputs(spec, data, member, index, split, train, augment_key=None):
-  images = data.train_images if split == "train" else data.test_images
-  index = _data_parallel(spec, index)
+def _inputs(spec, images_u8, index, member, split, train, mean, std, augment_key=None):
   return pipeline.model_inputs(
-      images[index], index, kind=member.kind, member_key=member.key(), split=split,
-      mean=data.mean, std=data.std, crop=spec.crop, transform=spec.transform, train=train,
+      _data_parallel(spec, images_u8), index, kind=member.kind, member_key=member.key(),
+      split=split, mean=mean, std=std, crop=spec.crop, transform=spec.transform, train=train,
       augment_key=augment_key, kinds_present=spec.kinds_present)
 
 
-def train_step(spec: ProgramSpec, state: TrainState, member: MemberArrays, labels: MemberLabels,
-               data: DeviceData, index: jax.Array) -> TrainState:
-  """One SGD step of one member on the examples at `index`."""
+def _sgd_step(spec: ProgramSpec, state: TrainState, member: MemberArrays, images_u8, y,
+              index, mean, std) -> TrainState:
+  """One SGD step of one member on a batch of uint8 images with the member's labels `y`."""
   augment_key = jax.random.fold_in(jax.random.fold_in(member.key(), _AUGMENT), state.step)
   dropout_key = jax.random.fold_in(jax.random.fold_in(member.key(), _DROPOUT), state.step)
-  x = _inputs(spec, data, member, index, "train", True, augment_key)
-  y = labels.train[index]
+  x = _inputs(spec, images_u8, index, member, "train", True, mean, std, augment_key)
   has_bn = bool(state.batch_stats)
 
   def loss_fn(params):
@@ -154,6 +171,21 @@ def train_step(spec: ProgramSpec, state: TrainState, member: MemberArrays, label
                     batch_stats=updates.get("batch_stats", state.batch_stats) if has_bn else {},
                     opt_state=opt_state,
                     nonfinite=state.nonfinite | ~jnp.isfinite(data_loss))
+
+
+def train_step(spec: ProgramSpec, state: TrainState, member: MemberArrays, labels: MemberLabels,
+               data: DeviceData, index: jax.Array) -> TrainState:
+  """One SGD step of one member on the examples at `index` of the device-resident data."""
+  index = _data_parallel(spec, index)
+  return _sgd_step(spec, state, member, data.train_images[index], labels.train[index], index,
+                   data.mean, data.std)
+
+
+def train_step_on_feed(spec: ProgramSpec, state: TrainState, member: MemberArrays, _labels,
+                       feed: Feed) -> TrainState:
+  """One SGD step of one member on a host-fed training batch (the streaming input path)."""
+  y = batch_labels(spec, member, feed.labels, feed.index, "train")
+  return _sgd_step(spec, state, member, feed.images, y, feed.index, feed.mean, feed.std)
 
 
 def epoch_batches(spec: ProgramSpec, member: MemberArrays, num_train: int, epoch) -> jax.Array:
@@ -189,17 +221,35 @@ def train_step_in_epoch(spec: ProgramSpec, state: TrainState, member: MemberArra
   return train_step(spec, state, member, labels, data, batches[position])
 
 
+TOP_K = 5  # Table 2 reports top-5 accuracy besides top-1
+
+
+def _variables(state: TrainState):
+  return {"params": state.params,
+          **({"batch_stats": state.batch_stats} if state.batch_stats else {})}
+
+
+def _batch_sums(spec, state, member, images_u8, y, index, valid, split, mean, std):
+  """[loss sum, top-1 correct, top-k correct] of one eval-mode batch, padding masked out."""
+  x = _inputs(spec, images_u8, index, member, split, False, mean, std)
+  logits = spec.model.apply(_variables(state), x).astype(jnp.float32)
+  k = min(TOP_K, logits.shape[-1])
+  loss = jnp.where(valid, _loss(logits, y), 0.0)
+  top1 = valid & (jnp.argmax(logits, -1) == y)
+  topk = valid & jnp.any(jax.lax.top_k(logits, k)[1] == y[:, None], axis=-1)
+  return jnp.stack([jnp.sum(loss), jnp.sum(top1), jnp.sum(topk)])
+
+
 def evaluate(spec: ProgramSpec, state: TrainState, member: MemberArrays, labels: MemberLabels,
              data: DeviceData) -> jax.Array:
-  """[train_loss, train_acc, test_loss, test_acc, nonfinite] over the full splits, eval mode.
+  """[train_loss, train_acc, train_top5, test_loss, test_acc, test_top5, nonfinite] over the
+  full splits, eval mode.
 
   `nonfinite` (1.0 when a training loss was NaN/inf) rides along so that the host fetches one
   small replicated array per evaluation point.
   """
-  variables = {"params": state.params,
-               **({"batch_stats": state.batch_stats} if state.batch_stats else {})}
-
   def split_metrics(split, split_labels):
+    images = data.train_images if split == "train" else data.test_images
     n = split_labels.shape[0]
     size = min(spec.eval_batch_size, n)
     num_batches = -(-n // size)
@@ -207,20 +257,23 @@ def evaluate(spec: ProgramSpec, state: TrainState, member: MemberArrays, labels:
 
     def batch(idx):
       valid = idx < n
-      idx = jnp.minimum(idx, n - 1)
-      logits = spec.model.apply(variables, _inputs(spec, data, member, idx, split, False))
-      y = split_labels[idx]
-      loss = jnp.where(valid, _loss(logits, y), 0.0)
-      correct = jnp.where(valid, jnp.argmax(logits, -1) == y, False)
-      return jnp.sum(loss), jnp.sum(correct)
+      idx = _data_parallel(spec, jnp.minimum(idx, n - 1))
+      return _batch_sums(spec, state, member, images[idx], split_labels[idx], idx, valid,
+                         split, data.mean, data.std)
 
-    losses, corrects = jax.lax.map(batch, index)
-    return jnp.sum(losses) / n, jnp.sum(corrects) / n
+    return jnp.sum(jax.lax.map(batch, index), axis=0) / n
 
-  train_loss, train_acc = split_metrics("train", labels.train)
-  test_loss, test_acc = split_metrics("test", labels.test)
-  return jnp.stack([train_loss, train_acc, test_loss, test_acc,
-                    state.nonfinite.astype(jnp.float32)]).astype(jnp.float32)
+  return jnp.concatenate([split_metrics("train", labels.train),
+                          split_metrics("test", labels.test),
+                          state.nonfinite.astype(jnp.float32)[None]]).astype(jnp.float32)
+
+
+def evaluate_feed(spec: ProgramSpec, state: TrainState, member: MemberArrays, _labels,
+                  feed: Feed, split: str) -> jax.Array:
+  """[loss sum, top-1 correct, top-k correct] of one host-fed eval batch of `split`."""
+  y = batch_labels(spec, member, feed.labels, feed.index, split)
+  return _batch_sums(spec, state, member, feed.images, y, feed.index, feed.valid, split,
+                     feed.mean, feed.std)
 
 
 def steps_per_epoch(num_train: int, batch_size: int) -> int:

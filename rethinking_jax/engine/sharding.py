@@ -83,3 +83,33 @@ def place(tree, sharding: NamedSharding):
     x = np.asarray(x)
     return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
   return jax.tree.map(one, tree)
+
+
+def batch_sharded(mesh: Mesh) -> NamedSharding:
+  """Leading (batch) axis over the mesh's `data` axis, replicated over `member`."""
+  return NamedSharding(mesh, PartitionSpec("data"))
+
+
+def local_rows(num_rows: int, sharding: NamedSharding) -> np.ndarray:
+  """The rows of a [num_rows, ...] array with `sharding` that this process's devices hold."""
+  rows = set()
+  for index in sharding.addressable_devices_indices_map((num_rows,)).values():
+    rows.update(range(num_rows)[index[0]])
+  return np.asarray(sorted(rows), np.int64)
+
+
+def place_rows(local_arrays, rows: np.ndarray, num_rows: int, sharding: NamedSharding):
+  """Global [num_rows, ...] arrays from this process's `rows` of them (`local_rows`).
+
+  Each process reads from disk only the examples its own devices need: in a multi-host run
+  the input pipeline is split across hosts by the sharding itself.
+  """
+  position = np.full(num_rows, -1, np.int64)
+  position[rows] = np.arange(len(rows))
+
+  def one(x):
+    x = np.asarray(x)
+    return jax.make_array_from_callback(
+        (num_rows, *x.shape[1:]), sharding,
+        lambda index: x[position[np.arange(num_rows)[index[0]]]])
+  return jax.tree.map(one, local_arrays)

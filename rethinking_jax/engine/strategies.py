@@ -64,22 +64,29 @@ class MemberPrograms:
     self.compile_seconds = 0.0
     by_member, replicated = sharding.member_sharded(spec.mesh), sharding.replicated(spec.mesh)
     # State and labels are created already sharded over the member axis.
-    self._init = jax.jit(jax.vmap(functools.partial(program.init_state, spec),
-                                  spmd_axis_name="member"), out_shardings=by_member)
+    init = functools.partial(program.init_state, spec)
+    if spec.mesh is not None and spec.mesh.shape["member"] > 1:
+      self._init = jax.jit(jax.vmap(init, spmd_axis_name="member"), out_shardings=by_member)
+    else:  # one member at a time: a vmapped init runs the forward pass with grouped
+      # convolutions, which XLA:CPU compiles and runs slowly (4 Inception V3s: 24 s)
+      self._init = jax.jit(lambda members: jax.lax.map(init, members),
+                           out_shardings=by_member)
     self._labels = jax.jit(jax.vmap(functools.partial(program.member_labels, spec),
                                     in_axes=(0, None, None), spmd_axis_name="member"),
                            out_shardings=by_member)
     chunk = functools.partial(program.train_chunk if step_loop == "scan"
                               else program.train_step_in_epoch, spec)
-    evaluate = functools.partial(program.evaluate, spec)
-    if strategy == "sequential":
-      self._chunk_fn = jax.jit(chunk, donate_argnums=0)
-      self._eval_fn = jax.jit(evaluate)
-    else:
-      self._chunk_fn = jax.jit(_lift(chunk, strategy), donate_argnums=0,
-                               out_shardings=by_member)
-      self._eval_fn = jax.jit(_lift(evaluate, strategy), out_shardings=replicated)
+    self._chunk_fn = self._jit(chunk, by_member, donate=True)
+    self._eval_fn = self._jit(functools.partial(program.evaluate, spec), replicated)
     self._compiled = {}
+
+  def _jit(self, fn, out_shardings, donate: bool = False):
+    """fn(state, member, labels, data, *rest) compiled for all members with this strategy."""
+    donate_argnums = (0,) if donate else ()
+    if self.strategy == "sequential":
+      return jax.jit(fn, donate_argnums=donate_argnums)
+    return jax.jit(_lift(fn, self.strategy), donate_argnums=donate_argnums,
+                   out_shardings=out_shardings)
 
   def place_members(self, members):
     """Host member arrays -> device arrays sharded over the member axis."""
@@ -91,21 +98,55 @@ class MemberPrograms:
   def labels(self, members, train_labels, test_labels) -> MemberLabels:
     return self._labels(members, train_labels, test_labels)
 
-  def _call(self, name, jitted, state, members, labels, data, *rest):
-    """Runs `jitted` for all members, compiling ahead of time on first use."""
-    if self.strategy == "sequential":
-      args = lambda m: (_index(state, m), _index(members, m), _index(labels, m), data, *rest)
-    else:
-      args = lambda m: (state, members, labels, data, *rest)
+  def _compiled_fn(self, name, jitted, *args):
+    """`jitted` compiled ahead of time for `args` on first use (its cost counted apart)."""
     if name not in self._compiled:
       start = time.perf_counter()
-      self._compiled[name] = jitted.lower(*args(0)).compile()
+      self._compiled[name] = jitted.lower(*args).compile()
       self.compile_seconds += time.perf_counter() - start
-    compiled = self._compiled[name]
+    return self._compiled[name]
+
+  def _call(self, name, jitted, state, members, labels, data, *rest):
+    """Runs `jitted` once for all members."""
+    return self._steps(name, jitted, state, members, labels, [(data, *rest)])
+
+  def _steps(self, name, jitted, state, members, labels, steps):
+    """Runs `jitted` for all members once per (data, *rest) of `steps`, state threaded.
+
+    The sequential strategy splits the state into members once and stacks it once, not at
+    every step (for Inception V3 a stack copies ~200 MB per member).
+    """
     if self.strategy != "sequential":
-      return compiled(*args(0))
+      for data, *rest in steps:
+        args = (state, members, labels, data, *rest)
+        state = self._compiled_fn(name, jitted, *args)(*args)
+      return state
     num_members = jax.tree.leaves(members)[0].shape[0]
-    return _stack([compiled(*args(m)) for m in range(num_members)])
+    states = [_index(state, m) for m in range(num_members)]
+    fixed = [(_index(members, m), _index(labels, m)) for m in range(num_members)]
+    for data, *rest in steps:
+      for m in range(num_members):
+        args = (states[m], *fixed[m], data, *rest)
+        states[m] = self._compiled_fn(name, jitted, *args)(*args)
+    return _stack(states)
+
+  def _summed(self, name, jitted, state, members, labels, datas):
+    """The sum over `datas` of jitted(state, members, labels, data): per-member [E, ...]
+    totals of batch statistics, accumulated on the device."""
+    if self.strategy == "sequential":
+      num_members = jax.tree.leaves(members)[0].shape[0]
+      fixed = [(_index(state, m), _index(members, m), _index(labels, m))
+               for m in range(num_members)]
+      call = lambda data: _stack([self._compiled_fn(name, jitted, *f, data)(*f, data)
+                                  for f in fixed])
+    else:
+      call = lambda data: self._compiled_fn(name, jitted, state, members, labels, data)(
+          state, members, labels, data)
+    total = None
+    for data in datas:
+      out = call(data)
+      total = out if total is None else total + out
+    return total
 
   def train_chunk(self, state: TrainState, members, labels: MemberLabels, data: DeviceData,
                   first_epoch: int, num_epochs: int) -> TrainState:
@@ -113,11 +154,10 @@ class MemberPrograms:
     if self.step_loop == "scan":
       return self._call("chunk", self._chunk_fn, state, members, labels, data,
                         jax.numpy.int32(first_epoch), jax.numpy.int32(num_epochs))
-    for epoch in range(first_epoch, first_epoch + num_epochs):
-      for position in range(self.spec.steps_per_epoch):
-        state = self._call("chunk", self._chunk_fn, state, members, labels, data,
-                           jax.numpy.int32(epoch), jax.numpy.int32(position))
-    return state
+    steps = ((data, jax.numpy.int32(epoch), jax.numpy.int32(position))
+             for epoch in range(first_epoch, first_epoch + num_epochs)
+             for position in range(self.spec.steps_per_epoch))
+    return self._steps("chunk", self._chunk_fn, state, members, labels, steps)
 
   def evaluate(self, state: TrainState, members, labels: MemberLabels,
                data: DeviceData) -> jax.Array:

@@ -32,7 +32,10 @@ PAPER_PARAM_COUNTS = {"mlp_1x512": 1_209_866, "mlp_3x512": 1_735_178,
                       "inception_small_nobn": 1_649_402}
 # The paper's initial learning rates (0.1 for Inception, 0.01 for the others).
 PAPER_LEARNING_RATES = {"mlp_1x512": 0.01, "mlp_3x512": 0.01, "alexnet_small": 0.01,
-                        "inception_small": 0.1, "inception_small_nobn": 0.1}
+                        "inception_small": 0.1, "inception_small_nobn": 0.1,
+                        "inception_v3": 0.1}
+# The smallest input side a model accepts (its stride-2 VALID stem needs 75 for Inception V3).
+MIN_INPUT_SIZE = {"inception_v3": 75}
 
 
 def has_batch_norm(name: str) -> bool:
@@ -68,6 +71,6 @@ def param_count(name: str, input_shape=(28, 28, 3), num_classes: int = 10) -> in
   return count_params(shapes["params"])
 
 
-__all__ = ["IMAGENET_MODELS", "MODELS", "PAPER_LEARNING_RATES", "PAPER_PARAM_COUNTS",
-           "REFERENCE_TRAINABLE_PARAMS", "build", "count_params", "has_batch_norm",
-           "local_response_normalization", "param_count"]
+__all__ = ["IMAGENET_MODELS", "MIN_INPUT_SIZE", "MODELS", "PAPER_LEARNING_RATES",
+           "PAPER_PARAM_COUNTS", "REFERENCE_TRAINABLE_PARAMS", "build", "count_params",
+           "has_batch_norm", "local_response_normalization", "param_count"]

@@ -1,0 +1,256 @@
+"""Streamed datasets: read from disk batch by batch, for data that does not fit on the device.
+
+ImageNet (1.28M images, Table 2) cannot be resident on an accelerator as the CIFAR10 runs
+are, so its splits are random-access readers instead: `read(i) -> (uint8 [H,W,C], label)`.
+Images of any size are brought to one square on the host (shorter side resized to
+`image_size`, then the central square) so that a batch is one uint8 array; crops, flips,
+randomizations and whitening stay on the device, the same code as the in-memory path.
+
+Readers: a tfds dataset through `tfds.data_source` (ArrayRecord, no TensorFlow), a directory
+of `<split>/<class>/<image>` files (the layout ImageNet's own archives unpack to), or the
+arrays of an in-memory dataset (which makes the two input paths comparable number for number).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import os
+from typing import Protocol
+
+import numpy as np
+
+from rethinking_jax.data import image_folder, tfds_source
+from rethinking_jax.data.dataset import Dataset
+from rethinking_jax.errors import UserError
+
+# tfds split names (train, test) where they are not "train" and "test".
+TFDS_SPLITS = {"imagenet2012": ("train", "validation")}
+FOLDER_TEST_SPLITS = ("test", "val", "validation")
+STATS_EXAMPLES = 4096  # the Gaussian test's channel statistics come from this many images
+
+
+class Split(Protocol):
+  """Random access to one split of a dataset."""
+
+  def __len__(self) -> int: ...
+
+  def read(self, i: int) -> tuple[np.ndarray, int]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class ArraySplit:
+  """A split held in host memory (an in-memory dataset, streamed)."""
+
+  images: np.ndarray
+  labels: np.ndarray
+
+  def __len__(self):
+    return len(self.labels)
+
+  def read(self, i):
+    return self.images[i], int(self.labels[i])
+
+
+@dataclasses.dataclass(frozen=True)
+class Head:
+  """The first `n` examples of a split."""
+
+  split: Split
+  n: int
+
+  def __len__(self):
+    return min(self.n, len(self.split))
+
+  def read(self, i):
+    return self.split.read(i)
+
+
+class TfdsSplit:
+  """A prepared tfds split read through `tfds.data_source` (ArrayRecord, TF-free)."""
+
+  def __init__(self, name: str, split: str, data_dir: str | None):
+    import tensorflow_datasets as tfds
+
+    where = data_dir or tfds_source.default_data_dir()
+    try:
+      self._source = tfds.data_source(name, split=split, data_dir=data_dir or None,
+                                      download=False)
+    except Exception as err:  # tfds raises many types for a missing or non-ArrayRecord dataset
+      raise UserError(
+          f"dataset {name!r} split {split!r} cannot be streamed from {where} ({type(err).__name__}"
+          f"); it must be prepared as ArrayRecord: "
+          f"{tfds_source.prepare_hint(name, where)}") from err
+
+  def __len__(self):
+    return len(self._source)
+
+  def read(self, i):
+    item = self._source[int(i)]
+    return np.asarray(item["image"], np.uint8), int(item["label"])
+
+
+class FolderSplit:
+  """`<root>/<split>/<class>/<image>` files, decoded on demand (no array cache)."""
+
+  def __init__(self, root: str, split: str, classes: list[str]):
+    self.files, self.labels = [], []
+    for c, name in enumerate(classes):
+      folder = os.path.join(root, split, name)
+      if not os.path.isdir(folder):
+        continue
+      for file in sorted(os.listdir(folder)):
+        if file.lower().endswith(image_folder.IMAGE_SUFFIXES):
+          self.files.append(os.path.join(folder, file))
+          self.labels.append(c)
+
+  def __len__(self):
+    return len(self.files)
+
+  def read(self, i):
+    with open(self.files[i], "rb") as f:
+      return image_folder.decode(f.read(), self.files[i]), self.labels[i]
+
+
+def fit_square(image: np.ndarray, size: int, channels: int) -> np.ndarray:
+  """Shorter side resized to `size` (bilinear, antialiased), then the central size x size.
+
+  `size` 0 keeps the image as it is (the source must then have one fixed size).
+  """
+  if image.ndim == 2:
+    image = image[..., None]
+  if image.shape[-1] != channels:  # ImageNet holds a few grayscale and CMYK-decoded images
+    image = np.repeat(image[..., :1], channels, axis=-1) if image.shape[-1] == 1 \
+        else image[..., :channels]
+  height, width = image.shape[:2]
+  if not size or (height == size and width == size):
+    return image
+  from PIL import Image
+
+  scale = size / min(height, width)
+  new = (max(size, round(width * scale)), max(size, round(height * scale)))
+  squeeze = channels == 1
+  pil = Image.fromarray(image[..., 0] if squeeze else image)
+  resized = np.asarray(pil.resize(new, Image.BILINEAR, reducing_gap=None), np.uint8)
+  top, left = (new[1] - size) // 2, (new[0] - size) // 2
+  out = resized[top:top + size, left:left + size]
+  return out[..., None] if squeeze else out
+
+
+@dataclasses.dataclass
+class StreamedDataset:
+  """A dataset read batch by batch: two splits, one image size, a pool of reader threads."""
+
+  name: str
+  train: Split
+  test: Split
+  num_classes: int
+  image_size: int
+  channels: int
+  workers: int = 8
+
+  def __post_init__(self):
+    self._pool = concurrent.futures.ThreadPoolExecutor(max(1, self.workers),
+                                                       thread_name_prefix="stream")
+
+  @property
+  def num_train(self) -> int:
+    return len(self.train)
+
+  @property
+  def num_test(self) -> int:
+    return len(self.test)
+
+  @property
+  def image_shape(self) -> tuple[int, int, int]:
+    return (self.image_size, self.image_size, self.channels)
+
+  def split(self, name: str) -> Split:
+    return self.train if name == "train" else self.test
+
+  def read_rows(self, split: str, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 [n, S, S, C] images and int32 [n] true labels of `split` at `index`."""
+    source = self.split(split)
+
+    def one(i):
+      image, label = source.read(int(i))
+      image = fit_square(image, self.image_size, self.channels)
+      if image.shape != self.image_shape:
+        raise UserError(f"image_size: example {int(i)} of {self.name}/{split} is "
+                        f"{'x'.join(map(str, image.shape))}, the others "
+                        f"{'x'.join(map(str, self.image_shape))}; set image_size to resize "
+                        "every image to one square")
+      return image, label
+
+    pairs = list(self._pool.map(one, index))
+    images = np.empty((len(pairs), *self.image_shape), np.uint8)
+    for row, (image, _) in enumerate(pairs):
+      images[row] = image
+    return images, np.asarray([label for _, label in pairs], np.int32)
+
+  def channel_stats(self) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean/std in [0,1] of the first STATS_EXAMPLES training images (host)."""
+    images, _ = self.read_rows("train", np.arange(min(STATS_EXAMPLES, self.num_train)))
+    flat = images.reshape(-1, self.channels).astype(np.float64) / 255.0
+    return flat.mean(0).astype(np.float32), flat.std(0).astype(np.float32)
+
+  def head(self, num_train: int = 0, num_test: int = 0) -> StreamedDataset:
+    """The first `num_train` / `num_test` examples (0 keeps a split whole), same pool."""
+    out = dataclasses.replace(self, train=Head(self.train, num_train) if num_train
+                              else self.train,
+                              test=Head(self.test, num_test) if num_test else self.test)
+    self.close()
+    return out
+
+  def close(self):
+    self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _first_shape(split: Split) -> tuple[int, ...]:
+  if not len(split):
+    raise UserError("dataset: a split to stream is empty")
+  image, _ = split.read(0)
+  return image.shape if image.ndim == 3 else (*image.shape, 1)
+
+
+def open_stream(name: str, *, data_dir: str = "", image_size: int = 0, workers: int = 8,
+                in_memory: Dataset | None = None, class_order: str = "") -> StreamedDataset:
+  """The streamed dataset `name`: a tfds dataset, `image_folder` (a directory) or, with
+  `in_memory`, that dataset's arrays."""
+  if in_memory is not None:
+    train = ArraySplit(in_memory.train_images, in_memory.train_labels)
+    test = ArraySplit(in_memory.test_images, in_memory.test_labels)
+    num_classes = in_memory.num_classes
+  elif name == "image_folder":
+    train, test, num_classes = _folder_splits(data_dir, class_order)
+  else:
+    import tensorflow_datasets as tfds
+
+    train_split, test_split = TFDS_SPLITS.get(name, ("train", "test"))
+    train = TfdsSplit(name, train_split, data_dir)
+    test = TfdsSplit(name, test_split, data_dir)
+    num_classes = tfds.builder(name, data_dir=data_dir or None).info.features[
+        "label"].num_classes
+  shape = _first_shape(train)
+  return StreamedDataset(name if in_memory is None else in_memory.name, train, test,
+                         num_classes, image_size or shape[0], shape[-1], workers)
+
+
+def _folder_splits(root: str, class_order: str):
+  if not root or not os.path.isdir(root):
+    raise UserError(f"data_dir: {root!r} is not a directory; streaming an image_folder needs "
+                    "a directory of <split>/<class>/<image> files (unpack a .tar first, or use "
+                    "input_pipeline=device for archives that fit in memory)")
+  test_name = next((s for s in FOLDER_TEST_SPLITS if os.path.isdir(os.path.join(root, s))), None)
+  if not os.path.isdir(os.path.join(root, "train")) or test_name is None:
+    raise UserError(f"data_dir: {root!r} needs train/<class>/ and one of "
+                    f"{', '.join(FOLDER_TEST_SPLITS)}/<class>/ folders")
+  found = sorted({c for s in ("train", test_name)
+                  for c in os.listdir(os.path.join(root, s))
+                  if os.path.isdir(os.path.join(root, s, c))})
+  classes = image_folder.class_list(found, class_order)
+  train, test = FolderSplit(root, "train", classes), FolderSplit(root, test_name, classes)
+  if not len(train) or not len(test):
+    raise UserError(f"data_dir: {root!r} has no images under train/<class>/ or "
+                    f"{test_name}/<class>/")
+  return train, test, len(classes)

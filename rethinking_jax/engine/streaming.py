@@ -1,0 +1,138 @@
+"""The streaming input path: the same member programs, fed batch by batch from the host.
+
+For datasets that do not fit in device memory (ImageNet). Each step is one compiled program
+dispatched asynchronously; a background thread reads and places the next batches meanwhile.
+Every member of a run sees the same batches (one input stream), in the order of member 0's
+seed -- `program.epoch_batches`, so a one-member run streams exactly the batches the
+in-memory path would use and gives the same numbers. Each member still has its own labels,
+input randomization, augmentation and dropout, all derived on the device from its seed and
+the examples' indices. Under a multi-host mesh each process reads only the rows its own
+devices hold.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import functools
+
+import jax
+import numpy as np
+
+from rethinking_jax.data.stream import StreamedDataset
+from rethinking_jax.engine import program, sharding
+from rethinking_jax.engine.members import MemberArrays
+from rethinking_jax.engine.program import Feed, ProgramSpec, TrainState
+from rethinking_jax.engine.strategies import MemberPrograms
+
+
+def prefetch(fn, items, depth: int):
+  """Yields fn(item) for `items` in order, computing up to `depth` of them ahead on one
+  background thread (so results never depend on timing); errors surface at their item."""
+  with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prefetch") as pool:
+    pending = collections.deque()
+    items = iter(items)
+    try:
+      while True:
+        while len(pending) < max(1, depth):
+          item = next(items, None)
+          if item is None:
+            break
+          pending.append(pool.submit(fn, item))
+        if not pending:
+          return
+        yield pending.popleft().result()
+    finally:
+      for future in pending:
+        future.cancel()
+
+
+def eval_batches(index: np.ndarray, batch_size: int):
+  """`index` in batches of `batch_size`, the last padded by repeating its last example:
+  (batch index, valid mask) pairs."""
+  for start in range(0, len(index), batch_size):
+    chunk = index[start:start + batch_size]
+    valid = np.ones(batch_size, bool)
+    valid[len(chunk):] = False
+    yield np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - len(chunk))]), valid
+
+
+def eval_train_index(num_train: int, examples: int, seed: int) -> np.ndarray:
+  """The training examples evaluated at each evaluation point: all of them (`examples` 0 or
+  >= num_train) or a fixed random subset, sorted (one draw for the whole run)."""
+  if not examples or examples >= num_train:
+    return np.arange(num_train)
+  return np.sort(np.random.default_rng(seed).choice(num_train, examples, replace=False))
+
+
+class StreamPrograms(MemberPrograms):
+  """MemberPrograms whose train chunks and evaluations read a StreamedDataset."""
+
+  def __init__(self, spec: ProgramSpec, strategy: str, stream: StreamedDataset,
+               order_member: MemberArrays, train_eval_index: np.ndarray, mean, std,
+               prefetch_batches: int = 4):
+    super().__init__(spec, strategy, step_loop="host")
+    self.stream, self.train_eval_index = stream, train_eval_index
+    self.prefetch_batches = prefetch_batches
+    by_member, replicated = sharding.member_sharded(spec.mesh), sharding.replicated(spec.mesh)
+    self._chunk_fn = self._jit(functools.partial(program.train_step_on_feed, spec), by_member,
+                               donate=True)
+    self._eval_fns = {split: self._jit(functools.partial(program.evaluate_feed, spec,
+                                                         split=split), replicated)
+                      for split in ("train", "test")}
+    self._batch_sharding = sharding.batch_sharded(spec.mesh)
+    self._stats = sharding.place((np.asarray(mean, np.float32), np.asarray(std, np.float32)),
+                                 replicated)
+    data_size = spec.mesh.shape["data"] if spec.mesh is not None else 1
+    self.eval_batch_size = -(-min(spec.eval_batch_size, max(len(train_eval_index),
+                                                            stream.num_test)) // data_size
+                             ) * data_size
+    self._order = jax.jit(functools.partial(program.epoch_batches, spec), static_argnums=1)
+    self._order_member = order_member
+
+  def epoch_order(self, epoch: int) -> np.ndarray:
+    """[steps_per_epoch, batch_size] example indices of `epoch`, shared by every member."""
+    return np.asarray(self._order(self._order_member, self.stream.num_train, epoch))
+
+  def feed(self, split: str, index: np.ndarray, valid: np.ndarray) -> Feed:
+    """Reads this process's rows of a global batch and places them on the mesh."""
+    rows = sharding.local_rows(len(index), self._batch_sharding)
+    images, labels = self.stream.read_rows(split, index[rows])
+    placed = sharding.place_rows((images, labels, index[rows].astype(np.int32), valid[rows]),
+                                 rows, len(index), self._batch_sharding)
+    return Feed(*placed, *self._stats)
+
+  def train_chunk(self, state: TrainState, members, labels, data, first_epoch: int,
+                  num_epochs: int) -> TrainState:
+    """Trains every member for epochs [first_epoch, first_epoch + num_epochs)."""
+    del data  # the stream is this object's
+    full = np.ones(self.spec.batch_size, bool)
+    positions = ((epoch, p) for epoch in range(first_epoch, first_epoch + num_epochs)
+                 for p in range(self.spec.steps_per_epoch))
+    orders = {}
+
+    def make_feed(position):
+      epoch, step = position
+      if epoch not in orders:
+        orders.clear()
+        orders[epoch] = self.epoch_order(epoch)
+      return self.feed("train", orders[epoch][step], full)
+
+    feeds = prefetch(make_feed, positions, self.prefetch_batches)
+    return self._steps("chunk", self._chunk_fn, state, members, labels,
+                       ((feed,) for feed in feeds))
+
+  def evaluate(self, state: TrainState, members, labels, data) -> np.ndarray:
+    """[E, 7]: train_loss, train_acc, train_top5, test_loss, test_acc, test_top5, nonfinite;
+    train metrics over `train_eval_index`, test metrics over the whole test split."""
+    del data
+    columns = []
+    for split, index in (("train", self.train_eval_index),
+                         ("test", np.arange(self.stream.num_test))):
+      feeds = prefetch(lambda b, split=split: self.feed(split, *b),
+                       eval_batches(index, self.eval_batch_size), self.prefetch_batches)
+      total = self._summed(f"eval_{split}", self._eval_fns[split], state, members, labels,
+                           feeds)
+      columns.append(np.asarray(jax.device_get(total)) / len(index))
+    nonfinite = np.asarray(jax.device_get(state.nonfinite), np.float32)[:, None]
+    return np.concatenate([*columns, nonfinite], axis=1)

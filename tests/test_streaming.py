@@ -1,0 +1,202 @@
+"""The streaming input path (ImageNet's): equal to the in-memory path, readers, errors."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from helpers import assert_trees_close, fit, tiny_config
+from PIL import Image
+
+from rethinking_jax import configuration, train
+from rethinking_jax.data import stream
+from rethinking_jax.engine import streaming
+from rethinking_jax.errors import UserError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEYS = ("train_loss", "train_acc", "train_top5", "test_loss", "test_acc", "test_top5")
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(),
+    dict(randomizations="random_labels", train_transform="augment", crop_size=6,
+         dropout_rate=0.3),
+    dict(randomizations="random_pixels", model="inception_small", crop_size=6,
+         train_transform="random_crop", learning_rate=0.005),
+])
+def test_one_member_streamed_equals_the_device_resident_run(overrides):
+  """Same batches, labels, augmentation and dropout: the same numbers, bit for bit."""
+  _, device = fit(tiny_config(input_pipeline="device", **overrides))
+  run, streamed = fit(tiny_config(input_pipeline="stream", **overrides))
+  assert isinstance(run.programs, streaming.StreamPrograms) and run.data is None
+  assert [[r[k] for k in KEYS] for r in device.history] == \
+      [[r[k] for k in KEYS] for r in streamed.history]
+  assert_trees_close(device.state.params, streamed.state.params, atol=0)
+
+
+def test_members_share_one_stream_and_keep_their_own_labels():
+  """Member m>0 trains on member 0's order; its random labels are still its own."""
+  run, result = fit(tiny_config(input_pipeline="stream", randomizations="true_labels,random_labels",
+                                seeds="3", num_epochs=1))
+  order = run.programs.epoch_order(0)
+  assert order.shape == (4, 16) and len(np.unique(order)) == 64
+  np.testing.assert_array_equal(order, run.programs.epoch_order(0))
+  assert not np.array_equal(order, run.programs.epoch_order(1))
+  true, random = result.history
+  assert true["label"] == "true_labels" and random["label"] == "random_labels"
+  assert true["train_acc"] != random["train_acc"]
+
+
+def test_train_metrics_on_a_fixed_subset_and_padded_eval_batches():
+  index = streaming.eval_train_index(1000, 100, seed=5)
+  assert len(index) == 100 and np.all(np.diff(index) > 0)
+  np.testing.assert_array_equal(index, streaming.eval_train_index(1000, 100, seed=5))
+  np.testing.assert_array_equal(streaming.eval_train_index(50, 0, seed=5), np.arange(50))
+  batches = list(streaming.eval_batches(np.arange(10), 4))
+  assert [b.tolist() for b, _ in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 9, 9]]
+  assert batches[-1][1].tolist() == [True, True, False, False]
+  _, result = fit(tiny_config(input_pipeline="stream", eval_train_examples=20,
+                              eval_batch_size=7, num_epochs=1))
+  assert result.history[0]["train_acc"] * 20 == round(result.history[0]["train_acc"] * 20)
+
+
+def test_prefetch_keeps_order_and_raises_at_the_failing_item():
+  assert list(streaming.prefetch(lambda x: x * x, range(7), depth=3)) == [0, 1, 4, 9, 16, 25,
+                                                                        36]
+
+  def fails_at_3(x):
+    if x == 3:
+      raise ValueError("bad item 3")
+    return x
+
+  got = []
+  with pytest.raises(ValueError, match="bad item 3"):
+    for x in streaming.prefetch(fails_at_3, range(10), depth=4):
+      got.append(x)
+  assert got == [0, 1, 2]
+
+
+def test_fit_square_resizes_the_shorter_side_and_crops_the_center():
+  image = np.zeros((40, 80, 3), np.uint8)
+  image[:, 30:50] = 255  # a bright band in the middle columns
+  out = stream.fit_square(image, 20, 3)
+  assert out.shape == (20, 20, 3) and out.dtype == np.uint8
+  assert out[:, 10].min() == 255 and out[:, 0].max() == 0  # the band is centered
+  gray = stream.fit_square(np.full((30, 30), 7, np.uint8), 10, 3)
+  assert gray.shape == (10, 10, 3) and np.all(gray == 7)
+  same = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+  assert stream.fit_square(same, 0, 3) is same
+
+
+def write_jpeg_folder(root, sizes):
+  rng = np.random.default_rng(0)
+  for split in ("train", "val"):
+    for c, cls in enumerate(("n02", "n01")):
+      os.makedirs(root / split / cls)
+      for i, (h, w) in enumerate(sizes):
+        pixels = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        pixels[..., 0] = 40 + 160 * c  # class-dependent red channel
+        Image.fromarray(pixels).save(root / split / cls / f"{i}.JPEG", quality=95)
+
+
+def test_an_imagenet_style_folder_of_any_image_sizes_is_streamed(tmp_path):
+  write_jpeg_folder(tmp_path, [(20, 30), (33, 17), (16, 16)])
+  config = tiny_config(dataset="image_folder", data_dir=str(tmp_path), image_size=16,
+                       crop_size=12, input_pipeline="stream", batch_size=2,
+                       randomizations="true_labels", num_epochs=3, learning_rate=0.1)
+  run, result = fit(config)
+  assert run.dataset.num_train == 6 and run.dataset.num_test == 6
+  assert run.dataset.image_shape == (16, 16, 3) and run.dataset.num_classes == 2
+  images, labels = run.dataset.read_rows("test", np.arange(6))
+  assert images.shape == (6, 16, 16, 3) and labels.tolist() == [0, 0, 0, 1, 1, 1]  # n01, n02
+  assert images[:3, ..., 0].mean() > images[3:, ..., 0].mean() + 100  # n01 is the red one
+  assert result.history[-1]["test_acc"] == 1.0  # the red channel gives the class away
+
+
+def test_folder_without_a_test_split_is_a_one_line_error(tmp_path):
+  (tmp_path / "train" / "a").mkdir(parents=True)
+  config = tiny_config(dataset="image_folder", data_dir=str(tmp_path), input_pipeline="stream")
+  with pytest.raises(UserError, match="needs train/<class>/ and one of test, val, validation"):
+    train.prepare(config)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(dataset="imagenet2012", input_pipeline="device"),
+     "input_pipeline: imagenet2012 does not fit in device memory; allowed: auto, stream"),
+    (dict(input_pipeline="disk"), "input_pipeline: unknown value 'disk'; allowed: auto, "
+                                  "device, stream"),
+    (dict(image_size=64), "image_size: 64 resizes images on the streaming input path only"),
+    (dict(model="inception_v3", input_pipeline="stream"),
+     "crop_size: inception_v3 needs inputs of at least 75x75, these are 8x8"),
+    (dict(model="inception_small", dropout_rate=0.2),
+     "dropout_rate: inception_small has no dropout layers; allowed: 0"),
+    (dict(eval_train_examples=-1), "eval_train_examples: -1 must be >= 0"),
+])
+def test_streaming_config_mistakes_are_one_line_errors(overrides, message):
+  with pytest.raises(UserError) as err:
+    train.prepare(tiny_config(**overrides))
+  assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_inception_v3_takes_dropout_and_streams_by_default_on_imagenet():
+  config = tiny_config(dataset="imagenet2012", model="inception_v3", dropout_rate=0.2)
+  configuration.validate(config)
+  assert configuration.streams(config)
+  assert not configuration.streams(tiny_config())
+
+
+MOCK_IMAGENET = textwrap.dedent("""
+    import json, sys
+    import tensorflow_datasets as tfds
+    from absl import logging
+    sys.path.insert(0, "tests")
+    from helpers import tiny_config
+    from rethinking_jax import train
+    logging.set_verbosity(logging.ERROR)
+    with tfds.testing.mock_data(num_examples=20):
+      config = tiny_config(dataset="imagenet2012", image_size=24, crop_size=20, batch_size=8,
+                           eval_batch_size=8, randomizations="true_labels,random_labels",
+                           eval_train_examples=10, num_epochs=1)
+      summary = train.train_and_evaluate(config, sys.argv[1])
+    run = summary["run"]
+    assert run["input_pipeline"] == "stream" and run["num_train"] == 20, run
+    assert run["train_eval_examples"] == 10 and run["num_test"] == 20, run
+    assert "tensorflow" not in sys.modules
+    print("ok", json.dumps(summary["members"][0]["test_top5"]))
+""")
+
+
+def test_imagenet2012_streams_through_tfds_data_source_without_tensorflow(tmp_path):
+  """Mock ImageNet (random image sizes, 1000 classes) through the real tfds reader."""
+  proc = subprocess.run([sys.executable, "-c", MOCK_IMAGENET, str(tmp_path / "run")], cwd=ROOT,
+                        capture_output=True, text=True, timeout=300,
+                        env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+  assert (tmp_path / "run" / "report.md").exists()
+
+
+def test_unprepared_imagenet_is_a_one_line_error_with_the_prepare_command(tmp_path):
+  config = tiny_config(dataset="imagenet2012", data_dir=str(tmp_path), image_size=96,
+                       crop_size=80)
+  with pytest.raises(UserError, match="cannot be streamed from .*prepare_data.py imagenet2012"):
+    train.prepare(config)
+
+
+def test_streamed_resume_equals_the_uninterrupted_run(tmp_path):
+  config = tiny_config(input_pipeline="stream", randomizations="random_labels", num_epochs=2,
+                       checkpoint_every_epochs=1)
+  straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
+  first = tiny_config(input_pipeline="stream", randomizations="random_labels", num_epochs=1,
+                      checkpoint_every_epochs=1)
+  train.train_and_evaluate(first, str(tmp_path / "resumed"))
+  resumed = train.train_and_evaluate(config, str(tmp_path / "resumed"))
+  assert straight["members"] == resumed["members"]
+
+  def records(name):
+    lines = (tmp_path / name / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "wall_time"} for line in lines]
+
+  assert records("resumed") == records("straight")
