@@ -14,14 +14,15 @@ def parse_arg(arg):
   return "smoke" in parts, [p for p in parts if p != "smoke"]
 
 
-def suite(report: str, runs: dict, arg=None, num_epochs: int = 200, **base):
+def suite(report: str, runs: dict, arg=None, num_epochs: int = 200, smoke=None, **base):
   """A config whose `runs` are `runs` ({name: overrides}), optionally a subset and :smoke.
 
-  Selection: an argument other than `smoke` that names a model keeps that model's runs; any
-  other keeps the runs whose model starts with it (`table1.py:inception` keeps
-  inception_small and inception_small_nobn, `table1.py:inception_small` only the first).
+  Selection: an argument that names a run keeps it; one that names a model keeps that
+  model's runs; any other keeps the runs whose model starts with it (`table1.py:inception`
+  keeps inception_small and inception_small_nobn, `table1.py:inception_small` only the
+  first). `smoke`: the suite's own overrides of make_smoke's stand-in.
   """
-  smoke, selected = parse_arg(arg)
+  smoke_run, selected = parse_arg(arg)
   c = default.get_config()
   c.report = report
   c.dataset = "cifar10"
@@ -31,20 +32,22 @@ def suite(report: str, runs: dict, arg=None, num_epochs: int = 200, **base):
     c[key] = value
   models = {o["model"] for o in runs.values()}
 
-  def chosen(model):  # an exact model name selects that model; anything else is a prefix
-    return any(model == s if s in models else model.startswith(s) for s in selected)
+  def chosen(name, model):
+    return any(name == s or (model == s if s in models else
+                             s not in runs and model.startswith(s)) for s in selected)
 
-  kept = {name: o for name, o in runs.items() if not selected or chosen(o["model"])}
+  kept = {name: o for name, o in runs.items() if not selected or chosen(name, o["model"])}
   if not kept:
     raise ValueError(f"config argument {arg!r} selects no run; allowed: smoke, "
-                     f"{', '.join(sorted(models))} (or a prefix such as inception)")
+                     f"{', '.join(sorted(models | set(runs)))} (or a model prefix such as "
+                     "inception)")
   c.runs = ml_collections.ConfigDict({name: dict(o) for name, o in kept.items()})
-  if smoke:
-    make_smoke(c)
+  if smoke_run:
+    make_smoke(c, **(smoke or {}))
   return c
 
 
-def make_smoke(c):
+def make_smoke(c, **overrides):
   """Tiny CIFAR-shaped synthetic data, two epochs: seconds, offline; never the paper's run."""
   c.smoke = True
   c.dataset = "synthetic"
@@ -58,7 +61,9 @@ def make_smoke(c):
   c.eval_every_epochs = 1
   c.checkpoint_every_epochs = 0
   c.stop_when_memorized = False
-  for overrides in c.runs.values():
+  for key, value in overrides.items():
+    c[key] = value
+  for run in c.runs.values():
     for key in ("num_epochs", "eval_every_epochs"):
-      if key in overrides:
-        del overrides[key]
+      if key in run:
+        del run[key]

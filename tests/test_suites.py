@@ -9,13 +9,14 @@ import sys
 import pytest
 
 from rethinking_jax import suite
-from rethinking_jax.reports import suite_report
+from rethinking_jax.reports import paper, suite_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUITES = {"table1": ["", "smoke", "inception", "alexnet", "mlp_1x512", "smoke,mlp"],
           "figure1": ["", "smoke", "mlp_1x512", "smoke,alexnet"],
           "figure2": ["", "smoke"],
-          "table4": ["", "smoke", "inception", "smoke,mlp_3x512"]}
+          "table4": ["", "smoke", "inception", "smoke,mlp_3x512"],
+          "table2": ["", "smoke", "no_aug", "smoke,aug,no_aug_dropout"]}
 
 
 @pytest.mark.parametrize("name, arg", [(n, a) for n, args in SUITES.items() for a in args])
@@ -29,7 +30,7 @@ def test_every_config_variant_loads_and_validates(name, arg):
     if "smoke" in arg:
       assert sub.dataset == "synthetic" and sub.num_epochs <= 2
     else:
-      assert sub.dataset == "cifar10"
+      assert sub.dataset == ("imagenet2012" if name == "table2" else "cifar10")
 
 
 def test_table1_covers_every_row_of_the_paper():
@@ -39,15 +40,29 @@ def test_table1_covers_every_row_of_the_paper():
                                               "alexnet_small", "mlp_3x512", "mlp_1x512"}
 
 
+def test_table2_covers_every_row_of_the_paper():
+  subs = suite.sub_configs(importlib.import_module("configs.table2").get_config())
+  rows = set()
+  for sub in subs.values():
+    assert sub.model == "inception_v3" and sub.input_pipeline == "stream"
+    for labels in sub.randomizations.split(","):
+      for wd in sub.weight_decays.split(","):
+        rows.add((sub.train_transform == "augment", sub.dropout_rate > 0, float(wd) > 0,
+                  labels == "random_labels"))
+  assert rows == {tuple(row[:4]) for row in paper.TABLE2}
+  assert list(importlib.import_module("configs.table2").get_config("aug").runs.keys()) == ["aug"]
+
+
 def test_a_config_argument_that_selects_nothing_is_an_error():
   with pytest.raises(ValueError, match="selects no run; allowed: smoke"):
     importlib.import_module("configs.table1").get_config("resnet")
 
 
-def write_run(root, name, model, transform, members, epochs=3):
+def write_run(root, name, model, transform, members, epochs=3, **config):
   path = root / name
   path.mkdir(parents=True)
-  (path / "config.json").write_text(json.dumps({"model": model, "train_transform": transform}))
+  (path / "config.json").write_text(json.dumps({"model": model, "train_transform": transform,
+                                                **config}))
   summary = {"run": {"dataset": "cifar10", "num_train": 50000, "num_test": 10000,
                      "devices": 1, "device": "cpu", "platform": "cpu", "processes": 1,
                      "stop_reason": "every member memorized its training set",
@@ -109,10 +124,31 @@ def test_figure_reports_from_a_fixture_workdir(tmp_path):
   assert (tmp_path / "figure2.png").exists()
 
 
+def test_table2_report_from_a_fixture_workdir(tmp_path):
+  (tmp_path / "config.json").write_text(json.dumps(
+      {"report": "table2", "runs": {"no_aug": {}, "aug": {}}}))
+  rows = [member("t", "true_labels", 0.0, train=0.9953, test=0.5980),
+          member("r", "random_labels", 0.0, train=0.9, test=0.001)]
+  for m in rows:
+    m["train_top5"], m["test_top5"] = 1.0, 0.8
+  write_run(tmp_path, "no_aug", "inception_v3", "center_crop", rows, dropout_rate=0.0,
+            stop_when_memorized=False)
+  report = open(suite_report.write(str(tmp_path))).read()
+  assert ("| no | no | no | true | 99.53 / 99.53 | 100.00 / 100.00 | 59.80 / 59.80 | "
+          "80.38 / 80.00 | 63.16 / 30.00 | 84.49 / — |") in report
+  assert "| no | no | no | random | 95.20 / 90.00 |" in report
+  assert "| yes | yes | yes | true | 92.18 / — |" in report  # not run: blank
+  assert "dataset is cifar10, not the paper's imagenet2012" in report  # the fixture's data
+  assert "before" not in report  # a fixed schedule, not a memorization run
+  assert len((tmp_path / "table2.csv").read_text().splitlines()) == 1 + 7
+  assert (tmp_path / "figure2a.png").read_bytes()[:4] == b"\x89PNG"
+
+
 SMOKES = ["table1.py:smoke,inception_small", "table1.py:smoke,inception_small_nobn",
           "table1.py:smoke,alexnet,mlp", "figure1.py:smoke,inception",
           "figure1.py:smoke,alexnet,mlp", "figure2.py:smoke", "table4.py:smoke,inception",
-          "table4.py:smoke,alexnet,mlp"]
+          "table4.py:smoke,alexnet,mlp", "table2.py:smoke,aug_dropout_wd",
+          "table2.py:smoke,aug", "table2.py:smoke,no_aug", "table2.py:smoke,no_aug_dropout"]
 
 
 @pytest.mark.parametrize("config", SMOKES)

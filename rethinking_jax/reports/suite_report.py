@@ -43,15 +43,17 @@ def members(runs: dict):
   for name, run in runs.items():
     for m in run["summary"]["members"]:
       yield {**m, "run": name, "model": run["config"]["model"],
-             "transform": run["config"]["train_transform"]}
+             "transform": run["config"]["train_transform"],
+             "dropout": run["config"].get("dropout_rate", 0.0) > 0}
 
 
-def find(runs, model, transform=None, randomization=None, decayed=None, p=None):
+def find(runs, model, transform=None, randomization=None, decayed=None, p=None, dropout=None):
   for m in members(runs):
     if (m["model"] == model and (transform is None or m["transform"] == transform)
         and (randomization is None or m["randomization"] == randomization)
         and (decayed is None or (m["weight_decay"] > 0) == decayed)
-        and (p is None or abs(m["corruption_p"] - p) < 1e-9)):
+        and (p is None or abs(m["corruption_p"] - p) < 1e-9)
+        and (dropout is None or m["dropout"] == dropout)):
       return m
   return None
 
@@ -64,6 +66,9 @@ def _diff(ours, theirs):
   if ours is None or theirs is None:
     return "—"
   return f"{round(100 * ours - theirs, 2) + 0.0:+.2f}"  # + 0.0: no "-0.00"
+
+
+PAPER_DATASET = {"table2": "imagenet2012"}  # every other report: CIFAR10
 
 
 def header(title: str, config: dict, runs: dict) -> list[str]:
@@ -84,11 +89,17 @@ def header(title: str, config: dict, runs: dict) -> list[str]:
   if shown == "CIFAR-10 (JPEG re-encoding)":
     deviations.append("images are a JPEG (quality 75) re-encoding of CIFAR-10, not the "
                       "original release: pixel values differ slightly")
-  elif dataset != "cifar10":
-    deviations.append(f"dataset is {dataset}, not the paper's CIFAR10")
+  elif dataset != PAPER_DATASET.get(config.get("report"), "cifar10"):
+    expected = PAPER_DATASET.get(config.get("report"), "CIFAR10")
+    deviations.append(f"dataset is {dataset}, not the paper's {expected}")
+  evaluated = first.get("train_eval_examples", first["num_train"])
+  if evaluated < first["num_train"]:
+    deviations.append(f"train accuracy is measured on a fixed random {evaluated:,} of the "
+                      f"{first['num_train']:,} training images at each evaluation")
   for name, run in runs.items():
     s = run["summary"]
-    if not s["run"]["stop_reason"].startswith("every member"):
+    memorizing = run["config"].get("stop_when_memorized", True)  # else: a fixed schedule
+    if memorizing and not s["run"]["stop_reason"].startswith("every member"):
       open_members = [m["label"] for m in s["members"] if m["steps_to_memorize"] is None]
       if open_members:
         deviations.append(f"`{name}` stopped at {s['run']['epochs']} epochs "
@@ -254,6 +265,23 @@ def figure1(workdir, runs) -> list[str]:
                   "1's no-regularizer and random-label rows. CSV: `figure1.csv`.", ""]
 
 
+def _accuracy_panel(ax, records, title, metric="acc"):
+  """Train and test accuracy against steps, the gap to the running best test shaded."""
+  steps = [r["step"] for r in records]
+  test = [r[f"test_{metric}"] or 0.0 for r in records]
+  best = [max(test[:i + 1]) for i in range(len(test))]
+  ax.plot(steps, [r[f"train_{metric}"] or 0.0 for r in records], label="train")
+  ax.plot(steps, test, label="test")
+  ax.fill_between(steps, test, best, alpha=0.3, label="running best test")
+  ax.set(title=title, xlabel="steps", ylabel="accuracy" if metric == "acc" else "top-5")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+
+
+def _member_records(run, member: int):
+  return [r for r in run["metrics"] if r["member"] == member]
+
+
 def figure2(workdir, runs) -> list[str]:
   fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
   table = ["| model | final train % | final test % | best test % (early stopping) |",
@@ -264,14 +292,7 @@ def figure2(workdir, runs) -> list[str]:
     ax.grid(alpha=0.3)
     if not run:
       continue
-    (_, _), records = _by_member(run["metrics"])[0]
-    steps = [r["step"] for r in records]
-    test = [r["test_acc"] or 0.0 for r in records]
-    best = [max(test[:i + 1]) for i in range(len(test))]
-    ax.plot(steps, [r["train_acc"] or 0.0 for r in records], label="train")
-    ax.plot(steps, test, label="test")
-    ax.fill_between(steps, test, best, alpha=0.3, label="running best test")
-    ax.legend(fontsize=8)
+    _accuracy_panel(ax, _member_records(run, 0), model)
     m = run["summary"]["members"][0]
     table.append(f"| {model} | {_pct(m['train_acc'])} | {_pct(m['test_acc'])} | "
                  f"{_pct(m['best_test_acc'])} |")
@@ -282,7 +303,61 @@ def figure2(workdir, runs) -> list[str]:
           "![Figure 2](figure2.png)", "", *table, "", f"Paper: {paper.FIGURE2}.", ""]
 
 
-SECTIONS = {"table1": ("Table 1", table1), "table4": ("Table 4", table4),
+def _best(run, member: int, key: str):
+  values = [r[key] for r in _member_records(run, member) if r.get(key) is not None]
+  return max(values) if values else None
+
+
+def table2(workdir, runs) -> list[str]:
+  """Table 2 (top-1/top-5, train/test, best test) and Figure 2a (the true-label rows)."""
+  def cell(ours, theirs):
+    return f"{'—' if theirs is None else f'{theirs:.2f}'} / {_pct(ours)}"
+
+  lines = ["Each cell: paper / ours (%). Best: the highest test accuracy at any evaluation "
+           "(what early stopping could gain).", "",
+           "| aug | dropout | wd | labels | top-1 train | top-5 train | top-1 test | "
+           "top-5 test | best top-1 test | best top-5 test |",
+           "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+  rows, panels = [], []
+  for aug, dropout, wd, random, *values in paper.TABLE2:
+    m = find(runs, "inception_v3", "augment" if aug else "center_crop",
+             "random_labels" if random else "true_labels", wd, dropout=dropout)
+    run = runs[m["run"]] if m else None
+    ours = ([m["train_acc"], m.get("train_top5"), m["test_acc"], m.get("test_top5"),
+             _best(run, m["member"], "test_acc"), _best(run, m["member"], "test_top5")]
+            if m else [None] * 6)
+    yes = lambda flag: "yes" if flag else "no"
+    lines.append(f"| {yes(aug)} | {yes(dropout)} | {yes(wd)} | "
+                 f"{'random' if random else 'true'} | "
+                 + " | ".join(cell(o, t) for o, t in zip(ours, values, strict=True)) + " |")
+    names = ("top1_train", "top5_train", "top1_test", "top5_test", "best_top1_test",
+             "best_top5_test")
+    rows.append({"aug": aug, "dropout": dropout, "weight_decay": wd, "random_labels": random,
+                 **{f"paper_{k}": v for k, v in zip(names, values, strict=True)},
+                 **{f"ours_{k}": None if v is None else round(100 * v, 2)
+                    for k, v in zip(names, ours, strict=True)}})
+    if m and not random:
+      panels.append((f"aug={yes(aug)} dropout={yes(dropout)} wd={yes(wd)}",
+                     _member_records(run, m["member"])))
+  _write_csv(os.path.join(workdir, "table2.csv"), rows, list(rows[0]))
+  figure = []
+  if panels:
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), sharey=True,
+                             squeeze=False)
+    for ax, (title, records) in zip(axes[0], panels, strict=True):
+      _accuracy_panel(ax, records, title)
+    fig.suptitle("Figure 2a — Inception V3: top-1 accuracy, shaded: running best test")
+    fig.tight_layout()
+    fig.savefig(os.path.join(workdir, "figure2a.png"), dpi=110)
+    plt.close(fig)
+    figure = ["## Figure 2a — implicit regularization on ImageNet", "",
+              "![Figure 2a](figure2a.png)", "", f"Paper: {paper.FIGURE2A}.", ""]
+  return ["## Table 2 — ImageNet, Inception V3: top-1 / top-5 accuracy (%)", "", *lines, "",
+          "CSV: `table2.csv`.", "", *figure]
+
+
+SECTIONS = {"table1": ("Table 1", table1), "table2": ("Table 2", table2),
+            "table4": ("Table 4", table4),
             "figure1": ("Figure 1", figure1), "figure2": ("Figure 2", figure2)}
 
 
