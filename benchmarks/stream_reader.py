@@ -1,0 +1,96 @@
+"""Host reading throughput of the streaming input path: decode + resize, images per second.
+
+    python benchmarks/stream_reader.py --data_dir=DIR --image_size=342 --workers=1,2,4 \
+        --json=benchmarks/stream_reader.json
+    python benchmarks/stream_reader.py --synthetic=500x375 --image_size=342   # ImageNet-sized
+
+On a streamed run the device waits whenever the host reads slower than the device trains, so
+this says how many `stream_workers` (and CPU cores) a run needs. `--data_dir`: an image-folder
+directory (`train/<class>/<image>`); `--synthetic=WxH`: that many random JPEGs of that size
+written to a temporary folder first (ImageNet's typical image is about 500x375).
+`StreamedDataset.read_rows` is timed on batches of random training indices, after one
+warm-up batch; the median over batches is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), HERE]
+
+from record import write_result  # noqa: E402
+
+from rethinking_jax.data import stream  # noqa: E402
+
+
+def synthetic_folder(root: str, size: str, count: int) -> str:
+  """`count` random-content JPEGs of `size` (WxH) in root/train/c/ and root/val/c/."""
+  from PIL import Image
+
+  width, height = (int(v) for v in size.split("x"))
+  rng = np.random.default_rng(0)
+  # Smooth content (like photographs), not white noise, which JPEG compresses badly.
+  base = rng.integers(0, 255, (height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
+  for split in ("train", "val"):
+    os.makedirs(os.path.join(root, split, "c"), exist_ok=True)
+    for i in range(count if split == "train" else 1):
+      shifted = np.roll(base, i, axis=1)
+      image = Image.fromarray(shifted).resize((width, height), Image.BILINEAR)
+      image.save(os.path.join(root, split, "c", f"{i:05d}.JPEG"), quality=90)
+  return root
+
+
+def bench(data_dir: str, image_size: int, workers: int, batch_size: int, batches: int):
+  ds = stream.open_stream("image_folder", data_dir=data_dir, image_size=image_size,
+                          workers=workers)
+  rng = np.random.default_rng(0)
+  times = []
+  for b in range(batches + 1):
+    index = rng.choice(ds.num_train, min(batch_size, ds.num_train), replace=False)
+    start = time.perf_counter()
+    images, _ = ds.read_rows("train", index)
+    if b:
+      times.append(time.perf_counter() - start)
+  ds.close()
+  seconds = statistics.median(times)
+  return {"workers": workers, "image_size": image_size, "batch_size": len(index),
+          "source_shape": list(ds.train.read(0)[0].shape), "batch_seconds": seconds,
+          "images_per_second": len(index) / seconds, "out_shape": list(images.shape[1:])}
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--data_dir", default="", help="an image-folder directory")
+  p.add_argument("--synthetic", default="", help="WxH: generate JPEGs of this size instead")
+  p.add_argument("--synthetic_count", type=int, default=256)
+  p.add_argument("--image_size", type=int, default=0, help="resize target (0 = keep)")
+  p.add_argument("--workers", default="1,2,4")
+  p.add_argument("--batch_size", type=int, default=128)
+  p.add_argument("--batches", type=int, default=10)
+  p.add_argument("--json", default="")
+  a = p.parse_args(argv)
+  if bool(a.data_dir) == bool(a.synthetic):
+    p.error("give exactly one of --data_dir and --synthetic")
+  with tempfile.TemporaryDirectory() as tmp:
+    data_dir = a.data_dir or synthetic_folder(tmp, a.synthetic, a.synthetic_count)
+    rows = []
+    for workers in map(int, a.workers.split(",")):
+      row = bench(data_dir, a.image_size, workers, a.batch_size, a.batches)
+      rows.append(row)
+      print(f"{'x'.join(map(str, row['source_shape'])):>12s} -> "
+            f"{'x'.join(map(str, row['out_shape'])):10s} workers={workers:<3d} "
+            f"{row['images_per_second']:8.0f} images/s  ({row['batch_seconds'] * 1e3:.0f} ms "
+            f"per batch of {row['batch_size']})", flush=True)
+  return write_result(a.json, "stream_reader", a, rows)
+
+
+if __name__ == "__main__":
+  main()
