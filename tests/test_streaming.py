@@ -201,3 +201,12 @@ def test_streamed_resume_equals_the_uninterrupted_run(tmp_path):
     return [{k: v for k, v in json.loads(line).items() if k != "wall_time"} for line in lines]
 
   assert records("resumed") == records("straight")
+
+
+def test_preparing_imagenet_without_its_manual_dir_is_a_one_line_error(tmp_path):
+  proc = subprocess.run([sys.executable, "scripts/prepare_data.py", "imagenet2012",
+                         f"--manual_dir={tmp_path / 'missing'}"], cwd=ROOT, capture_output=True,
+                        text=True, timeout=60)
+  assert proc.returncode == 2 and proc.stdout == ""
+  assert proc.stderr.count("\n") == 1
+  assert "manual_dir: " in proc.stderr and "ILSVRC2012_img_train.tar" in proc.stderr
