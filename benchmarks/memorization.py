@@ -66,7 +66,8 @@ def train_flops_per_example(model_name: str, input_shape, batch: int = 128) -> f
 def dataset(args):
   if args.data:
     ds = data.load("image_folder", data_dir=args.data, class_order="cifar10")
-    return ds.train_images[:args.num_train], "cifar10-jpeg" if "jpeg" in args.data else "folder"
+    images = ds.subset(args.num_train).train_images  # the images the JAX runs train on
+    return images, "cifar10-jpeg" if "jpeg" in args.data else "folder"
   ds = data.load("synthetic", synthetic_train=args.num_train, synthetic_test=16)
   return ds.train_images, "synthetic"
 

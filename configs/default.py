@@ -16,8 +16,8 @@ def get_config(arg=None):
   c.tfds_reader = "auto"         # auto | data_source | tf
   c.class_order = ""             # image_folder: '' (sorted names), cifar10, or a,b,c,...
   c.cache_dir = ""               # image_folder array cache ('' = ~/.cache/rethinking_jax)
-  c.num_train = 0                # use the first N training examples (0 = all)
-  c.num_test = 0                 # use the first N test examples (0 = all)
+  c.num_train = 0                # use a fixed random N training examples (0 = all)
+  c.num_test = 0                 # use a fixed random N test examples (0 = all)
   c.synthetic_shape = (32, 32, 3)
   c.synthetic_train = 1024
   c.synthetic_test = 256

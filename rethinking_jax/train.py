@@ -56,8 +56,8 @@ def open_stream(config) -> stream.StreamedDataset:
   source = stream.open_stream(
       config.dataset, data_dir=config.data_dir, image_size=config.image_size,
       workers=config.stream_workers, class_order=config.get("class_order", ""),
-      in_memory=None if on_disk else load_dataset(config))
-  return source.head(config.num_train, config.num_test)
+      in_memory=None if on_disk else load_dataset(config))  # already subset
+  return source.subset(config.num_train, config.num_test) if on_disk else source
 
 
 def program_spec(config, dataset, specs, mesh) -> program.ProgramSpec:

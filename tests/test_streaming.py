@@ -12,7 +12,7 @@ from helpers import assert_trees_close, fit, tiny_config
 from PIL import Image
 
 from rethinking_jax import configuration, train
-from rethinking_jax.data import stream
+from rethinking_jax.data import image_folder, stream
 from rethinking_jax.engine import streaming
 from rethinking_jax.errors import UserError
 
@@ -92,9 +92,9 @@ def test_fit_square_resizes_the_shorter_side_and_crops_the_center():
   assert stream.fit_square(same, 0, 3) is same
 
 
-def write_jpeg_folder(root, sizes):
+def write_jpeg_folder(root, sizes, test_split="val"):
   rng = np.random.default_rng(0)
-  for split in ("train", "val"):
+  for split in ("train", test_split):
     for c, cls in enumerate(("n02", "n01")):
       os.makedirs(root / split / cls)
       for i, (h, w) in enumerate(sizes):
@@ -115,6 +115,20 @@ def test_an_imagenet_style_folder_of_any_image_sizes_is_streamed(tmp_path):
   assert images.shape == (6, 16, 16, 3) and labels.tolist() == [0, 0, 0, 1, 1, 1]  # n01, n02
   assert images[:3, ..., 0].mean() > images[3:, ..., 0].mean() + 100  # n01 is the red one
   assert result.history[-1]["test_acc"] == 1.0  # the red channel gives the class away
+
+
+def test_subsets_are_fixed_random_and_the_same_on_both_input_paths(tmp_path):
+  """num_train picks a fixed random subset, not the first N (folders are class-sorted)."""
+  write_jpeg_folder(tmp_path, [(16, 16)] * 6, test_split="test")
+  device = image_folder.load_image_folder(str(tmp_path), cache_dir=str(tmp_path / "cache"))
+  picked = device.subset(num_train=4, num_test=5)
+  assert set(picked.train_labels.tolist()) == {0, 1}  # the first 4 would all be class 0
+  np.testing.assert_array_equal(picked.train_labels, device.subset(4, 5).train_labels)
+  streamed = stream.open_stream("image_folder", data_dir=str(tmp_path)).subset(4, 5)
+  images, labels = streamed.read_rows("train", np.arange(4))
+  np.testing.assert_array_equal(images, picked.train_images)
+  np.testing.assert_array_equal(labels, picked.train_labels)
+  assert streamed.num_test == 5
 
 
 def test_folder_without_a_test_split_is_a_one_line_error(tmp_path):

@@ -138,7 +138,7 @@ def test_table2_report_from_a_fixture_workdir(tmp_path):
           "80.38 / 80.00 | 63.16 / 30.00 | 84.49 / — |") in report
   assert "| no | no | no | random | 95.20 / 90.00 |" in report
   assert "| yes | yes | yes | true | 92.18 / — |" in report  # not run: blank
-  assert "dataset is cifar10, not the paper's imagenet2012" in report  # the fixture's data
+  assert "dataset is cifar10, not the paper's ImageNet (imagenet2012)" in report  # fixture's
   assert "before" not in report  # a fixed schedule, not a memorization run
   assert len((tmp_path / "table2.csv").read_text().splitlines()) == 1 + 7
   assert (tmp_path / "figure2a.png").read_bytes()[:4] == b"\x89PNG"

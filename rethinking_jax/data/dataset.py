@@ -43,9 +43,23 @@ class Dataset:
     return tuple(self.train_images.shape[1:])
 
   def subset(self, num_train: int = 0, num_test: int = 0) -> Dataset:
-    """The first `num_train` / `num_test` examples (0 keeps a split whole)."""
-    tr = slice(None, num_train or None)
-    te = slice(None, num_test or None)
+    """A fixed random `num_train` / `num_test` examples of each split (0 keeps it whole)."""
+    tr = subset_indices(self.num_train, num_train)
+    te = subset_indices(self.num_test, num_test)
     return dataclasses.replace(
         self, train_images=self.train_images[tr], train_labels=self.train_labels[tr],
         test_images=self.test_images[te], test_labels=self.test_labels[te])
+
+
+SUBSET_SEED = 0
+
+
+def subset_indices(total: int, n: int) -> np.ndarray:
+  """`n` of `total` example positions, drawn once with a fixed seed and kept in order.
+
+  Not the first n: image folders list their examples class by class, so the first 10,000
+  CIFAR-10 images would be airplanes and automobiles only. The same in every run.
+  """
+  if not n or n >= total:
+    return np.arange(total)
+  return np.sort(np.random.default_rng(SUBSET_SEED).choice(total, n, replace=False))

@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from rethinking_jax.data import image_folder, tfds_source
-from rethinking_jax.data.dataset import Dataset
+from rethinking_jax.data.dataset import Dataset, subset_indices
 from rethinking_jax.errors import UserError
 
 # tfds split names (train, test) where they are not "train" and "test".
@@ -53,17 +53,17 @@ class ArraySplit:
 
 
 @dataclasses.dataclass(frozen=True)
-class Head:
-  """The first `n` examples of a split."""
+class Subset:
+  """The examples of a split at `index` (a fixed random subset, dataset.subset_indices)."""
 
   split: Split
-  n: int
+  index: np.ndarray
 
   def __len__(self):
-    return min(self.n, len(self.split))
+    return len(self.index)
 
   def read(self, i):
-    return self.split.read(i)
+    return self.split.read(int(self.index[i]))
 
 
 class TfdsSplit:
@@ -194,11 +194,14 @@ class StreamedDataset:
     flat = images.reshape(-1, self.channels).astype(np.float64) / 255.0
     return flat.mean(0).astype(np.float32), flat.std(0).astype(np.float32)
 
-  def head(self, num_train: int = 0, num_test: int = 0) -> StreamedDataset:
-    """The first `num_train` / `num_test` examples (0 keeps a split whole), same pool."""
-    out = dataclasses.replace(self, train=Head(self.train, num_train) if num_train
-                              else self.train,
-                              test=Head(self.test, num_test) if num_test else self.test)
+  def subset(self, num_train: int = 0, num_test: int = 0) -> StreamedDataset:
+    """A fixed random `num_train` / `num_test` examples of each split (0 keeps it whole),
+    the same ones as Dataset.subset picks."""
+    def pick(split, n):
+      return Subset(split, subset_indices(len(split), n)) if 0 < n < len(split) else split
+
+    out = dataclasses.replace(self, train=pick(self.train, num_train),
+                              test=pick(self.test, num_test))
     self.close()
     return out
 
