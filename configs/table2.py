@@ -3,7 +3,7 @@ on and off, and random labels; top-1/top-5 train and test accuracy (PAPER.md §5
 
     python -m rethinking_jax.main --config=configs/table2.py --workdir=runs/table2
     ... --config=configs/table2.py:no_aug      (one run by name)
-    ... --config=configs/table2.py:smoke       (tiny synthetic stand-in, streamed, seconds)
+    ... --config=configs/table2.py:smoke       (tiny synthetic stand-in, streamed; ~2 min on a CPU)
 
 ImageNet does not fit in device memory, so it is streamed from a tfds `imagenet2012` prepared
 as ArrayRecord from the manual download (see README, "Table 2: ImageNet"); the test split is
