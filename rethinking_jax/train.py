@@ -23,7 +23,7 @@ from rethinking_jax.data import preprocess, stream
 from rethinking_jax.engine import loop, program, sharding
 from rethinking_jax.engine import members as members_lib
 from rethinking_jax.engine.strategies import MemberPrograms, resolve_step_loop
-from rethinking_jax.engine.streaming import StreamPrograms, eval_train_index
+from rethinking_jax.engine.streaming import StreamPrograms
 from rethinking_jax.errors import UserError
 from rethinking_jax.reports import files, markdown, plots
 
@@ -51,7 +51,7 @@ def load_dataset(config) -> data.Dataset:
 def open_stream(config) -> stream.StreamedDataset:
   """The config's dataset as a stream: tfds and image-folder directories read from disk, the
   other sources from their in-memory arrays."""
-  on_disk = config.dataset in ("imagenet2012", "cifar10", "mnist") or (
+  on_disk = config.dataset in data.TFDS_DATASETS or (
       config.dataset == "image_folder" and os.path.isdir(config.data_dir))
   source = stream.open_stream(
       config.dataset, data_dir=config.data_dir, image_size=config.image_size,
@@ -115,13 +115,13 @@ def prepare(config) -> Run:
       progress=config.progress)
   host_members = members_lib.stack(specs)
   if streaming:
-    mean, std = (preprocess.channel_stats(dataset.read_rows("train", np.arange(
-        min(stream.STATS_EXAMPLES, dataset.num_train)))[0], config.crop_size)
-                 if "gaussian" in spec.kinds_present else (np.zeros(3), np.ones(3)))
+    channels = dataset.channels  # the statistics only matter to Gaussian members
+    mean, std = (dataset.channel_stats(config.crop_size) if "gaussian" in spec.kinds_present
+                 else (np.zeros(channels), np.ones(channels)))
     programs = StreamPrograms(
         spec, config.member_strategy, dataset, jax.tree.map(lambda x: x[0], host_members),
-        eval_train_index(dataset.num_train, config.eval_train_examples, specs[0].seed),
-        mean[:dataset.channels], std[:dataset.channels], config.prefetch_batches)
+        data.subset_indices(dataset.num_train, config.eval_train_examples, specs[0].seed),
+        mean, std, config.prefetch_batches)
     return Run(specs, dataset, programs, programs.place_members(host_members), None, None,
                settings)
   mean, std = preprocess.channel_stats(dataset.train_images, config.crop_size)

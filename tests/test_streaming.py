@@ -13,6 +13,7 @@ from PIL import Image
 
 from rethinking_jax import configuration, train
 from rethinking_jax.data import image_folder, stream
+from rethinking_jax.data.dataset import subset_indices
 from rethinking_jax.engine import streaming
 from rethinking_jax.errors import UserError
 
@@ -52,10 +53,10 @@ def test_members_share_one_stream_and_keep_their_own_labels():
 
 
 def test_train_metrics_on_a_fixed_subset_and_padded_eval_batches():
-  index = streaming.eval_train_index(1000, 100, seed=5)
+  index = subset_indices(1000, 100, seed=5)
   assert len(index) == 100 and np.all(np.diff(index) > 0)
-  np.testing.assert_array_equal(index, streaming.eval_train_index(1000, 100, seed=5))
-  np.testing.assert_array_equal(streaming.eval_train_index(50, 0, seed=5), np.arange(50))
+  np.testing.assert_array_equal(index, subset_indices(1000, 100, seed=5))
+  np.testing.assert_array_equal(subset_indices(50, 0, seed=5), np.arange(50))
   batches = list(streaming.eval_batches(np.arange(10), 4))
   assert [b.tolist() for b, _ in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 9, 9]]
   assert batches[-1][1].tolist() == [True, True, False, False]

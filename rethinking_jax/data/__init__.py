@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rethinking_jax.data.cifar_archive import load_cifar10_archive
-from rethinking_jax.data.dataset import Dataset
+from rethinking_jax.data.dataset import Dataset, subset_indices
 from rethinking_jax.data.digits import load_digits
 from rethinking_jax.data.image_folder import load_image_folder
 from rethinking_jax.data.synthetic import load_synthetic
@@ -13,6 +13,7 @@ from rethinking_jax.errors import unknown_name
 # imagenet2012 does not fit in memory: it is only streamed (data/stream.py); the others are
 # loaded whole, and may be streamed too.
 STREAMED_DATASETS = ("imagenet2012",)
+TFDS_DATASETS = ("cifar10", "mnist", *STREAMED_DATASETS)
 DATASETS = ("cifar10", "mnist", "cifar10_archive", "image_folder", "digits", "synthetic",
             *STREAMED_DATASETS)
 
@@ -36,4 +37,5 @@ def load(name: str, data_dir: str | None = None, tfds_reader: str = "auto",
   raise unknown_name("dataset", name, DATASETS)
 
 
-__all__ = ["DATASETS", "STREAMED_DATASETS", "Dataset", "load"]
+__all__ = ["DATASETS", "STREAMED_DATASETS", "TFDS_DATASETS", "Dataset", "load",
+           "subset_indices"]

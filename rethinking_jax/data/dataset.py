@@ -54,12 +54,13 @@ class Dataset:
 SUBSET_SEED = 0
 
 
-def subset_indices(total: int, n: int) -> np.ndarray:
-  """`n` of `total` example positions, drawn once with a fixed seed and kept in order.
+def subset_indices(total: int, n: int, seed: int = SUBSET_SEED) -> np.ndarray:
+  """`n` of `total` example positions (all when n is 0 or >= total), drawn once with a fixed
+  seed and kept in order.
 
   Not the first n: image folders list their examples class by class, so the first 10,000
   CIFAR-10 images would be airplanes and automobiles only. The same in every run.
   """
   if not n or n >= total:
     return np.arange(total)
-  return np.sort(np.random.default_rng(SUBSET_SEED).choice(total, n, replace=False))
+  return np.sort(np.random.default_rng(seed).choice(total, n, replace=False))

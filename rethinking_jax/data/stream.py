@@ -20,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from rethinking_jax.data import image_folder, tfds_source
+from rethinking_jax.data import image_folder, preprocess, tfds_source
 from rethinking_jax.data.dataset import Dataset, subset_indices
 from rethinking_jax.errors import UserError
 
@@ -183,16 +183,14 @@ class StreamedDataset:
       return image, label
 
     pairs = list(self._pool.map(one, index))
-    images = np.empty((len(pairs), *self.image_shape), np.uint8)
-    for row, (image, _) in enumerate(pairs):
-      images[row] = image
-    return images, np.asarray([label for _, label in pairs], np.int32)
+    return (np.stack([image for image, _ in pairs]),
+            np.asarray([label for _, label in pairs], np.int32))
 
-  def channel_stats(self) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean/std in [0,1] of the first STATS_EXAMPLES training images (host)."""
+  def channel_stats(self, crop: int) -> tuple[np.ndarray, np.ndarray]:
+    """preprocess.channel_stats of the first STATS_EXAMPLES training images (not all of
+    them: that would read the whole split once)."""
     images, _ = self.read_rows("train", np.arange(min(STATS_EXAMPLES, self.num_train)))
-    flat = images.reshape(-1, self.channels).astype(np.float64) / 255.0
-    return flat.mean(0).astype(np.float32), flat.std(0).astype(np.float32)
+    return preprocess.channel_stats(images, crop)
 
   def subset(self, num_train: int = 0, num_test: int = 0) -> StreamedDataset:
     """A fixed random `num_train` / `num_test` examples of each split (0 keeps it whole),

@@ -148,6 +148,11 @@ def _inputs(spec, images_u8, index, member, split, train, mean, std, augment_key
       augment_key=augment_key, kinds_present=spec.kinds_present)
 
 
+def _variables(state: TrainState):
+  return {"params": state.params,
+          **({"batch_stats": state.batch_stats} if state.batch_stats else {})}
+
+
 def _sgd_step(spec: ProgramSpec, state: TrainState, member: MemberArrays, images_u8, y,
               index, mean, std) -> TrainState:
   """One SGD step of one member on a batch of uint8 images with the member's labels `y`."""
@@ -157,7 +162,7 @@ def _sgd_step(spec: ProgramSpec, state: TrainState, member: MemberArrays, images
   has_bn = bool(state.batch_stats)
 
   def loss_fn(params):
-    variables = {"params": params, **({"batch_stats": state.batch_stats} if has_bn else {})}
+    variables = {**_variables(state), "params": params}
     logits, updates = spec.model.apply(variables, x, train=True, rngs={"dropout": dropout_key},
                                        mutable=["batch_stats"] if has_bn else [])
     data_loss = jnp.mean(_loss(logits, y))
@@ -222,11 +227,6 @@ def train_step_in_epoch(spec: ProgramSpec, state: TrainState, member: MemberArra
 
 
 TOP_K = 5  # Table 2 reports top-5 accuracy besides top-1
-
-
-def _variables(state: TrainState):
-  return {"params": state.params,
-          **({"batch_stats": state.batch_stats} if state.batch_stats else {})}
 
 
 def _batch_sums(spec, state, member, images_u8, y, index, valid, split, mean, std):

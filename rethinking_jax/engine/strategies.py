@@ -68,17 +68,21 @@ class MemberPrograms:
     if spec.mesh is not None and spec.mesh.shape["member"] > 1:
       self._init = jax.jit(jax.vmap(init, spmd_axis_name="member"), out_shardings=by_member)
     else:  # one member at a time: a vmapped init runs the forward pass with grouped
-      # convolutions, which XLA:CPU compiles and runs slowly (4 Inception V3s: 24 s)
+      # convolutions, which XLA:CPU compiles and runs slowly
       self._init = jax.jit(lambda members: jax.lax.map(init, members),
                            out_shardings=by_member)
     self._labels = jax.jit(jax.vmap(functools.partial(program.member_labels, spec),
                                     in_axes=(0, None, None), spmd_axis_name="member"),
                            out_shardings=by_member)
-    chunk = functools.partial(program.train_chunk if step_loop == "scan"
-                              else program.train_step_in_epoch, spec)
-    self._chunk_fn = self._jit(chunk, by_member, donate=True)
-    self._eval_fn = self._jit(functools.partial(program.evaluate, spec), replicated)
     self._compiled = {}
+    self._build_programs(by_member, replicated)
+
+  def _build_programs(self, by_member, replicated):
+    """The train-chunk and evaluation programs (the streaming path has its own)."""
+    chunk = functools.partial(program.train_chunk if self.step_loop == "scan"
+                              else program.train_step_in_epoch, self.spec)
+    self._chunk_fn = self._jit(chunk, by_member, donate=True)
+    self._eval_fn = self._jit(functools.partial(program.evaluate, self.spec), replicated)
 
   def _jit(self, fn, out_shardings, donate: bool = False):
     """fn(state, member, labels, data, *rest) compiled for all members with this strategy."""
@@ -161,5 +165,5 @@ class MemberPrograms:
 
   def evaluate(self, state: TrainState, members, labels: MemberLabels,
                data: DeviceData) -> jax.Array:
-    """[E, 4]: train_loss, train_acc, test_loss, test_acc."""
+    """[E, 7]: train_loss, train_acc, train_top5, test_loss, test_acc, test_top5, nonfinite."""
     return self._call("eval", self._eval_fn, state, members, labels, data)

@@ -57,14 +57,6 @@ def eval_batches(index: np.ndarray, batch_size: int):
     yield np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - len(chunk))]), valid
 
 
-def eval_train_index(num_train: int, examples: int, seed: int) -> np.ndarray:
-  """The training examples evaluated at each evaluation point: all of them (`examples` 0 or
-  >= num_train) or a fixed random subset, sorted (one draw for the whole run)."""
-  if not examples or examples >= num_train:
-    return np.arange(num_train)
-  return np.sort(np.random.default_rng(seed).choice(num_train, examples, replace=False))
-
-
 class StreamPrograms(MemberPrograms):
   """MemberPrograms whose train chunks and evaluations read a StreamedDataset."""
 
@@ -74,21 +66,25 @@ class StreamPrograms(MemberPrograms):
     super().__init__(spec, strategy, step_loop="host")
     self.stream, self.train_eval_index = stream, train_eval_index
     self.prefetch_batches = prefetch_batches
-    by_member, replicated = sharding.member_sharded(spec.mesh), sharding.replicated(spec.mesh)
-    self._chunk_fn = self._jit(functools.partial(program.train_step_on_feed, spec), by_member,
-                               donate=True)
-    self._eval_fns = {split: self._jit(functools.partial(program.evaluate_feed, spec,
-                                                         split=split), replicated)
-                      for split in ("train", "test")}
     self._batch_sharding = sharding.batch_sharded(spec.mesh)
+    # Which rows of a batch this process feeds depends only on the batch size: work it out
+    # once per size, not at every step.
+    self._local_rows = functools.cache(
+        lambda num_rows: sharding.local_rows(num_rows, self._batch_sharding))
     self._stats = sharding.place((np.asarray(mean, np.float32), np.asarray(std, np.float32)),
-                                 replicated)
-    data_size = spec.mesh.shape["data"] if spec.mesh is not None else 1
-    self.eval_batch_size = -(-min(spec.eval_batch_size, max(len(train_eval_index),
-                                                            stream.num_test)) // data_size
-                             ) * data_size
+                                 sharding.replicated(spec.mesh))
+    size = min(spec.eval_batch_size, max(len(train_eval_index), stream.num_test))
+    data_size = spec.mesh.shape["data"]
+    self.eval_batch_size = -(-size // data_size) * data_size  # splits over the data axis
     self._order = jax.jit(functools.partial(program.epoch_batches, spec), static_argnums=1)
     self._order_member = order_member
+
+  def _build_programs(self, by_member, replicated):
+    self._chunk_fn = self._jit(functools.partial(program.train_step_on_feed, self.spec),
+                               by_member, donate=True)
+    self._eval_fns = {split: self._jit(functools.partial(program.evaluate_feed, self.spec,
+                                                         split=split), replicated)
+                      for split in ("train", "test")}
 
   def epoch_order(self, epoch: int) -> np.ndarray:
     """[steps_per_epoch, batch_size] example indices of `epoch`, shared by every member."""
@@ -96,7 +92,7 @@ class StreamPrograms(MemberPrograms):
 
   def feed(self, split: str, index: np.ndarray, valid: np.ndarray) -> Feed:
     """Reads this process's rows of a global batch and places them on the mesh."""
-    rows = sharding.local_rows(len(index), self._batch_sharding)
+    rows = self._local_rows(len(index))
     images, labels = self.stream.read_rows(split, index[rows])
     placed = sharding.place_rows((images, labels, index[rows].astype(np.int32), valid[rows]),
                                  rows, len(index), self._batch_sharding)
@@ -109,14 +105,11 @@ class StreamPrograms(MemberPrograms):
     full = np.ones(self.spec.batch_size, bool)
     positions = ((epoch, p) for epoch in range(first_epoch, first_epoch + num_epochs)
                  for p in range(self.spec.steps_per_epoch))
-    orders = {}
+    order = functools.lru_cache(maxsize=1)(self.epoch_order)  # one fetch per epoch
 
     def make_feed(position):
       epoch, step = position
-      if epoch not in orders:
-        orders.clear()
-        orders[epoch] = self.epoch_order(epoch)
-      return self.feed("train", orders[epoch][step], full)
+      return self.feed("train", order(epoch)[step], full)
 
     feeds = prefetch(make_feed, positions, self.prefetch_batches)
     return self._steps("chunk", self._chunk_fn, state, members, labels,

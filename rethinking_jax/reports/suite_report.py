@@ -320,6 +320,9 @@ def table2(workdir, runs) -> list[str]:
            "| aug | dropout | wd | labels | top-1 train | top-5 train | top-1 test | "
            "top-5 test | best top-1 test | best top-5 test |",
            "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+  names = ("top1_train", "top5_train", "top1_test", "top5_test", "best_top1_test",
+           "best_top5_test")
+  yes = lambda flag: "yes" if flag else "no"
   rows, panels = [], []
   for aug, dropout, wd, random, *values in paper.TABLE2:
     m = find(runs, "inception_v3", "augment" if aug else "center_crop",
@@ -328,12 +331,9 @@ def table2(workdir, runs) -> list[str]:
     ours = ([m["train_acc"], m.get("train_top5"), m["test_acc"], m.get("test_top5"),
              _best(run, m["member"], "test_acc"), _best(run, m["member"], "test_top5")]
             if m else [None] * 6)
-    yes = lambda flag: "yes" if flag else "no"
     lines.append(f"| {yes(aug)} | {yes(dropout)} | {yes(wd)} | "
                  f"{'random' if random else 'true'} | "
                  + " | ".join(cell(o, t) for o, t in zip(ours, values, strict=True)) + " |")
-    names = ("top1_train", "top5_train", "top1_test", "top5_test", "best_top1_test",
-             "best_top5_test")
     rows.append({"aug": aug, "dropout": dropout, "weight_decay": wd, "random_labels": random,
                  **{f"paper_{k}": v for k, v in zip(names, values, strict=True)},
                  **{f"ours_{k}": None if v is None else round(100 * v, 2)
