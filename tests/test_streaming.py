@@ -225,3 +225,13 @@ def test_preparing_imagenet_without_its_manual_dir_is_a_one_line_error(tmp_path)
   assert proc.returncode == 2 and proc.stdout == ""
   assert proc.stderr.count("\n") == 1
   assert "manual_dir: " in proc.stderr and "ILSVRC2012_img_train.tar" in proc.stderr
+
+
+def test_a_streamed_run_resumes_with_other_reader_threads(tmp_path):
+  """How many threads read ahead changes no number, so a resume may change it."""
+  first = tiny_config(input_pipeline="stream", num_epochs=1, stream_workers=1,
+                      prefetch_batches=1)
+  train.train_and_evaluate(first, str(tmp_path))
+  more = tiny_config(input_pipeline="stream", num_epochs=2, stream_workers=3,
+                     prefetch_batches=5)
+  assert train.train_and_evaluate(more, str(tmp_path))["run"]["epochs"] == 2
