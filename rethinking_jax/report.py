@@ -12,7 +12,7 @@ import sys
 
 from absl import app, flags
 
-from rethinking_jax.reports import files, markdown, plots, suite_report
+from rethinking_jax.reports import files, markdown, suite_report
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run's or a suite's workdir.")
 
@@ -27,13 +27,8 @@ def render(workdir: str) -> str:
     return suite_report.write(workdir)
   with open(os.path.join(workdir, "summary.json")) as f:
     summary = json.load(f)
-  path = os.path.join(workdir, "report.md")
-  with open(path, "w") as f:
-    f.write(markdown.run_report(summary))
-  plots.plot_curves(files.read_jsonl(os.path.join(workdir, "metrics.jsonl")),
-                    os.path.join(workdir, "curves.png"),
-                    title=f"{config['model']} on {summary['run']['dataset']}")
-  return path
+  return markdown.write_run_report(
+      workdir, summary, files.read_jsonl(os.path.join(workdir, "metrics.jsonl")))
 
 
 def main(argv):

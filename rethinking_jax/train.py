@@ -25,7 +25,7 @@ from rethinking_jax.engine import members as members_lib
 from rethinking_jax.engine.strategies import MemberPrograms, resolve_step_loop
 from rethinking_jax.engine.streaming import StreamPrograms
 from rethinking_jax.errors import UserError
-from rethinking_jax.reports import files, markdown, plots
+from rethinking_jax.reports import files, markdown
 
 
 @functools.lru_cache(maxsize=2)
@@ -259,10 +259,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   if not writes_outputs:
     return summary
   files.write_json(os.path.join(workdir, "summary.json"), summary)
-  with open(os.path.join(workdir, "report.md"), "w") as f:
-    f.write(markdown.run_report(summary))
-  plots.plot_curves(history, os.path.join(workdir, "curves.png"),
-                    title=f"{config.model} on {dataset.name}")
+  markdown.write_run_report(workdir, summary, history)
   return summary
 
 

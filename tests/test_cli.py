@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -53,6 +54,18 @@ def test_quickstart_shows_the_papers_finding(quickstart):
     assert members[kind]["test_acc"] < 0.2  # chance is 0.1
   assert (members["random_labels"]["steps_to_memorize"]
           > members["true_labels"]["steps_to_memorize"])
+
+
+def test_report_command_rewrites_a_runs_report_and_curves(quickstart, tmp_path):
+  copy = tmp_path / "run"
+  shutil.copytree(quickstart[0], copy, ignore=shutil.ignore_patterns("checkpoints"))
+  (copy / "report.md").unlink()
+  (copy / "curves.png").unlink()
+  proc = subprocess.run([sys.executable, "-m", "rethinking_jax.report", f"--workdir={copy}"],
+                        cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert (copy / "report.md").read_text() == (quickstart[0] / "report.md").read_text()
+  assert (copy / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_output_schema(quickstart):

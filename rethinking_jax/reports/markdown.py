@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
+from rethinking_jax.reports import plots
+
+
+def write_run_report(workdir: str, summary: dict, history: list[dict]) -> str:
+  """WORKDIR/report.md and curves.png of a run, from its summary and metrics records."""
+  path = os.path.join(workdir, "report.md")
+  with open(path, "w") as f:
+    f.write(run_report(summary))
+  plots.plot_curves(history, os.path.join(workdir, "curves.png"),
+                    title=f"{summary['run']['model']} on {summary['run']['dataset']}")
+  return path
+
 
 def _pct(x):
   return "—" if x is None else f"{100 * x:.2f}"
