@@ -14,8 +14,16 @@ $(VENV)/.installed: pyproject.toml
 .PHONY: install test demo lint
 install: $(VENV)/.installed
 
+# Two pytest runs, each with its own time and its 15 slowest tests: the fast tier, then the
+# end-to-end checks in subprocesses (`slow`). WORKERS xdist processes (tests that share a
+# module fixture stay on one worker: --dist loadgroup).
+WORKERS ?= 2
+PYTEST := $(PY) -m pytest -q -n $(WORKERS) --dist loadgroup --durations=15
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	@start=$$(date +%s); $(PYTEST) -m "not slow" && \
+	  echo "fast tier: $$(( $$(date +%s) - start )) s"
+	@start=$$(date +%s); $(PYTEST) -m slow && \
+	  echo "slow tier: $$(( $$(date +%s) - start )) s"
 
 demo: $(VENV)/.installed
 	$(PY) -m rethinking_jax.main --config=configs/quickstart.py --workdir=runs/quickstart

@@ -48,8 +48,14 @@ def suite(report: str, runs: dict, arg=None, num_epochs: int = 200, smoke=None, 
 
 
 def make_smoke(c, **overrides):
-  """Tiny CIFAR-shaped synthetic data, two epochs: seconds, offline; never the paper's run."""
+  """Tiny CIFAR-shaped synthetic data, two epochs: seconds, offline; never the paper's run.
+
+  Members run one after another (`sequential`): their single-member programs do not depend on
+  the number of members, so runs of one architecture compile it once (and the tests' shared
+  compilation cache serves every suite that uses it).
+  """
   c.smoke = True
+  c.member_strategy = "sequential"
   c.dataset = "synthetic"
   c.synthetic_shape = (12, 12, 3)
   c.crop_size = 10

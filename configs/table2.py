@@ -44,11 +44,10 @@ def runs():
 
 
 # The smoke stand-in: synthetic images large enough for Inception V3 (75x75 at least),
-# streamed through the same input path as ImageNet; members one after another (on a CPU a
-# vmapped Inception V3 compiles and runs several times slower).
+# streamed through the same input path as ImageNet.
 SMOKE = dict(synthetic_shape=(80, 80, 3), crop_size=75, synthetic_train=16, synthetic_test=8,
              batch_size=8, eval_batch_size=8, eval_train_examples=8, image_size=0,
-             stream_workers=2, prefetch_batches=2, member_strategy="sequential")
+             stream_workers=2, prefetch_batches=2)
 
 
 def get_config(arg=None):

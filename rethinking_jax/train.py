@@ -136,6 +136,12 @@ def prepare(config) -> Run:
              settings)
 
 
+@jax.jit
+def _copy(state):
+  """A copy of the whole state as one program (jnp.copy leaf by leaf compiles one each)."""
+  return jax.tree.map(jnp.copy, state)
+
+
 class Interrupted(Exception):
   """The run stopped on SIGTERM/SIGINT after saving a checkpoint; rerun to resume."""
 
@@ -238,7 +244,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
              and progress.epoch - last_saved >= config.checkpoint_every_epochs)
       if due or progress.done or signals.received:
         # A copy: the live state is donated to the next chunk while the save is in flight.
-        checkpointer.save(progress.epoch, jax.tree.map(jnp.copy, state),
+        checkpointer.save(progress.epoch, _copy(state),
                           _checkpoint_meta(config_dict, run, progress, writer.lines))
         last_saved = progress.epoch
       return signals.received is not None

@@ -6,9 +6,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow
 def test_gpu_suite_tiny_runs_on_cpu(tmp_path):
   env = {**os.environ, "PYTHON": sys.executable}
   proc = subprocess.run(["bash", "benchmarks/gpu_suite.sh", str(tmp_path), "--tiny"], cwd=ROOT,

@@ -102,6 +102,8 @@ def assert_same_run(a, b):
       np.testing.assert_array_equal(x, y)  # bit for bit
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("uninterrupted")
 def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path, uninterrupted):
   proc = start(tmp_path)
   wait_for_epoch(tmp_path, 100, proc)
@@ -116,6 +118,8 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path, uninterrupted):
   assert_same_run(outputs(tmp_path), uninterrupted)
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("uninterrupted")
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, uninterrupted):
   proc = start(tmp_path)
   wait_for_epoch(tmp_path, 60, proc)

@@ -23,6 +23,12 @@ RUN_KEYS = {"name", "dataset", "num_train", "num_test", "model", "input_pipeline
             "devices", "processes", "mesh"}
 
 
+def uses_quickstart(test):
+  """The quickstart (a real run, in a subprocess) is the slow tier; the tests that share it
+  run on one xdist worker so that it trains once."""
+  return pytest.mark.slow(pytest.mark.xdist_group("quickstart")(test))
+
+
 def cli(*args, **kwargs):
   return subprocess.Popen([*CLI, *args], cwd=ROOT, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, **kwargs)
@@ -31,13 +37,15 @@ def cli(*args, **kwargs):
 @pytest.fixture(scope="module")
 def quickstart(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("quickstart")
+  env = {k: v for k, v in os.environ.items() if k != "JAX_DISABLE_MOST_OPTIMIZATIONS"}
   proc = cli("--config=configs/quickstart.py", f"--workdir={workdir}",
-             "--config.progress=False")
+             "--config.progress=False", env=env)
   out, err = proc.communicate(timeout=300)
   assert proc.returncode == 0, err[-3000:]
   return workdir, out
 
 
+@uses_quickstart
 def test_quickstart_shows_the_papers_finding(quickstart):
   workdir, out = quickstart
   assert "report:" in out
@@ -56,6 +64,7 @@ def test_quickstart_shows_the_papers_finding(quickstart):
           > members["true_labels"]["steps_to_memorize"])
 
 
+@uses_quickstart
 def test_report_command_rewrites_a_runs_report_and_curves(quickstart, tmp_path):
   copy = tmp_path / "run"
   shutil.copytree(quickstart[0], copy, ignore=shutil.ignore_patterns("checkpoints"))
@@ -68,6 +77,7 @@ def test_report_command_rewrites_a_runs_report_and_curves(quickstart, tmp_path):
   assert (copy / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@uses_quickstart
 def test_output_schema(quickstart):
   workdir, _ = quickstart
   assert {p.name for p in workdir.iterdir()} == {"config.json", "metrics.jsonl", "summary.json",

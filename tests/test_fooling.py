@@ -10,6 +10,8 @@ from rethinking_jax import train
 from rethinking_jax.fooling import adversarial, ascent, classifier, map_elites
 from rethinking_jax.fooling import run as fooling_run
 
+pytestmark = pytest.mark.xdist_group("fooling_trained")  # the fixture trains once
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):

@@ -11,6 +11,10 @@ import pytest
 from rethinking_jax.engine import sharding
 from rethinking_jax.errors import UserError
 
+# End to end in subprocesses (fake devices, loopback processes): the slow tier. Tests sharing
+# the module's `runs` fixture run on one xdist worker, so it is computed once.
+pytestmark = pytest.mark.slow
+SHARED_RUNS = pytest.mark.xdist_group("sharding_runs")
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "sharding_worker.py")
 
@@ -52,6 +56,7 @@ def runs(tmp_path_factory):
   return {name: tmp / f"{name}.npz" for name in setups}
 
 
+@SHARED_RUNS
 def test_member_sharded_run_equals_single_device(runs):
   assert int(np.load(runs["members"])["devices"]) == 8
   assert max_diff(runs["single"], runs["members"]) < 1e-5
@@ -59,6 +64,7 @@ def test_member_sharded_run_equals_single_device(runs):
                              np.load(runs["single"])["metrics"], atol=1e-5)
 
 
+@SHARED_RUNS
 @pytest.mark.parametrize("name", ["data", "mixed"])
 def test_data_parallel_run_equals_single_device(runs, name):
   assert int(np.load(runs[name])["all_reduces"]) > 0  # gradients reduced over the data axis
@@ -67,6 +73,7 @@ def test_data_parallel_run_equals_single_device(runs, name):
                              np.load(runs["single"])["metrics"], atol=1e-4)
 
 
+@SHARED_RUNS
 def test_streamed_run_on_a_mesh_equals_the_single_device_stream(runs):
   """Host-fed batches split over the data axis (and members over the member axis)."""
   assert int(np.load(runs["stream_mixed"])["all_reduces"]) > 0
@@ -100,6 +107,7 @@ def free_port():
     return s.getsockname()[1]
 
 
+@SHARED_RUNS
 def test_two_processes_on_loopback_match_the_single_process_run(runs, tmp_path):
   port = str(free_port())
   procs = [launch(tmp_path / "dist.npz", 2, "auto", "--process", str(i), "--processes", "2",
@@ -109,6 +117,7 @@ def test_two_processes_on_loopback_match_the_single_process_run(runs, tmp_path):
   assert max_diff(runs["single"], tmp_path / "dist.npz") < 1e-4
 
 
+@SHARED_RUNS
 def test_two_streaming_processes_match_the_single_process_stream(runs, tmp_path):
   """Mesh 1x4 over 2 processes: the data axis spans both, each feeds its devices' rows."""
   port = str(free_port())

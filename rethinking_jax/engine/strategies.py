@@ -34,12 +34,21 @@ def resolve_step_loop(step_loop: str, model_name: str, platform: str) -> str:
   return "host" if platform == "cpu" and not model_name.startswith("mlp") else "scan"
 
 
-def _index(tree, m):
-  return jax.tree.map(lambda x: x[m], tree)
+@functools.partial(jax.jit, static_argnums=1)
+def _split(tree, num_members: int) -> list:
+  """The per-member trees of a stacked tree, as one program (indexing leaf by leaf would
+  compile and dispatch two tiny programs per leaf shape)."""
+  return [jax.tree.map(lambda x, m=m: x[m], tree) for m in range(num_members)]
 
 
-def _stack(trees):
+@jax.jit
+def _stack(trees: list):
+  """The inverse of _split, as one program."""
   return jax.tree.map(lambda *xs: jax.numpy.stack(xs), *trees)
+
+
+def _num_members(members) -> int:
+  return jax.tree.leaves(members)[0].shape[0]
 
 
 def _lift(fn, strategy):
@@ -67,6 +76,10 @@ class MemberPrograms:
     init = functools.partial(program.init_state, spec)
     if spec.mesh is not None and spec.mesh.shape["member"] > 1:
       self._init = jax.jit(jax.vmap(init, spmd_axis_name="member"), out_shardings=by_member)
+    elif strategy == "sequential":  # one program for any number of members
+      one = jax.jit(init)
+      self._init = lambda members: _stack([one(m) for m in _split(members,
+                                                                 _num_members(members))])
     else:  # one member at a time: a vmapped init runs the forward pass with grouped
       # convolutions, which XLA:CPU compiles and runs slowly
       self._init = jax.jit(lambda members: jax.lax.map(init, members),
@@ -125,9 +138,9 @@ class MemberPrograms:
         args = (state, members, labels, data, *rest)
         state = self._compiled_fn(name, jitted, *args)(*args)
       return state
-    num_members = jax.tree.leaves(members)[0].shape[0]
-    states = [_index(state, m) for m in range(num_members)]
-    fixed = [(_index(members, m), _index(labels, m)) for m in range(num_members)]
+    num_members = _num_members(members)
+    states = _split(state, num_members)
+    fixed = list(zip(_split(members, num_members), _split(labels, num_members), strict=True))
     for data, *rest in steps:
       for m in range(num_members):
         args = (states[m], *fixed[m], data, *rest)
@@ -138,9 +151,9 @@ class MemberPrograms:
     """The sum over `datas` of jitted(state, members, labels, data): per-member [E, ...]
     totals of batch statistics, accumulated on the device."""
     if self.strategy == "sequential":
-      num_members = jax.tree.leaves(members)[0].shape[0]
-      fixed = [(_index(state, m), _index(members, m), _index(labels, m))
-               for m in range(num_members)]
+      num_members = _num_members(members)
+      fixed = list(zip(*(_split(tree, num_members) for tree in (state, members, labels)),
+                       strict=True))
       call = lambda data: _stack([self._compiled_fn(name, jitted, *f, data)(*f, data)
                                   for f in fixed])
     else:
