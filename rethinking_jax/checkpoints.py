@@ -14,6 +14,7 @@ import os
 import shutil
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
@@ -36,10 +37,34 @@ def comparable(config_dict: dict) -> dict:
   return {k: v for k, v in config_dict.items() if k not in RUN_LENGTH_FIELDS}
 
 
-def config_differences(saved: dict, current: dict) -> list[str]:
+def _defaults() -> dict:
+  from rethinking_jax import base_config
+
+  return json.loads(base_config.get_config().to_json())
+
+
+_MISSING = object()
+
+
+def config_differences(saved: dict, current: dict, ignore=()) -> list[str]:
+  """The fields in which two config dicts differ, as 'field: saved in the workdir, now'.
+
+  Config evolution: a field the code gained after the run was saved counts as having its
+  default, which by the project's rule (base_config) is the behaviour the code had before
+  the field existed. So an old run resumes, and re-reports, after an upgrade.
+  """
   saved, current = comparable(saved), comparable(current)
-  return [f"{k}: {saved.get(k)!r} in the workdir, {current.get(k)!r} now"
-          for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
+  defaults = _defaults()
+  diffs = []
+  for k in sorted(set(saved) | set(current)):
+    if k in ignore:
+      continue
+    before = saved.get(k, defaults.get(k, _MISSING))
+    now = current.get(k, _MISSING)
+    if before != now:
+      show = lambda v: "absent" if v is _MISSING else repr(v)
+      diffs.append(f"{k}: {show(before)} in the workdir, {show(now)} now")
+  return diffs
 
 
 def check_workdir(workdir: str, config_dict: dict) -> None:
@@ -66,6 +91,66 @@ def clear(workdir: str) -> None:
       os.remove(os.path.join(workdir, name))
 
 
+def _canonical_leaves(state) -> list:
+  """The leaves ordered by their path of names, so that a TrainState and the plain dict a
+  target-free restore returns give the same list."""
+  def name(key):
+    for attr in ("key", "name", "idx"):
+      if hasattr(key, attr):
+        return str(getattr(key, attr))
+    return str(key)
+
+  leaves = jax.tree_util.tree_flatten_with_path(state)[0]
+  return [x for _, x in sorted((("/".join(map(name, path)), x) for path, x in leaves),
+                               key=lambda item: item[0])]
+
+
+@jax.jit
+def _fingerprint(leaves: list) -> jax.Array:
+  """uint32 [leaves, 2]: two position-weighted sums of every leaf's bits, mod 2^32.
+
+  Integer sums are exact in any order, so the fingerprint is the same on any device layout
+  or host count, and computed where the state lives (no copy to the host). An odd weight per
+  position makes a change of any one word change the first sum; the second sum uses other
+  weights, so two changes that cancel in one rarely cancel in both.
+  """
+  rows = []
+  for x in leaves:
+    x = jnp.asarray(x)
+    if x.dtype == jnp.bool_:
+      bits = x.astype(jnp.uint32)
+    elif x.dtype.itemsize == 2:
+      bits = jax.lax.bitcast_convert_type(x, jnp.uint16).astype(jnp.uint32)
+    else:
+      bits = jax.lax.bitcast_convert_type(x, jnp.uint32)
+    bits = bits.reshape(-1)
+    i = jnp.arange(bits.shape[0], dtype=jnp.uint32)
+    rows.append(jnp.stack([jnp.sum(bits * (2 * i + 1), dtype=jnp.uint32),
+                           jnp.sum((bits ^ jnp.uint32(0x9E3779B9)) * (i * 0x2545F491 | 1),
+                                   dtype=jnp.uint32)]))
+  return jnp.stack(rows)
+
+
+def fingerprint(state) -> str:
+  """The content digest a checkpoint's meta records and a restore checks (hex)."""
+  return np.asarray(jax.device_get(_fingerprint(_canonical_leaves(state))),
+                    np.uint32).tobytes().hex()
+
+
+class CorruptCheckpoint(Exception):
+  """A checkpoint restored, but its content differs from what was saved."""
+
+
+def _verified(restored):
+  """`restored` if its state has the fingerprint its meta recorded (checkpoints written
+  before fingerprints existed have none and are taken as they are)."""
+  expected = restored.meta.get("fingerprint")
+  if expected is not None and fingerprint(restored.state) != expected:
+    raise CorruptCheckpoint("its data changed since it was saved (content fingerprint "
+                            "mismatch)")
+  return restored
+
+
 class RunCheckpointer:
   """Asynchronous orbax CheckpointManager over the run's state and progress."""
 
@@ -76,6 +161,8 @@ class RunCheckpointer:
     self.manager = ocp.CheckpointManager(self.directory, options=options)
 
   def save(self, epoch: int, state, meta: dict) -> None:
+    """Saves `state` (a copy the caller will not donate) with `meta` and its fingerprint."""
+    meta = {**meta, "fingerprint": fingerprint(state)}
     self.manager.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                      meta=ocp.args.JsonSave(meta)),
                       force=True)
@@ -83,16 +170,17 @@ class RunCheckpointer:
   def restore_latest(self, abstract_state):
     """(state, meta) of the newest checkpoint that restores; None when there is none.
 
-    A checkpoint that fails to restore (partial, corrupt) is skipped with a warning and
-    removed, so that the resumed run can save that epoch again.
+    A checkpoint that fails to restore (partial, corrupt) or whose content differs from what
+    was saved (its fingerprint) is skipped with a warning and removed, so that the resumed
+    run can save that epoch again.
     """
     self.manager.reload()
     unreadable = []
     restored = None
     for epoch in sorted(self.manager.all_steps(), reverse=True):
       try:
-        restored = self.manager.restore(epoch, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
+        restored = _verified(self.manager.restore(epoch, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore())))
         break
       except Exception as err:  # noqa: BLE001 -- any unreadable checkpoint: try an older one
         unreadable.append(epoch)
@@ -138,8 +226,8 @@ def restore_member(workdir: str, member: int, epoch: int | None = None) -> dict:
     last_error = None
     for step in steps:
       try:
-        restored = manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
+        restored = _verified(manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore())))
         break
       except Exception as err:  # noqa: BLE001
         last_error = err

@@ -96,6 +96,13 @@ def validate(config) -> None:
   _require(c.checkpoints_to_keep >= 1,
            f"checkpoints_to_keep: {c.checkpoints_to_keep} must be >= 1")
   _require(c.crop_size >= 0, f"crop_size: {c.crop_size} must be >= 0 (0 = no crop)")
+  shape = c.synthetic_shape
+  _require(isinstance(shape, (tuple, list)) and len(shape) == 3
+           and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape),
+           f"synthetic_shape: {shape!r} is not three positive integers; allowed: "
+           "(height, width, channels), e.g. synthetic_shape=(32,32,3)")
+  _require(c.synthetic_train > 0 and c.synthetic_test > 0,
+           "synthetic_train/synthetic_test: must be positive numbers of examples")
   _require(c.dataset != "image_folder" or bool(c.data_dir),
            "data_dir: dataset image_folder needs --config.data_dir=PATH to a folder or a "
            ".tar/.tar.gz archive of <split>/<class>/<image> files")
@@ -130,6 +137,14 @@ def resolve(config) -> Resolved:
       _numbers("learning_rates", config.learning_rates) or [lr],
       _numbers("weight_decays", config.weight_decays) or [config.weight_decay])
   return Resolved(lr, specs)
+
+
+def check_subset(config, dataset) -> None:
+  """num_train/num_test ask for at most what the dataset has (no silent clamping)."""
+  for field, asked, have in (("num_train", config.num_train, dataset.num_train),
+                             ("num_test", config.num_test, dataset.num_test)):
+    _require(asked <= have, f"{field}: {asked} is more than the {have:,} examples of "
+             f"{dataset.name}; allowed: 0 (all) or 1..{have}")
 
 
 def check_against_data(config, dataset) -> None:

@@ -6,7 +6,10 @@ naming the field and what is allowed, and exits with code 2 before anything is w
 
 from __future__ import annotations
 
+import difflib
+import errno
 import os
+import re
 import sys
 
 from absl import app, flags, logging
@@ -14,8 +17,17 @@ from ml_collections import config_flags
 
 from rethinking_jax.errors import UserError
 
+# Exit status: 0 the run finished (its summary says what each member did); 2 a user mistake or
+# a predictable fault (one line, nothing written); 3 stopped by SIGTERM/SIGINT with a
+# checkpoint (rerun the command to resume); 4 the run finished but every member diverged.
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 3  # SIGTERM/SIGINT: a checkpoint was saved; rerun the command to resume
+EXIT_INTERRUPTED = 3
+EXIT_ALL_DIVERGED = 4
+# Faults of the machine rather than of the code, reported in one line (errno -> what to do).
+_DISK_FAULTS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+                errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+                errno.EIO: "input/output error",
+                errno.EFBIG: "file size limit exceeded"}
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).",
                                           lock_config=True)
@@ -27,8 +39,20 @@ def _fail(message: str) -> None:
   sys.exit(EXIT_USAGE)
 
 
-def _one_line(err: Exception) -> str:
-  return " ".join(part.strip() for part in str(err).splitlines() if part.strip())
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)?: ")
+
+
+def _one_line(err: BaseException) -> str:
+  """The message of `err` on one line; when it embeds a traceback (config_flags wraps errors
+  raised while loading a config file that way), only the innermost exception's message."""
+  text = str(err)
+  if "Traceback (most recent call last)" in text:
+    lines = [line.strip() for line in text.splitlines() if _EXCEPTION_LINE.match(line.strip())]
+    if lines:
+      return lines[-1].split(": ", 1)[1]
+  if isinstance(err, SyntaxError):
+    return f"{err.filename}, line {err.lineno}: {err.msg}"
+  return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 def parse_flags(argv):
@@ -36,13 +60,17 @@ def parse_flags(argv):
   try:
     return flags.FLAGS(argv)
   except (KeyError, AttributeError) as err:  # --config.FIELD the config does not have
-    field = str(err.args[0] if err.args else "?").strip("'\"")
+    # ml_collections' message: "'name'\nDid you mean ...?" (escaped once more by KeyError).
+    found = re.search(r"[\w.]+", str(err.args[0] if err.args else "?"))
+    field = found.group(0) if found else "?"
     fields = _config_fields(argv)
-    allowed = ", ".join(fields) if fields else "the fields of configs/default.py"
-    _fail(f"config: unknown field {field!r}; allowed: {allowed}")
+    close = difflib.get_close_matches(field, fields, n=3)
+    hint = (f"did you mean {' or '.join(close)}? " if close else "") + (
+        "every field and its default: configs/default.py (rethinking_jax/base_config.py)")
+    _fail(f"config: unknown field {field!r}; {hint}")
   except flags.Error as err:
     _fail(_one_line(err) or type(err).__name__)
-  except (ValueError, TypeError, OSError) as err:
+  except Exception as err:  # noqa: BLE001 -- a config file that does not load: one line
     _fail(f"config: {_one_line(err)}")
 
 
@@ -76,8 +104,33 @@ def _load_config():
 
 
 def _quiet_libraries(record) -> bool:
-  """Keeps our INFO lines; drops the INFO chatter of orbax and other libraries."""
-  return record.levelno >= 30 or "rethinking_jax" in record.pathname
+  """Keeps our INFO lines; drops the INFO chatter of orbax and other libraries, and tfds's
+  warnings about files of a dataset that is not there (our one-line error follows)."""
+  if "rethinking_jax" in record.pathname:
+    return True
+  if "tensorflow_datasets" in record.pathname and "dataset_info.json" in record.getMessage():
+    return False
+  if record.exc_info and not os.environ.get("RETHINKING_JAX_TRACEBACKS"):
+    # A library's background thread that failed (orbax saving onto a full disk logs a
+    # traceback per thread) gets its first line; our own one-line error follows. Set
+    # RETHINKING_JAX_TRACEBACKS=1 to see them whole.
+    record.msg, record.args = record.getMessage().splitlines()[0][:300], ()
+    record.exc_info = record.exc_text = None
+  return record.levelno >= 30
+
+
+def _closed_loop(value) -> bool:
+  """The echo of a failed background save: tensorstore's callbacks find orbax's event loop
+  closed and report that, once per array, as an 'unraisable' exception."""
+  return isinstance(value, RuntimeError) and str(value) == "Event loop is closed"
+
+
+def _quiet_hooks() -> None:
+  excepthook, unraisablehook = sys.excepthook, sys.unraisablehook
+  sys.excepthook = lambda kind, value, tb: (None if _closed_loop(value)
+                                            else excepthook(kind, value, tb))
+  sys.unraisablehook = lambda unraisable: (None if _closed_loop(unraisable.exc_value)
+                                           else unraisablehook(unraisable))
 
 
 def main(argv):
@@ -92,11 +145,37 @@ def main(argv):
     # Arguments from the environment (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES,
     # JAX_PROCESS_ID) or detected on TPU pods, SLURM and Open MPI.
     jax.distributed.initialize()
+  logging.set_verbosity(logging.INFO)
+  logging.get_absl_handler().addFilter(_quiet_libraries)
+  _quiet_hooks()
+  try:
+    _run(config)
+  except OSError as err:
+    if err.errno not in _DISK_FAULTS:
+      raise
+    _fail_now(f"disk: {_DISK_FAULTS[err.errno]} writing {err.filename or 'the outputs'}; the "
+              "run's last checkpoint is intact: free space (or fix permissions) and rerun to "
+              "resume")
+  except Exception as err:
+    # orbax and tensorstore report a full disk inside their own exception types.
+    if "No space left on device" not in str(err):
+      raise
+    _fail_now("disk: no space left on the device while saving; the run's last complete "
+              "checkpoint is intact: free space and rerun to resume")
+
+
+def _fail_now(message: str) -> None:
+  """_fail without the interpreter's shutdown, where the threads of a failed background save
+  would print their tracebacks after our line."""
+  print(f"error: {message}", file=sys.stderr, flush=True)
+  sys.stdout.flush()
+  os._exit(EXIT_USAGE)
+
+
+def _run(config):
   from rethinking_jax import suite  # heavy imports: late
   from rethinking_jax.train import Interrupted, train_and_evaluate
 
-  logging.set_verbosity(logging.INFO)
-  logging.get_absl_handler().addFilter(_quiet_libraries)
   try:
     experiment = config.get("experiment", "train")
     if experiment != "train":
@@ -120,6 +199,8 @@ def main(argv):
   run = summary["run"]
   print(f"done: {run['stop_reason']} after {run['epochs']} epochs; "
         f"report: {_WORKDIR.value}/report.md")
+  if run["stop"] == "diverged":
+    sys.exit(EXIT_ALL_DIVERGED)
 
 
 def run():

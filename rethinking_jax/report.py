@@ -25,10 +25,16 @@ def render(workdir: str) -> str:
     config = json.load(f)
   if config.get("runs"):
     return suite_report.write(workdir)
-  with open(os.path.join(workdir, "summary.json")) as f:
+  metrics = os.path.join(workdir, "metrics.jsonl")
+  history = files.read_jsonl(metrics) if os.path.exists(metrics) else []
+  summary_path = os.path.join(workdir, "summary.json")
+  if not os.path.exists(summary_path):  # interrupted or still training: what exists
+    path = os.path.join(workdir, "report.md")
+    files.write_text(path, markdown.unfinished_report(config, history))
+    return path
+  with open(summary_path) as f:
     summary = json.load(f)
-  return markdown.write_run_report(
-      workdir, summary, files.read_jsonl(os.path.join(workdir, "metrics.jsonl")))
+  return markdown.write_run_report(workdir, summary, history)
 
 
 def main(argv):
@@ -37,7 +43,7 @@ def main(argv):
     sys.exit(2)
   try:
     print(f"report: {render(_WORKDIR.value)}")
-  except FileNotFoundError as err:
+  except (OSError, ValueError) as err:  # a missing or damaged file: one line
     print(f"error: {err}", file=sys.stderr)
     sys.exit(2)
 

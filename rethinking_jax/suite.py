@@ -1,17 +1,24 @@
 """Suites: a config with named sub-runs (the paper's tables and figures), one workdir each.
 
-Every sub-run is validated before the first one trains; each then trains (and resumes)
-exactly like a single run in WORKDIR/NAME, and the combined report is written at the end.
+Every sub-run is checked in full (config, data, mesh, its workdir) before the first one
+trains and before anything is written; each then trains (and resumes) exactly like a single
+run in WORKDIR/NAME, and the combined report is written at the end. A suite workdir
+accumulates: a later command with another subset of the same suite adds its runs to
+WORKDIR/config.json, and the report covers all of them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
+import jax
 import ml_collections
+from absl import logging
 
-from rethinking_jax import configuration, train
+from rethinking_jax import checkpoints, configuration, train
+from rethinking_jax import workdir as workdir_lib
 from rethinking_jax.errors import UserError
 from rethinking_jax.reports import files, suite_report
 
@@ -39,13 +46,57 @@ def sub_configs(config) -> dict[str, ml_collections.ConfigDict]:
   return subs
 
 
+def merged_config(workdir: str, config_dict: dict) -> dict:
+  """The suite config to record in WORKDIR/config.json: the runs already there plus this
+  command's. Refuses (one line) a workdir that holds another suite or a single run."""
+  path = os.path.join(workdir, "config.json")
+  if config_dict.get("restart") or not os.path.exists(path):
+    return config_dict
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except (OSError, ValueError) as err:
+    logging.warning("%s is unreadable (%s); writing it anew", path, err)
+    return config_dict
+  if not saved.get("runs"):
+    raise UserError(f"workdir: {workdir} holds a single run, not a suite; use another "
+                    "--workdir")
+  diffs = checkpoints.config_differences(saved, config_dict, ignore=("runs",))
+  if diffs:
+    raise UserError(f"workdir: {workdir} holds a suite with a different config "
+                    f"({'; '.join(diffs)}); use a new --workdir, or --config.restart=True to "
+                    "start its record anew")
+  runs = dict(saved["runs"])
+  for name, overrides in config_dict["runs"].items():
+    if name in runs and runs[name] != overrides:
+      raise UserError(f"workdir: run {name} in {workdir} has other overrides ({runs[name]}) "
+                      f"than now ({overrides}); use a new --workdir or --config.restart=True")
+    runs[name] = overrides
+  return {**config_dict, "runs": runs}
+
+
 def run_suite(config, workdir: str) -> dict:
   """Trains every sub-run into WORKDIR/NAME, then writes the combined report."""
-  subs = sub_configs(config)  # all validated before anything trains or is written
-  os.makedirs(workdir, exist_ok=True)
-  files.write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json()))
-  summaries = {}
-  for name, sub in subs.items():
-    summaries[name] = train.train_and_evaluate(sub, os.path.join(workdir, name))
-  suite_report.write(workdir)
-  return {"runs": summaries, "report": os.path.join(workdir, "report.md")}
+  subs = sub_configs(config)
+  workdir_lib.check_writable(workdir)
+  merged_config(workdir, json.loads(config.to_json()))  # refuses another suite's workdir
+  for name, sub in subs.items():  # everything a sub-run would refuse, before any trains
+    try:
+      train.check(sub)
+      if not sub.restart:
+        checkpoints.check_workdir(os.path.join(workdir, name), json.loads(sub.to_json()))
+    except UserError as err:
+      raise UserError(f"runs.{name}: {err}") from None
+  writes = jax.process_index() == 0
+  with workdir_lib.hold(workdir) if writes else contextlib.nullcontext():
+    record = merged_config(workdir, json.loads(config.to_json()))
+    if writes:
+      files.write_json(os.path.join(workdir, "config.json"), record)
+    summaries = {}
+    for i, (name, sub) in enumerate(subs.items(), 1):
+      logging.info("suite %s: run %d of %d, %s (%s)", config.get("report") or "", i,
+                   len(subs), name, sub.model)
+      summaries[name] = train.train_and_evaluate(sub, os.path.join(workdir, name))
+    report = suite_report.write(workdir) if writes else os.path.join(workdir, "report.md")
+  return {"runs": summaries, "report": report}
+

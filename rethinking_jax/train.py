@@ -7,6 +7,7 @@ touched.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -19,6 +20,7 @@ import numpy as np
 from absl import logging
 
 from rethinking_jax import checkpoints, configuration, data, models
+from rethinking_jax import workdir as workdir_lib
 from rethinking_jax.data import preprocess, stream
 from rethinking_jax.engine import loop, program, sharding
 from rethinking_jax.engine import members as members_lib
@@ -45,6 +47,7 @@ def load_dataset(config) -> data.Dataset:
   dataset = _load(config.dataset, config.data_dir or None, config.tfds_reader,
                   tuple(config.synthetic_shape), config.synthetic_train, config.synthetic_test,
                   config.get("class_order", ""), config.get("cache_dir", ""))
+  configuration.check_subset(config, dataset)
   return dataset.subset(config.num_train, config.num_test)
 
 
@@ -57,7 +60,10 @@ def open_stream(config) -> stream.StreamedDataset:
       config.dataset, data_dir=config.data_dir, image_size=config.image_size,
       workers=config.stream_workers, class_order=config.get("class_order", ""),
       in_memory=None if on_disk else load_dataset(config))  # already subset
-  return source.subset(config.num_train, config.num_test) if on_disk else source
+  if not on_disk:
+    return source  # already subset
+  configuration.check_subset(config, source)
+  return source.subset(config.num_train, config.num_test)
 
 
 def program_spec(config, dataset, specs, mesh) -> program.ProgramSpec:
@@ -96,17 +102,36 @@ class Run:
                     self.settings, on_eval, **resume)
 
 
+def _open(config):
+  """(members, dataset, mesh shape) of a config, with every check that needs the data: the
+  one place where a run's config is checked in full."""
+  resolved = configuration.resolve(config)
+  dataset = open_stream(config) if configuration.streams(config) else load_dataset(config)
+  try:
+    configuration.check_against_data(config, dataset)
+    shape = sharding.mesh_shape(config.mesh_shape, len(resolved.members), config.batch_size,
+                                spread_members=config.member_strategy == "vmap")
+  except BaseException:
+    if isinstance(dataset, stream.StreamedDataset):
+      dataset.close()
+    raise
+  return resolved.members, dataset, shape
+
+
+def check(config) -> None:
+  """Raises the UserError that prepare(config) would, without building or placing anything
+  (a suite checks all its runs before the first one trains)."""
+  _, dataset, _ = _open(config)
+  if isinstance(dataset, stream.StreamedDataset):
+    dataset.close()
+
+
 def prepare(config) -> Run:
   """Validates `config`, opens the data (on the device, or as a stream) and compiles nothing
   yet; raises UserError early."""
-  resolved = configuration.resolve(config)
-  streaming = configuration.streams(config)
-  dataset = open_stream(config) if streaming else load_dataset(config)
-  configuration.check_against_data(config, dataset)
-  specs = resolved.members
-  mesh = sharding.make_mesh(sharding.mesh_shape(
-      config.mesh_shape, len(specs), config.batch_size,
-      spread_members=config.member_strategy == "vmap"))
+  specs, dataset, shape = _open(config)
+  streaming = isinstance(dataset, stream.StreamedDataset)
+  mesh = sharding.make_mesh(shape)
   spec = program_spec(config, dataset, specs, mesh)
   settings = loop.FitSettings(
       num_epochs=config.num_epochs, eval_every_epochs=config.eval_every_epochs,
@@ -149,7 +174,9 @@ class Interrupted(Exception):
 class _StopSignals:
   """Turns SIGTERM/SIGINT into a request to stop at the next evaluation point.
 
-  A second SIGINT falls through to Python's default (KeyboardInterrupt) for an impatient user.
+  A second Ctrl-C stops the process at once, even inside a long compiled chunk (Python runs
+  signal handlers only between bytecodes, so it goes back to the operating system's default
+  action): no traceback, and the run resumes from its last checkpoint (saved atomically).
   """
 
   def __init__(self):
@@ -166,16 +193,21 @@ class _StopSignals:
 
   def _handle(self, signum, frame):
     self.received = signal.Signals(signum).name
+    logging.warning("%s: stopping at the next evaluation point, with a checkpoint%s",
+                    self.received, "; press Ctrl-C again to stop at once (the run then "
+                    "resumes from its last checkpoint)" if signum == signal.SIGINT else "")
     if signum == signal.SIGINT:
-      signal.signal(signal.SIGINT, signal.default_int_handler)
+      signal.signal(signal.SIGINT, signal.SIG_DFL)
 
   def __exit__(self, *exc):
     for sig, handler in self._previous.items():
       signal.signal(sig, handler)
 
 
-def _checkpoint_meta(config_dict, run: Run, progress: loop.Progress, metrics_lines: int) -> dict:
-  return {"progress": progress.to_json(), "metrics_lines": metrics_lines, "config": config_dict,
+def _checkpoint_meta(config_dict, run: Run, progress: loop.Progress, metrics_lines: int,
+                     metrics_lost: int) -> dict:
+  return {"progress": progress.to_json(), "metrics_lines": metrics_lines,
+          "metrics_lines_lost": metrics_lost, "config": config_dict,
           "num_classes": run.dataset.num_classes,
           "input_shape": list(run.programs.spec.input_shape),
           "labels": [s.label for s in run.specs]}
@@ -185,19 +217,27 @@ def train_and_evaluate(config, workdir: str) -> dict:
   """Trains every member of `config`, writes the outputs to `workdir`, returns the summary.
 
   Rerunning the same command on the same workdir resumes from the latest valid checkpoint and
-  ends with exactly the numbers and outputs of an uninterrupted run.
+  ends with exactly the numbers and outputs of an uninterrupted run. Every user mistake and
+  predictable fault (bad config, unusable workdir, another process on it, a checkpoint of
+  another config) stops with a UserError before anything in the workdir is written.
   """
+  configuration.validate(config)
+  workdir_lib.check_writable(workdir)
   run = prepare(config)
+  writes_outputs = jax.process_index() == 0  # multi-host: one process writes the outputs
+  with workdir_lib.hold(workdir) if writes_outputs else contextlib.nullcontext():
+    return _train_in(config, workdir, run, writes_outputs)
+
+
+def _train_in(config, workdir: str, run: Run, writes_outputs: bool) -> dict:
   specs, dataset = run.specs, run.dataset
   config_dict = json.loads(config.to_json())
-  writes_outputs = jax.process_index() == 0  # multi-host: one process writes the outputs
-  if config.restart and writes_outputs:
-    checkpoints.clear(workdir)
-  elif not config.restart:
+  if config.restart:
+    if writes_outputs:
+      checkpoints.clear(workdir)
+    sharding.sync("restart")  # no process restores before process 0 has cleared
+  else:
     checkpoints.check_workdir(workdir, config_dict)
-  os.makedirs(workdir, exist_ok=True)
-  if writes_outputs:
-    files.write_json(os.path.join(workdir, "config.json"), config_dict)
   logging.info("%d members of %s on %s (%d train / %d test, %s), %d steps/epoch, %s loop, "
                "on %s", len(specs), config.model, dataset.name, dataset.num_train,
                dataset.num_test, "x".join(map(str, dataset.image_shape)),
@@ -206,11 +246,11 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   checkpointer = checkpoints.RunCheckpointer(workdir, keep=config.checkpoints_to_keep)
   state = progress = None
-  metrics_lines = 0
+  metrics_lines = metrics_lost = 0
   by_member = sharding.member_sharded(run.programs.spec.mesh)
   abstract_state = jax.tree.map(  # restores onto this run's mesh, whatever the saving one was
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=by_member),
-      jax.eval_shape(run.programs.init, run.members))
+      run.programs.abstract_state(run.members))
   restored = checkpointer.restore_latest(abstract_state)
   if restored is not None:
     state, meta = restored
@@ -221,10 +261,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
                       f"({'; '.join(diffs)}); use a new --workdir or --config.restart=True")
     progress = loop.Progress.from_json(meta["progress"])
     metrics_lines = meta["metrics_lines"]
+    metrics_lost = meta.get("metrics_lines_lost", 0)
     logging.info("resuming from the checkpoint at epoch %d", progress.epoch)
+  if writes_outputs:  # only now: every check above may refuse the run
+    files.write_json(os.path.join(workdir, "config.json"), config_dict)
 
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   writer = files.MetricsWriter(metrics_path, keep_lines=metrics_lines, enabled=writes_outputs)
+  metrics_lost += writer.lost
   history = list(writer.kept)
   last_saved = progress.epoch if progress else 0
 
@@ -242,12 +286,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
       nonlocal last_saved
       due = (config.checkpoint_every_epochs > 0
              and progress.epoch - last_saved >= config.checkpoint_every_epochs)
-      if due or progress.done or signals.received:
+      stop = sharding.any_process(signals.received is not None)  # every host stops together
+      if due or progress.done or stop:
         # A copy: the live state is donated to the next chunk while the save is in flight.
         checkpointer.save(progress.epoch, _copy(state),
-                          _checkpoint_meta(config_dict, run, progress, writer.lines))
+                          _checkpoint_meta(config_dict, run, progress, writer.lines,
+                                           metrics_lost))
         last_saved = progress.epoch
-      return signals.received is not None
+      return stop
 
     try:
       result = run.fit(on_eval, state=state, progress=progress, after_eval=after_eval)
@@ -257,11 +303,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
       if isinstance(run.dataset, stream.StreamedDataset):
         run.dataset.close()  # its reader threads
   if result.interrupted:
-    raise Interrupted(f"stopped by {signals.received} at epoch {result.epochs}; checkpoint "
-                      f"saved in {checkpointer.directory}; rerun the same command to resume")
+    raise Interrupted(f"stopped by {signals.received or 'another process'} at epoch "
+                      f"{result.epochs}; checkpoint saved in {checkpointer.directory}; rerun "
+                      "the same command to resume")
 
   summary = make_summary(config, dataset, specs, result, os.path.basename(workdir.rstrip("/")),
-                         run.programs.spec.steps_per_epoch, run.programs.spec.mesh)
+                         run.programs.spec.steps_per_epoch, run.programs.spec.mesh,
+                         metrics_lost)
   if not writes_outputs:
     return summary
   files.write_json(os.path.join(workdir, "summary.json"), summary)
@@ -270,12 +318,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
 
 def make_summary(config, dataset, specs, result: loop.FitResult, name: str,
-                 steps_per_epoch: int, mesh) -> dict:
-  active = [st for st in result.status if not st.diverged]
-  if all(st.steps_to_memorize is not None for st in active) and config.stop_when_memorized:
-    reason = "every member memorized its training set"
-  else:
-    reason = f"num_epochs={config.num_epochs} reached"
+                 steps_per_epoch: int, mesh, metrics_lines_lost: int = 0) -> dict:
+  stop, reason = loop.stop_reason(result.status, result.epochs, config.num_epochs)
   run = {"name": name, "dataset": dataset.name, "num_train": dataset.num_train,
          "num_test": dataset.num_test, "model": config.model,
          "input_pipeline": "stream" if isinstance(dataset, stream.StreamedDataset) else "device",
@@ -285,7 +329,12 @@ def make_summary(config, dataset, specs, result: loop.FitResult, name: str,
                                  else dataset.num_train),
          "member_strategy": config.member_strategy, "batch_size": config.batch_size,
          "epochs": result.epochs, "steps": result.epochs * steps_per_epoch,
-         "stop_reason": reason,
+         "stop": stop, "stop_reason": reason,
+         "memorized": sum(st.steps_to_memorize is not None and not st.diverged
+                          for st in result.status),
+         "diverged": sum(st.diverged for st in result.status),
+         "corrupt_test_labels": bool(config.corrupt_test_labels),
+         "metrics_lines_lost": metrics_lines_lost,
          "train_seconds": round(result.train_seconds, 3),
          "eval_seconds": round(result.eval_seconds, 3),
          "compile_seconds": round(result.compile_seconds, 3),

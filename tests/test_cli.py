@@ -18,7 +18,8 @@ MEMBER_KEYS = {"member", "label", "randomization", "corruption_p", "seed", "lear
                "best_test_acc", "steps_to_memorize", "epochs_to_memorize", "diverged"}
 RUN_KEYS = {"name", "dataset", "num_train", "num_test", "model", "input_pipeline",
             "train_eval_examples", "member_strategy",
-            "batch_size", "epochs", "steps", "stop_reason", "train_seconds", "eval_seconds",
+            "batch_size", "epochs", "steps", "stop", "stop_reason", "memorized", "diverged",
+            "corrupt_test_labels", "metrics_lines_lost", "train_seconds", "eval_seconds",
             "compile_seconds", "wall_seconds", "examples_per_second", "device", "platform",
             "devices", "processes", "mesh"}
 
@@ -81,7 +82,8 @@ def test_report_command_rewrites_a_runs_report_and_curves(quickstart, tmp_path):
 def test_output_schema(quickstart):
   workdir, _ = quickstart
   assert {p.name for p in workdir.iterdir()} == {"config.json", "metrics.jsonl", "summary.json",
-                                                 "report.md", "curves.png", "checkpoints"}
+                                                 "report.md", "curves.png", "checkpoints",
+                                                 ".rethinking_jax.lock"}
   config = json.loads((workdir / "config.json").read_text())
   assert config["dataset"] == "digits" and config["progress"] is False
   records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
@@ -108,7 +110,8 @@ BAD = {
     "--config.batch_size=5000": "batch_size: 5000 is larger than the training set",
     "--config.learning_rate=-0.1": "learning_rate: -0.1 must be > 0",
     "--config.learning_rates=0.1,0": "learning_rates: 0.0 must be > 0",
-    "--config.no_such_field=1": "config: unknown field 'no_such_field'; allowed: batch_size",
+    "--config.no_such_field=1": "config: unknown field 'no_such_field'; every field and its "
+                               "default: configs/default.py",
     "--config.batch_size=abc": "config.batch_size",
 }
 

@@ -3,8 +3,8 @@
 Decoded with Pillow (JPEG, PNG), classes in a given order, the `cifar10` order, or sorted by
 name. Decoding tens of thousands of files is slow, so the result is cached as one uint8 array
 file keyed by a hash of the source's content (and of the class order): a later run loads it
-in about a second; a changed or truncated source gets a new key; a corrupt cache file is
-rebuilt with a warning. This is also how users bring their own datasets.
+instead; a changed or truncated source gets a new key; a corrupt cache file is rebuilt with a
+warning. This is also how users bring their own datasets.
 """
 
 from __future__ import annotations
@@ -13,10 +13,13 @@ import hashlib
 import io
 import os
 import tarfile
+import time
+import zlib
 
 import numpy as np
 from absl import logging
 
+from rethinking_jax import atomic_files
 from rethinking_jax.data.dataset import Dataset
 from rethinking_jax.errors import UserError
 
@@ -32,31 +35,68 @@ def default_cache_dir() -> str:
                         os.path.join(os.path.expanduser("~"), ".cache", "rethinking_jax"))
 
 
-def _entries(path: str):
-  """(split, class, name, read()) for every image of the source, in a stable order."""
+def _entries(path: str) -> list:
+  """[(split, class, name, read())] for every image of the source, in a stable order.
+
+  Files that are not images at <split>/<class>/<image> (a README, an image outside a class
+  folder) and class folders without images are left out, with a warning that names them.
+  """
+  found, ignored, folders = [], [], set()
   if os.path.isdir(path):
-    found = []
-    for root, _, names in os.walk(path):
+    for root, dirs, names in os.walk(path):
+      rel_root = os.path.relpath(root, path)
+      for d in dirs:
+        if _parse(os.path.join(rel_root, d, "x.png")):
+          folders.add(os.path.normpath(os.path.join(rel_root, d)))
       for name in names:
-        if name.lower().endswith(IMAGE_SUFFIXES):
-          full = os.path.join(root, name)
-          found.append((os.path.relpath(full, path), full))
-    for rel, full in sorted(found):
-      parsed = _parse(rel)
-      if parsed:
-        yield (*parsed, rel, lambda full=full: open(full, "rb").read())
-  elif os.path.isfile(path) and tarfile.is_tarfile(path):
+        rel = os.path.normpath(os.path.join(rel_root, name))
+        full = os.path.join(root, name)
+        if name.lower().endswith(IMAGE_SUFFIXES) and _parse(rel):
+          found.append((*_parse(rel), rel, lambda full=full: _read_file(full)))
+        elif not name.startswith("."):
+          ignored.append(rel)
+  elif os.path.isfile(path) and _is_tar(path):
     # Read in archive order (seeking back in a .tar.gz re-decompresses from the start).
-    blobs = {}
-    with tarfile.open(path, "r:*") as tar:
-      for m in tar:
-        if m.isfile() and m.name.lower().endswith(IMAGE_SUFFIXES) and _parse(m.name):
-          blobs[m.name] = tar.extractfile(m).read()
-    for name in sorted(blobs):
-      yield (*_parse(name), name, lambda blob=blobs[name]: blob)
+    try:
+      with tarfile.open(path, "r:*") as tar:
+        for m in tar:
+          if m.isdir() and _parse(m.name.rstrip("/") + "/x.png"):
+            folders.add(os.path.normpath(m.name))
+          elif m.isfile() and m.name.lower().endswith(IMAGE_SUFFIXES) and _parse(m.name):
+            blob = tar.extractfile(m).read()
+            found.append((*_parse(m.name), m.name, lambda blob=blob: blob))
+          elif m.isfile() and not os.path.basename(m.name).startswith("."):
+            ignored.append(m.name)
+    except (EOFError, tarfile.TarError, zlib.error, OSError) as err:
+      why = str(err) or type(err).__name__
+      raise UserError(f"data_dir: {path!r} is a damaged or truncated archive ({why}); "
+                      "download or build it again") from None
   else:
     raise UserError(f"data_dir: {path!r} is neither a directory nor a .tar/.tar.gz archive "
                     "of <split>/<class>/<image> files")
+  used = {os.path.normpath(os.path.dirname(name)) for *_, name, _ in found}
+  empty = sorted(folders - used)
+  if ignored:
+    logging.warning("data_dir %s: %d file(s) are not images at <split>/<class>/<image> and are "
+                    "ignored: %s", path, len(ignored), ", ".join(sorted(ignored)[:5])
+                    + (", ..." if len(ignored) > 5 else ""))
+  if empty:
+    logging.warning("data_dir %s: class folder(s) without images (a class with no image in "
+                    "any split is not a class): %s", path,
+                    ", ".join(empty[:5]) + (", ..." if len(empty) > 5 else ""))
+  return sorted(found, key=lambda entry: entry[2])
+
+
+def _read_file(full: str) -> bytes:
+  with open(full, "rb") as f:
+    return f.read()
+
+
+def _is_tar(path: str) -> bool:
+  try:
+    return tarfile.is_tarfile(path)
+  except (EOFError, zlib.error, OSError):
+    return True  # a damaged archive: reading it says what is wrong
 
 
 def _parse(rel: str):
@@ -100,7 +140,14 @@ def decode_folder(path: str, class_order=None, name: str = "") -> Dataset:
   images = {s: [] for s in SPLITS}
   classes = {s: [] for s in SPLITS}
   shape = None
-  for split, cls, rel, read in _entries(path):
+  entries = _entries(path)
+  logging.info("decoding the %d images of %s (once: the arrays are cached)", len(entries),
+               path)
+  start = last = time.perf_counter()
+  for done, (split, cls, rel, read) in enumerate(entries, 1):
+    if time.perf_counter() - last > 5:
+      last = time.perf_counter()
+      logging.info("decoded %d of %d images (%.0f s)", done, len(entries), last - start)
     array = decode(read(), rel)
     if shape is None:
       shape = array.shape
@@ -161,9 +208,14 @@ def load_image_folder(path: str, class_order: str | None = None, cache_dir: str 
     except Exception as err:  # noqa: BLE001 -- any unreadable cache file is rebuilt
       logging.warning("array cache %s is unreadable (%s); rebuilding it", cache, err)
   ds = decode_folder(path, class_order, name)
-  os.makedirs(cache_dir, exist_ok=True)
-  tmp = f"{cache}.tmp.npz"
-  np.savez(tmp, name=ds.name, train_images=ds.train_images, train_labels=ds.train_labels,
-           test_images=ds.test_images, test_labels=ds.test_labels, num_classes=ds.num_classes)
-  os.replace(tmp, cache)
+  try:
+    os.makedirs(cache_dir, exist_ok=True)
+    # A unique temporary name: two processes filling one cache each write their own file.
+    with atomic_files.atomic_path(cache, suffix=".npz") as tmp:
+      np.savez(tmp, name=ds.name, train_images=ds.train_images, train_labels=ds.train_labels,
+               test_images=ds.test_images, test_labels=ds.test_labels,
+               num_classes=ds.num_classes)
+  except OSError as err:  # the data is decoded: train without the cache rather than stop
+    logging.warning("cannot write the array cache %s (%s); the next run decodes the images "
+                    "again", cache, err.strerror or err)
   return ds

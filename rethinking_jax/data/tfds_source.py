@@ -21,8 +21,22 @@ PREPARE_HINT = "python scripts/prepare_data.py {name} --data_dir={data_dir}"
 MANUAL_HINT = {"imagenet2012": " --manual_dir=DIR_WITH_ILSVRC2012_img_train_and_val_tars"}
 
 
+# The offline routes to the same data, for a user without the network or TensorFlow.
+OFFLINE_HINT = {
+    "cifar10": ("; or offline, without tfds: --config.dataset=image_folder "
+                "--config.data_dir=PATH/cifar10-jpeg.tar.gz --config.class_order=cifar10 (any "
+                "<split>/<class>/<image> folder or archive), or --config.dataset=cifar10_archive "
+                "--config.data_dir=PATH/cifar-10-python.tar.gz (the official release)"),
+    "mnist": ("; or offline, without tfds: --config.dataset=image_folder "
+              "--config.data_dir=PATH (a <split>/<class>/<image> folder or archive)"),
+    "imagenet2012": ("; or a directory of train/ and val/ class folders: "
+                     "--config.dataset=image_folder --config.data_dir=DIR"),
+}
+
+
 def prepare_hint(name: str, data_dir: str) -> str:
-  return PREPARE_HINT.format(name=name, data_dir=data_dir) + MANUAL_HINT.get(name, "")
+  return (PREPARE_HINT.format(name=name, data_dir=data_dir) + MANUAL_HINT.get(name, "")
+          + " (needs the tf extra and the network)" + OFFLINE_HINT.get(name, ""))
 
 
 def default_data_dir() -> str:

@@ -59,6 +59,7 @@ class Progress:
   status: list[MemberStatus] = dataclasses.field(default_factory=list)
   train_seconds: float = 0.0
   eval_seconds: float = 0.0
+  compile_seconds: float = 0.0    # summed over the run's sessions (a resume compiles again)
   extra_left: int | None = None   # epochs still to train once every member memorized
   done: bool = False
 
@@ -70,13 +71,30 @@ class Progress:
     return cls(**{**d, "status": [MemberStatus(**s) for s in d["status"]]})
 
 
+def stop_reason(status: list[MemberStatus], epochs: int, num_epochs: int) -> tuple[str, str]:
+  """(code, sentence) of why a run ended, true to every member: `memorized` only when every
+  member that did not diverge reached the threshold, `diverged` when none is left,
+  `num_epochs` otherwise. Members that diverged are always counted in the sentence."""
+  n = len(status)
+  diverged = sum(st.diverged for st in status)
+  memorized = sum(st.steps_to_memorize is not None and not st.diverged for st in status)
+  if diverged == n:
+    return "diverged", ("every member diverged (its training loss became NaN/inf); "
+                        "none memorized")
+  tail = f"; {diverged} of {n} diverged" if diverged else ""
+  if memorized == n - diverged:
+    subject = "every member" if not diverged else "every member that did not diverge"
+    return "memorized", f"{subject} memorized its training set{tail}"
+  return "num_epochs", f"num_epochs={num_epochs} reached with {memorized} of {n} members " \
+                       f"memorized{tail}"
+
+
 @dataclasses.dataclass
 class FitResult:
   state: TrainState
   progress: Progress
   history: list[dict]             # the evaluation records of this call
   steps: int                      # steps taken in this call
-  compile_seconds: float
   interrupted: bool = False
 
   @property
@@ -94,6 +112,10 @@ class FitResult:
   @property
   def eval_seconds(self) -> float:
     return self.progress.eval_seconds
+
+  @property
+  def compile_seconds(self) -> float:
+    return self.progress.compile_seconds
 
 
 def _finite_or_none(x: float):
@@ -135,6 +157,7 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
   early (preemption).
   """
   spec = programs.spec
+  compiled_before = programs.compile_seconds
   if state is None:
     state = programs.init(members)
   progress = progress or Progress(status=[MemberStatus() for _ in specs])
@@ -146,8 +169,7 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
   history: list[dict] = []
   interrupted = False
   start_epoch = progress.epoch
-  bar = tqdm(total=settings.num_epochs, initial=progress.epoch, unit="epoch",
-             disable=not settings.progress, leave=False)
+  bar = None  # made after the first evaluation: until then time is mostly compilation
   while not progress.done and progress.epoch < settings.num_epochs:
     chunk = min(settings.eval_every_epochs, settings.num_epochs - progress.epoch)
     if progress.extra_left is not None:
@@ -159,7 +181,8 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
     progress.train_seconds += (time.perf_counter() - start
                                - (programs.compile_seconds - compile_before))
     progress.epoch += chunk
-    bar.update(chunk)
+    if bar is not None:
+      bar.update(chunk)
 
     compile_before = programs.compile_seconds
     start = time.perf_counter()
@@ -167,6 +190,11 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
     nonfinite = metrics[:, len(METRIC_NAMES)] > 0
     progress.eval_seconds += (time.perf_counter() - start
                               - (programs.compile_seconds - compile_before))
+    progress.compile_seconds += programs.compile_seconds - compiled_before
+    compiled_before = programs.compile_seconds  # saved with the progress at every checkpoint
+    if bar is None:  # after the first chunk and evaluation, which include compilation
+      bar = tqdm(total=settings.num_epochs, initial=progress.epoch, unit="epoch",
+                 disable=not settings.progress, leave=False)
     records = _records(specs, progress.status, metrics, nonfinite, progress, spec, settings)
     history.extend(records)
     on_eval(records)
@@ -174,6 +202,8 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
     active = [st for st in progress.status if not st.diverged]
     if progress.extra_left is not None:
       progress.extra_left -= chunk
+    elif not active:  # every member diverged: nothing left to train
+      progress.extra_left = 0
     elif settings.stop_when_memorized and all(st.steps_to_memorize is not None for st in active):
       progress.extra_left = settings.extra_epochs
     progress.done = ((progress.extra_left is not None and progress.extra_left <= 0)
@@ -181,9 +211,10 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
     if after_eval(state, progress) and not progress.done:
       interrupted = True
       break
-  bar.close()
+  if bar is not None:
+    bar.close()
   steps = (progress.epoch - start_epoch) * spec.steps_per_epoch
-  return FitResult(state, progress, history, steps, programs.compile_seconds, interrupted)
+  return FitResult(state, progress, history, steps, interrupted)
 
 
 def device_data(train_images, test_images, mean, std, mesh) -> DeviceData:
@@ -192,4 +223,5 @@ def device_data(train_images, test_images, mean, std, mesh) -> DeviceData:
                                      np.asarray(std, np.float32)), sharding.replicated(mesh)))
 
 
-__all__ = ["FitResult", "FitSettings", "MemberStatus", "Progress", "device_data", "fit"]
+__all__ = ["FitResult", "FitSettings", "MemberStatus", "Progress", "device_data", "fit",
+           "stop_reason"]

@@ -113,3 +113,21 @@ def place_rows(local_arrays, rows: np.ndarray, num_rows: int, sharding: NamedSha
         (num_rows, *x.shape[1:]), sharding,
         lambda index: x[position[np.arange(num_rows)[index[0]]]])
   return jax.tree.map(one, local_arrays)
+
+
+def sync(name: str) -> None:
+  """A barrier across the processes of a multi-host run (nothing on one process)."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+
+    multihost_utils.sync_global_devices(name)
+
+
+def any_process(flag: bool) -> bool:
+  """True on every process when `flag` is true on any: a decision (stop on a signal) that all
+  hosts must take together, or the others would wait in a collective forever."""
+  if jax.process_count() == 1:
+    return flag
+  from jax.experimental import multihost_utils
+
+  return bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))

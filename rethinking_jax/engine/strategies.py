@@ -15,6 +15,7 @@ import functools
 import time
 
 import jax
+from absl import logging
 
 from rethinking_jax.engine import program, sharding
 from rethinking_jax.engine.program import DeviceData, MemberLabels, ProgramSpec, TrainState
@@ -74,12 +75,13 @@ class MemberPrograms:
     by_member, replicated = sharding.member_sharded(spec.mesh), sharding.replicated(spec.mesh)
     # State and labels are created already sharded over the member axis.
     init = functools.partial(program.init_state, spec)
+    self._init_each = None  # sequential: one program for one member, whatever their number
     if spec.mesh is not None and spec.mesh.shape["member"] > 1:
       self._init = jax.jit(jax.vmap(init, spmd_axis_name="member"), out_shardings=by_member)
-    elif strategy == "sequential":  # one program for any number of members
-      one = jax.jit(init)
-      self._init = lambda members: _stack([one(m) for m in _split(members,
-                                                                 _num_members(members))])
+    elif strategy == "sequential":
+      self._init_each = jax.jit(init)
+      self._init = lambda members: _stack([self._init_each(m) for m in _split(
+          members, _num_members(members))])
     else:  # one member at a time: a vmapped init runs the forward pass with grouped
       # convolutions, which XLA:CPU compiles and runs slowly
       self._init = jax.jit(lambda members: jax.lax.map(init, members),
@@ -110,7 +112,16 @@ class MemberPrograms:
     return sharding.place(members, sharding.member_sharded(self.spec.mesh))
 
   def init(self, members) -> TrainState:
-    return self._init(members)
+    """Every member's initial state (the program compiled on first use, timed)."""
+    if self._init_each is None:
+      return self._compiled_fn("init", self._init, members)(members)
+    each = _split(members, _num_members(members))
+    compiled = self._compiled_fn("init", self._init_each, each[0])
+    return _stack([compiled(m) for m in each])
+
+  def abstract_state(self, members) -> TrainState:
+    """The shapes, dtypes and shardings of init(members), without running or compiling it."""
+    return jax.eval_shape(self._init, members)
 
   def labels(self, members, train_labels, test_labels) -> MemberLabels:
     return self._labels(members, train_labels, test_labels)
@@ -118,9 +129,12 @@ class MemberPrograms:
   def _compiled_fn(self, name, jitted, *args):
     """`jitted` compiled ahead of time for `args` on first use (its cost counted apart)."""
     if name not in self._compiled:
+      logging.info("compiling the %s program (%s strategy)", name, self.strategy)
       start = time.perf_counter()
       self._compiled[name] = jitted.lower(*args).compile()
-      self.compile_seconds += time.perf_counter() - start
+      seconds = time.perf_counter() - start
+      self.compile_seconds += seconds
+      logging.info("compiled the %s program in %.1f s", name, seconds)
     return self._compiled[name]
 
   def _call(self, name, jitted, state, members, labels, data, *rest):

@@ -32,7 +32,7 @@ def _grid(path, images, titles, rows=1):
               else None, vmin=0, vmax=1)
     ax.set_title(title, fontsize=7)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  files.save_figure(fig, path, dpi=100)
   plt.close(fig)
 
 
@@ -111,8 +111,7 @@ def run(config, workdir: str) -> dict:
                                                   f"member{m}")})
   summary = {"source": source, "num_attack_images": int(len(images)), "members": results}
   files.write_json(os.path.join(workdir, "summary.json"), summary)
-  with open(os.path.join(workdir, "report.md"), "w") as f:
-    f.write(report(summary, config))
+  files.write_text(os.path.join(workdir, "report.md"), report(summary, config))
   return summary
 
 

@@ -1,4 +1,4 @@
-"""JSON outputs, written atomically (a reader never sees half a file)."""
+"""A run's output files: metrics.jsonl, JSON, Markdown and figures, written atomically."""
 
 from __future__ import annotations
 
@@ -7,35 +7,33 @@ import os
 
 from absl import logging
 
+from rethinking_jax.atomic_files import atomic_path, write_json, write_text
 
-def write_json(path: str, obj) -> None:
-  tmp = f"{path}.tmp"
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=2, sort_keys=False, allow_nan=False)
-    f.write("\n")
-  os.replace(tmp, path)
+__all__ = ["MetricsWriter", "atomic_path", "read_jsonl", "save_figure", "write_json",
+           "write_text"]
 
 
 class MetricsWriter:
   """Appends one JSON object per line to metrics.jsonl, flushed at every evaluation point.
 
   `keep_lines`: how many lines of an existing file to keep (a resumed run keeps the lines its
-  checkpoint had seen and drops any written after it, so no line is duplicated or missing).
+  checkpoint had seen and drops any written after it, so no line is duplicated). `lost` is
+  how many of those lines the file no longer has (deleted or truncated by hand): the run's
+  summary and report say so.
   """
 
   def __init__(self, path: str, keep_lines: int = 0, enabled: bool = True):
     self.enabled = enabled  # False on all processes but the first of a multi-host run
+    self.lost = 0
     if not enabled:
       self.kept, self.lines, self._file = [], keep_lines, None
       return
     self.kept = read_jsonl(path)[:keep_lines] if keep_lines and os.path.exists(path) else []
     if len(self.kept) < keep_lines:
+      self.lost = keep_lines - len(self.kept)
       logging.warning("%s has %d lines, its checkpoint saw %d; earlier evaluation points are "
                       "missing from it", path, len(self.kept), keep_lines)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-      f.writelines(json.dumps(r, allow_nan=False) + "\n" for r in self.kept)
-    os.replace(tmp, path)
+    write_text(path, "".join(json.dumps(r, allow_nan=False) + "\n" for r in self.kept))
     self._file = open(path, "a")
     self.lines = len(self.kept)
 
@@ -53,5 +51,23 @@ class MetricsWriter:
 
 
 def read_jsonl(path: str) -> list[dict]:
+  """The records of a JSON-lines file. A last line cut short (a crash or a full disk in
+  mid-write) is dropped with a warning; a damaged line before it is an error."""
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    lines = [line for line in f if line.strip()]
+  records = []
+  for i, line in enumerate(lines):
+    try:
+      records.append(json.loads(line))
+    except ValueError:
+      if i < len(lines) - 1:
+        raise ValueError(f"{path}: line {i + 1} is not JSON") from None
+      logging.warning("%s: its last line is cut short (%d characters); dropped", path,
+                      len(line))
+  return records
+
+
+def save_figure(fig, path: str, dpi: int = 110) -> None:
+  """A matplotlib figure as PNG, atomically."""
+  with atomic_path(path, suffix=".png") as tmp:
+    fig.savefig(tmp, dpi=dpi)

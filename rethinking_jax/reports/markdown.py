@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 
-from rethinking_jax.reports import plots
+from rethinking_jax.reports import files, plots
 
 
 def write_run_report(workdir: str, summary: dict, history: list[dict]) -> str:
   """WORKDIR/report.md and curves.png of a run, from its summary and metrics records."""
   path = os.path.join(workdir, "report.md")
-  with open(path, "w") as f:
-    f.write(run_report(summary))
+  files.write_text(path, run_report(summary))
   plots.plot_curves(history, os.path.join(workdir, "curves.png"),
                     title=f"{summary['run']['model']} on {summary['run']['dataset']}")
   return path
@@ -46,7 +45,35 @@ def run_report(summary: dict) -> str:
         f"| {m['label']} | {m['randomization']} | {m['learning_rate']:g} | "
         f"{m['weight_decay']:g} | {_pct(m['train_acc'])} | {_pct(m['test_acc'])} | {loss} | "
         f"{steps} | {_pct(m['best_test_acc'])} |")
+  test_rule = ("test labels are corrupted like each member's training labels "
+               "(`corrupt_test_labels=True`)" if run.get("corrupt_test_labels")
+               else "test labels are the true ones")
   lines += ["", "Train accuracy is measured on the full training set in eval mode, against "
-            "each member's own (possibly randomized) labels; test labels are the true ones. "
+            f"each member's own (possibly randomized) labels; {test_rule}. "
             "Curves: `curves.png`; every evaluation point: `metrics.jsonl`.", ""]
+  if run.get("metrics_lines_lost"):
+    lines += [f"**metrics.jsonl is incomplete**: {run['metrics_lines_lost']} evaluation "
+              "records were lost before a resume (the file was deleted or cut); the curves "
+              "miss those points.", ""]
   return "\n".join(lines)
+
+
+def unfinished_report(config: dict, history: list[dict]) -> str:
+  """report.md of a run that has not finished (no summary.json): its last evaluation."""
+  name = config.get("model", "?")
+  if not history:
+    return f"# Unfinished run ({name})\n\nNo evaluation point was recorded yet.\n"
+  last = {}
+  for r in history:
+    last[r["member"]] = r
+  epoch = max(r["epoch"] for r in last.values())
+  lines = [f"# Unfinished run ({name} on {config.get('dataset', '?')})", "",
+           f"**Not finished**: there is no summary.json yet; this is the last evaluation point "
+           f"in metrics.jsonl, epoch {epoch}. Rerun the training command to resume.", "",
+           "| member | train acc % | test acc % | train loss |", "|---|---:|---:|---:|"]
+  for m in sorted(last):
+    r = last[m]
+    loss = "—" if r["train_loss"] is None else f"{r['train_loss']:.4f}"
+    lines.append(f"| {r['label']} | {_pct(r['train_acc'])} | {_pct(r['test_acc'])} | "
+                 f"{loss} |")
+  return "\n".join(lines) + "\n"

@@ -9,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from rethinking_jax.reports import files  # noqa: E402
+
 
 def plot_curves(history: list[dict], path: str, title: str = "") -> None:
   by_member = defaultdict(list)
@@ -30,5 +32,5 @@ def plot_curves(history: list[dict], path: str, title: str = "") -> None:
   if title:
     fig.suptitle(title)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  files.save_figure(fig, path, dpi=110)
   plt.close(fig)

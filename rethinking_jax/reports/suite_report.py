@@ -101,12 +101,19 @@ def header(title: str, config: dict, runs: dict) -> list[str]:
   for name, run in runs.items():
     s = run["summary"]
     memorizing = run["config"].get("stop_when_memorized", True)  # else: a fixed schedule
-    if memorizing and not s["run"]["stop_reason"].startswith("every member"):
-      open_members = [m["label"] for m in s["members"] if m["steps_to_memorize"] is None]
+    diverged = [m["label"] for m in s["members"] if m.get("diverged")]
+    if diverged:
+      deviations.append(f"`{name}`: {', '.join(diverged)} diverged (training loss NaN/inf)")
+    if memorizing:
+      open_members = [m["label"] for m in s["members"]
+                      if m["steps_to_memorize"] is None and not m.get("diverged")]
       if open_members:
         deviations.append(f"`{name}` stopped at {s['run']['epochs']} epochs "
                           f"({s['run']['wall_seconds']:.0f} s) before "
                           f"{', '.join(open_members)} reached 100% train accuracy")
+    if s["run"].get("metrics_lines_lost"):
+      deviations.append(f"`{name}`: {s['run']['metrics_lines_lost']} evaluation records were "
+                        "lost from its metrics.jsonl before a resume (curves have a gap)")
   missing = [n for n in config.get("runs", {}) if n not in runs]
   if missing:
     deviations.append(f"runs not finished yet: {', '.join(missing)}")
@@ -117,7 +124,7 @@ def header(title: str, config: dict, runs: dict) -> list[str]:
 
 
 def _write_csv(path, rows, fields):
-  with open(path, "w", newline="") as f:
+  with files.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
     writer = csv.DictWriter(f, fieldnames=fields)
     writer.writeheader()
     writer.writerows(rows)
@@ -257,7 +264,7 @@ def figure1(workdir, runs) -> list[str]:
     if ax.lines:
       ax.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(os.path.join(workdir, "figure1.png"), dpi=110)
+  files.save_figure(fig, os.path.join(workdir, "figure1.png"), dpi=110)
   plt.close(fig)
   if rows:
     _write_csv(os.path.join(workdir, "figure1.csv"), rows, list(rows[0]))
@@ -299,7 +306,7 @@ def figure2(workdir, runs) -> list[str]:
     table.append(f"| {model} | {_pct(m['train_acc'])} | {_pct(m['test_acc'])} | "
                  f"{_pct(m['best_test_acc'])} |")
   fig.tight_layout()
-  fig.savefig(os.path.join(workdir, "figure2.png"), dpi=110)
+  files.save_figure(fig, os.path.join(workdir, "figure2.png"), dpi=110)
   plt.close(fig)
   return ["## Figure 2b — implicit regularization: batch-norm and early stopping", "",
           "![Figure 2](figure2.png)", "", *table, "", f"Paper: {paper.FIGURE2}.", ""]
@@ -350,7 +357,7 @@ def table2(workdir, runs) -> list[str]:
       _accuracy_panel(ax, records, title)
     fig.suptitle("Figure 2a — Inception V3: top-1 accuracy, shaded: running best test")
     fig.tight_layout()
-    fig.savefig(os.path.join(workdir, "figure2a.png"), dpi=110)
+    files.save_figure(fig, os.path.join(workdir, "figure2a.png"), dpi=110)
     plt.close(fig)
     figure = ["## Figure 2a — implicit regularization on ImageNet", "",
               "![Figure 2a](figure2a.png)", "", f"Paper: {paper.FIGURE2A}.", ""]
@@ -378,6 +385,5 @@ def write(workdir: str) -> str:
                  f"{len(run['summary']['members'])} | {r['epochs']} | {r['stop_reason']} | "
                  f"{r['wall_seconds']:.1f} |")
   path = os.path.join(workdir, "report.md")
-  with open(path, "w") as f:
-    f.write("\n".join(lines) + "\n")
+  files.write_text(path, "\n".join(lines) + "\n")
   return path

@@ -23,8 +23,7 @@ FEATURES = ("raw", "whitened", "gabor", "random_conv")
 def _write(workdir, summary, lines):
   os.makedirs(workdir, exist_ok=True)
   files.write_json(os.path.join(workdir, "summary.json"), summary)
-  with open(os.path.join(workdir, "report.md"), "w") as f:
-    f.write("\n".join(lines) + "\n")
+  files.write_text(os.path.join(workdir, "report.md"), "\n".join(lines) + "\n")
 
 
 def _hardware() -> str:
@@ -146,7 +145,7 @@ def sgd(config, workdir: str) -> dict:
   ax.legend(fontsize=8)
   fig.tight_layout()
   os.makedirs(workdir, exist_ok=True)
-  fig.savefig(os.path.join(workdir, "min_norm_sgd.png"), dpi=110)
+  files.save_figure(fig, os.path.join(workdir, "min_norm_sgd.png"), dpi=110)
   plt.close(fig)
   z, q = r["from_zero"], r["from_random"]
   lines = ["# SGD finds the minimum-norm solution", "",

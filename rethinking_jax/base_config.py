@@ -1,0 +1,81 @@
+"""The base config: every field the engine reads, with the paper's values (PAPER.md §1-4).
+
+Fields marked [default] are the project's choice where the paper is silent.
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def get_config(arg=None):
+  c = ml_collections.ConfigDict()
+  # Data.
+  c.dataset = "cifar10"  # cifar10 | mnist | cifar10_archive | image_folder | digits | synthetic
+  #                        | imagenet2012 (Table 2; streamed)
+  c.data_dir = ""                # tfds data dir (default $TFDS_DATA_DIR) or the archive path
+  c.tfds_reader = "auto"         # auto | data_source | tf
+  c.class_order = ""             # image_folder: '' (sorted names), cifar10, or a,b,c,...
+  c.cache_dir = ""               # image_folder array cache ('' = ~/.cache/rethinking_jax)
+  c.num_train = 0                # use a fixed random N training examples (0 = all)
+  c.num_test = 0                 # use a fixed random N test examples (0 = all)
+  c.synthetic_shape = (32, 32, 3)
+  c.synthetic_train = 1024
+  c.synthetic_test = 256
+  c.crop_size = 28               # crop follows the input: none when images are not larger
+  # Input path: `device` keeps the whole dataset on the device (CIFAR10, MNIST, ...);
+  # `stream` reads it from disk batch by batch (ImageNet); auto = stream only for imagenet2012.
+  c.input_pipeline = "auto"      # auto | device | stream
+  c.image_size = 0               # stream: every image resized to this square first (0 = keep)
+  c.stream_workers = 8           # stream: threads decoding images
+  c.prefetch_batches = 4         # stream: batches read ahead of the device
+  c.eval_train_examples = 0      # stream: train accuracy over a fixed random subset (0 = all)
+  c.train_transform = "center_crop"  # center_crop | random_crop | augment  [default]
+
+  # Members: the product randomizations x seeds x learning_rates x weight_decays.
+  c.randomizations = "true_labels"   # comma-separated: true_labels, corrupt_labels:P, ...
+  c.corrupt_test_labels = False      # test labels stay true (the paper)
+  c.seeds = "0"                      # comma-separated ints
+  c.learning_rates = ""              # comma-separated; empty = learning_rate
+  c.weight_decays = ""               # comma-separated; empty = weight_decay
+
+  # Model.
+  c.model = "mlp_1x512"
+  c.dropout_rate = 0.0
+  c.compute_dtype = "float32"    # float32 | bfloat16 (params and loss stay float32)
+  c.bn_momentum = 0.999          # [default]
+  c.bn_epsilon = 1e-3            # [default]
+
+  # Optimisation.
+  c.batch_size = 128             # [default]
+  c.learning_rate = config_dict.placeholder(float)  # None = the paper's: 0.1 Inception, else 0.01
+  c.momentum = 0.9
+  c.lr_decay_rate = 0.95         # staircase decay factor ...
+  c.lr_decay_every_epochs = 1.0  # ... applied every this many epochs [default]
+  c.weight_decay = 0.0           # L2 on kernels (Table 1 "yes": 5e-4 conv nets, 1e-4 MLPs)
+
+  # Engine.
+  c.member_strategy = "vmap"     # vmap | map | sequential
+  c.mesh_shape = "auto"          # 'MEMBER,DATA' device mesh, or auto (members first)
+  c.distributed = False          # multi-host: call jax.distributed.initialize() first
+  c.step_loop = "auto"           # scan (epochs in one program) | host (a program per step)
+  c.num_epochs = 100
+  c.eval_every_epochs = 1
+  c.eval_batch_size = 1000
+  c.memorize_threshold = 1.0     # "memorized" = train accuracy (eval mode) >= this [default]
+  c.stop_when_memorized = True   # end once every member memorized ...
+  c.extra_epochs = 0             # ... after this many more epochs
+  c.progress = True              # progress bar on stderr
+
+  # Checkpoints (WORKDIR/checkpoints): rerunning a command resumes its run exactly.
+  c.checkpoint_every_epochs = 10  # at the first evaluation point this many epochs after the last
+  c.checkpoints_to_keep = 2
+  c.restart = False              # True: discard the workdir's previous run and start fresh
+
+  c.experiment = "train"         # train | theorem1 | table3 | min_norm_sgd (theory, §6-7)
+
+  # Suites (configs/table1.py, figure1.py, ...): named sub-runs, each these fields with its
+  # own overrides, trained one after another into WORKDIR/NAME, then one combined report.
+  c.runs = ml_collections.ConfigDict()
+  c.report = ""                  # the paper layout of the combined report: table1, ...
+  c.smoke = False                # a tiny offline stand-in, never the paper's experiment
+  return c

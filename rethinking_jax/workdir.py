@@ -1,0 +1,62 @@
+"""A run's working directory: checked before any work starts, held by one process at a time.
+
+Two processes training into one workdir would delete each other's checkpoints and interleave
+their metrics; an advisory lock (WORKDIR/.rethinking_jax.lock, fcntl) stops the second one
+with a line naming the first one's PID. The lock dies with its process, so a killed run
+never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+from collections.abc import Iterator
+
+from rethinking_jax.errors import UserError
+
+LOCK_FILE = ".rethinking_jax.lock"
+
+
+def check_writable(workdir: str) -> None:
+  """One line, before any work, when `workdir` cannot hold a run's outputs."""
+  path = os.path.abspath(workdir)
+  if os.path.exists(path):
+    if not os.path.isdir(path):
+      raise UserError(f"workdir: {workdir} is a file, not a directory; allowed: a directory "
+                      "(new or a previous run's)")
+    if not os.access(path, os.W_OK | os.X_OK):
+      raise UserError(f"workdir: {workdir} is not writable by this user")
+    return
+  parent = os.path.dirname(path)
+  while not os.path.exists(parent):
+    parent = os.path.dirname(parent)
+  if not os.path.isdir(parent):
+    raise UserError(f"workdir: {workdir} is under {parent}, which is a file, not a directory")
+  if not os.access(parent, os.W_OK | os.X_OK):
+    raise UserError(f"workdir: {workdir} cannot be created: {parent} is not writable by this "
+                    "user")
+
+
+@contextlib.contextmanager
+def hold(workdir: str) -> Iterator[None]:
+  """Creates `workdir` and holds its lock for the block; a second holder gets one line."""
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, LOCK_FILE)
+  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+      if err.errno not in (errno.EAGAIN, errno.EACCES):
+        raise
+      holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+      raise UserError(f"workdir: {workdir} is in use by process {holder} (a run is training "
+                      "there); wait for it to finish, stop it, or use another --workdir"
+                      ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    yield
+  finally:
+    os.close(fd)  # releases the lock

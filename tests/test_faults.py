@@ -1,0 +1,418 @@
+"""Faults and hostile input (issue #16): each case works, or stops with one line and exit 2
+before anything is written; nothing is lost, overwritten or misreported."""
+
+import hashlib
+import importlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from helpers import tiny_config
+from PIL import Image
+
+from rethinking_jax import checkpoints, configuration, data, report, suite, train
+from rethinking_jax import workdir as workdir_lib
+from rethinking_jax.data import image_folder
+from rethinking_jax.engine import loop
+from rethinking_jax.errors import UserError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLI = [sys.executable, "-m", "rethinking_jax.main"]
+QUICK = ["--config=configs/quickstart.py", "--config.progress=False"]
+TIMING = {"wall_time", "train_seconds", "eval_seconds", "compile_seconds", "wall_seconds",
+          "examples_per_second"}
+
+
+def cli(*args, **kwargs):
+  return subprocess.run([*CLI, *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                        **kwargs)
+
+
+def snapshot(path) -> dict:
+  """{relative path: sha256} of every file under `path` ({} when it does not exist)."""
+  out = {}
+  for root, _, names in os.walk(path):
+    for name in names:
+      full = os.path.join(root, name)
+      with open(full, "rb") as f:
+        out[os.path.relpath(full, path)] = hashlib.sha256(f.read()).hexdigest()
+  return out
+
+
+def without_timing(obj):
+  if isinstance(obj, dict):
+    return {k: without_timing(v) for k, v in obj.items() if k not in TIMING}
+  if isinstance(obj, list):
+    return [without_timing(v) for v in obj]
+  return obj
+
+
+def one_line_error(proc) -> str:
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+  lines = [x for x in proc.stderr.splitlines() if x.startswith("error: ")]
+  assert len(lines) == 1, proc.stderr[-2000:]
+  return lines[0]
+
+
+def small(**overrides):
+  return tiny_config(**{"randomizations": "random_labels,true_labels", "num_epochs": 4,
+                        "checkpoint_every_epochs": 2, "checkpoints_to_keep": 3, **overrides})
+
+
+# -- Wrong results reported as right ----------------------------------------------------------
+
+def test_each_stop_reason_is_true_to_every_member():
+  m = loop.MemberStatus
+  assert loop.stop_reason([m(steps_to_memorize=5), m(steps_to_memorize=7)], 3, 9) == (
+      "memorized", "every member memorized its training set")
+  code, text = loop.stop_reason([m(steps_to_memorize=5), m(diverged=True)], 3, 9)
+  assert code == "memorized"
+  assert text == ("every member that did not diverge memorized its training set; "
+                  "1 of 2 diverged")
+  code, text = loop.stop_reason([m(diverged=True, steps_to_memorize=2), m(diverged=True)], 1, 9)
+  assert code == "diverged" and text.startswith("every member diverged")
+  assert "none memorized" in text
+  code, text = loop.stop_reason([m(steps_to_memorize=5), m(), m(diverged=True)], 9, 9)
+  assert (code, text) == ("num_epochs", "num_epochs=9 reached with 1 of 3 members memorized; "
+                          "1 of 3 diverged")
+
+
+def test_a_run_whose_members_all_diverge_says_so_first_and_exits_4(tmp_path):
+  proc = cli(*QUICK, f"--workdir={tmp_path}", "--config.learning_rate=1e6",
+             "--config.randomizations=true_labels,random_labels", "--config.num_epochs=20")
+  assert proc.returncode == 4, proc.stderr[-2000:]
+  assert proc.stdout.startswith("done: every member diverged"), proc.stdout
+  summary = json.loads((tmp_path / "summary.json").read_text())
+  assert summary["run"]["stop"] == "diverged" and summary["run"]["diverged"] == 2
+  assert summary["run"]["memorized"] == 0 and summary["run"]["epochs"] < 20  # stopped early
+  assert "every member diverged" in (tmp_path / "report.md").read_text()
+
+
+def test_a_checkpoint_whose_bytes_changed_is_skipped_for_the_previous_one(tmp_path, caplog):
+  reference = train.train_and_evaluate(small(), str(tmp_path / "ref"))
+  workdir = tmp_path / "run"
+  train.train_and_evaluate(small(), str(workdir))
+  files = [p for p in (workdir / "checkpoints" / "4").rglob("*") if p.is_file()]
+  biggest = max(files, key=lambda p: p.stat().st_size)
+  blob = bytearray(biggest.read_bytes())
+  start = len(blob) // 2 - min(2048, len(blob) // 4)
+  for i in range(start, start + min(4096, len(blob) // 2)):  # 4 KB in the middle
+    blob[i] ^= 0x5A
+  biggest.write_bytes(bytes(blob))
+  (workdir / "summary.json").unlink()
+  with caplog.at_level(logging.WARNING):
+    again = train.train_and_evaluate(small(), str(workdir))
+  assert "checkpoint at epoch 4" in caplog.text and "trying an older one" in caplog.text
+  assert without_timing(again["members"]) == without_timing(reference["members"])
+  lines = (workdir / "metrics.jsonl").read_text().splitlines()
+  assert [json.loads(x)["epoch"] for x in lines] == [e for e in (1, 2, 3, 4) for _ in range(2)]
+
+
+def test_the_fingerprint_sees_any_changed_word_and_ignores_the_layout():
+  state = {"w": np.arange(12, dtype=np.float32).reshape(3, 4), "step": np.int32(7),
+           "ok": np.array([True, False])}
+  same = checkpoints.fingerprint(state)
+  assert checkpoints.fingerprint({k: state[k] for k in ("ok", "step", "w")}) == same
+  changed = {**state, "w": state["w"].copy()}
+  changed["w"][2, 3] = np.nextafter(changed["w"][2, 3], np.float32(1e9))  # one bit
+  assert checkpoints.fingerprint(changed) != same
+
+
+# -- Results lost or overwritten --------------------------------------------------------------
+
+def suite_config(name, arg, **overrides):
+  config = importlib.import_module(f"configs.{name}").get_config(arg)
+  config.progress = False
+  for key, value in overrides.items():
+    config[key] = value
+  return config
+
+
+def test_a_refused_suite_command_writes_nothing(tmp_path, caplog):
+  with caplog.at_level(logging.INFO):
+    suite.run_suite(suite_config("table1", "smoke,mlp_1x512"), str(tmp_path))
+  assert "suite table1: run 1 of 1, mlp_1x512_center" in caplog.text
+  before = snapshot(tmp_path)
+  refused = [
+      suite_config("table1", "mlp_1x512", data_dir=str(tmp_path / "no_data")),  # no data
+      suite_config("table1", "smoke,mlp_1x512", mesh_shape="3,1"),              # bad mesh
+      suite_config("table1", "smoke,mlp_1x512", learning_rate=0.5),             # other config
+      suite_config("table1", "mlp_1x512", dataset="synthetic",                  # not a smoke
+                   synthetic_shape=(12, 12, 3)),
+  ]
+  for config in refused:
+    with pytest.raises(UserError):
+      suite.run_suite(config, str(tmp_path))
+    assert snapshot(tmp_path) == before
+  with pytest.raises(UserError, match="holds a suite with a different config .*smoke: True"):
+    suite.run_suite(refused[-1], str(tmp_path))
+
+
+def test_table1_without_its_data_leaves_nothing_and_names_the_offline_routes(tmp_path):
+  with pytest.raises(UserError, match="image_folder.*cifar10_archive"):
+    suite.run_suite(suite_config("table1", "mlp_1x512", data_dir=str(tmp_path / "none")),
+                    str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
+
+
+def test_suite_subsets_accumulate_in_one_workdir(tmp_path):
+  suite.run_suite(suite_config("table1", "smoke,mlp_1x512"), str(tmp_path))
+  suite.run_suite(suite_config("table1", "smoke,mlp_3x512"), str(tmp_path))
+  assert set(json.loads((tmp_path / "config.json").read_text())["runs"]) == {
+      "mlp_1x512_center", "mlp_3x512_center"}
+  rows = (tmp_path / "table1.csv").read_text().splitlines()
+  filled = {row.split(",")[0] for row in rows[1:] if row.split(",")[5]}
+  assert filled == {"mlp_1x512", "mlp_3x512"}  # both subsets in the table
+
+
+def test_a_field_added_after_a_run_counts_as_its_default():
+  saved = {"model": "mlp_1x512"}  # written before compute_dtype existed
+  assert checkpoints.config_differences(saved, {"model": "mlp_1x512",
+                                                "compute_dtype": "float32"}) == []
+  assert checkpoints.config_differences(saved, {"model": "mlp_1x512",
+                                                "compute_dtype": "bfloat16"}) == [
+      "compute_dtype: 'float32' in the workdir, 'bfloat16' now"]
+
+
+def test_the_committed_mlp_results_still_resume_after_an_upgrade():
+  """The README's command for results/table1_mlp: its sub-runs' configs (older code) match."""
+  config = suite_config("table1", "mlp", dataset="image_folder",
+                        data_dir="data/cifar10-jpeg.tar.gz", class_order="cifar10",
+                        num_epochs=80, eval_every_epochs=2, member_strategy="sequential")
+  for name, sub in suite.sub_configs(config).items():
+    checkpoints.check_workdir(os.path.join(ROOT, "results", "table1_mlp", name),
+                              json.loads(sub.to_json()))
+
+
+def test_a_torn_last_metrics_line_does_not_block_a_resume(tmp_path):
+  train.train_and_evaluate(small(num_epochs=2), str(tmp_path))
+  with open(tmp_path / "metrics.jsonl", "a") as f:
+    f.write('{"step": 99, "epo')  # a crash or a full disk in mid-write
+  (tmp_path / "summary.json").unlink()
+  longer = train.train_and_evaluate(small(num_epochs=4), str(tmp_path))
+  assert longer["run"]["epochs"] == 4
+  records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [r["epoch"] for r in records] == [e for e in (1, 2, 3, 4) for _ in range(2)]
+
+
+def test_lost_metrics_are_reported_not_hidden(tmp_path):
+  train.train_and_evaluate(small(num_epochs=2), str(tmp_path))
+  (tmp_path / "metrics.jsonl").unlink()
+  summary = train.train_and_evaluate(small(num_epochs=4), str(tmp_path))
+  assert summary["run"]["metrics_lines_lost"] == 4  # 2 epochs x 2 members
+  assert "metrics.jsonl is incomplete" in (tmp_path / "report.md").read_text()
+
+
+HOLD = textwrap.dedent("""
+    import sys, time
+    from rethinking_jax import workdir
+    with workdir.hold(sys.argv[1]):
+      print("held", flush=True)
+      time.sleep(120)
+""")
+
+
+def test_a_second_process_on_a_workdir_stops_with_the_holders_pid(tmp_path):
+  holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == "held"
+    before = snapshot(tmp_path)
+    line = one_line_error(cli(*QUICK, f"--workdir={tmp_path}"))
+    assert f"is in use by process {holder.pid}" in line
+    assert snapshot(tmp_path) == before
+  finally:
+    holder.kill()
+    holder.wait()
+  with workdir_lib.hold(str(tmp_path)):  # the lock died with its process
+    pass
+
+
+def write_folder(root, classes=("cat", "dog"), per_class=3, size=4):
+  rng = np.random.default_rng(0)
+  for split in ("train", "test"):
+    for c in classes:
+      (root / split / c).mkdir(parents=True, exist_ok=True)
+      for i in range(per_class):
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), np.uint8)).save(
+            root / split / c / f"{i}.png")
+
+
+FILL_CACHE = textwrap.dedent("""
+    import sys
+    from rethinking_jax.data import image_folder
+    print(image_folder.load_image_folder(sys.argv[1], cache_dir=sys.argv[2]).num_train)
+""")
+
+
+def test_two_processes_fill_one_image_cache(tmp_path):
+  write_folder(tmp_path / "images", per_class=40)
+  procs = [subprocess.Popen([sys.executable, "-c", FILL_CACHE, str(tmp_path / "images"),
+                             str(tmp_path / "cache")], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True) for _ in range(2)]
+  for proc in procs:
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and out.strip() == "80", err[-2000:]
+  assert [p.suffix for p in (tmp_path / "cache").iterdir()] == [".npz"]  # no temporary left
+
+
+# -- Tracebacks where a line was promised -----------------------------------------------------
+
+def test_a_truncated_archive_is_one_line(tmp_path):
+  write_folder(tmp_path / "images", per_class=20, size=16)
+  archive = tmp_path / "images.tar.gz"
+  with tarfile.open(archive, "w:gz") as tar:
+    tar.add(tmp_path / "images", arcname="images")
+  archive.write_bytes(archive.read_bytes()[:archive.stat().st_size // 2])
+  with pytest.raises(UserError, match="damaged or truncated archive"):
+    image_folder.load_image_folder(str(archive), cache_dir=str(tmp_path / "cache"))
+
+
+def test_unusable_workdirs_are_refused_before_the_data_is_read(tmp_path, monkeypatch):
+  def read(config):
+    raise AssertionError("the data was read before the workdir was checked")
+
+  monkeypatch.setattr(train, "load_dataset", read)
+  (tmp_path / "file").write_text("x")
+  with pytest.raises(UserError, match="is a file, not a directory"):
+    train.train_and_evaluate(tiny_config(), str(tmp_path / "file"))
+  with pytest.raises(UserError, match="which is a file"):
+    workdir_lib.check_writable(str(tmp_path / "file" / "run"))
+  if os.geteuid() != 0:  # root writes anywhere: the permission check cannot fail for root
+    (tmp_path / "ro").mkdir(mode=0o500)
+    with pytest.raises(UserError, match="not writable"):
+      workdir_lib.check_writable(str(tmp_path / "ro" / "run"))
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (8, 8, -3), ("a", "b", "c"), (8.5, 8, 3)])
+def test_a_malformed_synthetic_shape_is_one_line(shape):
+  with pytest.raises(UserError, match="synthetic_shape: .* three positive integers"):
+    configuration.validate(tiny_config(synthetic_shape=shape))
+
+
+def test_a_full_disk_is_one_line(tmp_path):
+  """A 200 KB file system fills up at the first checkpoint (needs a private mount)."""
+  probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=200k tmpfs "
+                          f"{tmp_path}"], capture_output=True)
+  if probe.returncode != 0:
+    pytest.skip("cannot mount a small file system here (needs unshare and mount rights)")
+  command = " ".join([f"mount -t tmpfs -o size=200k tmpfs {tmp_path} &&", *CLI, *QUICK,
+                      "--config.num_epochs=10", f"--workdir={tmp_path}/run"])
+  proc = subprocess.run(["unshare", "-m", "sh", "-c", command], cwd=ROOT, capture_output=True,
+                        text=True, timeout=300)
+  assert "disk: no space left on the device" in one_line_error(proc)
+
+
+def test_a_config_file_with_a_syntax_error_is_one_line(tmp_path):
+  (tmp_path / "bad.py").write_text("def get_config(:\n  pass\n")
+  line = one_line_error(cli(f"--config={tmp_path / 'bad.py'}", f"--workdir={tmp_path}/run"))
+  assert "bad.py, line 1: invalid syntax" in line
+
+
+def test_a_bad_suite_argument_is_one_line_without_a_traceback(tmp_path):
+  line = one_line_error(cli("--config=configs/table1.py:resnet", f"--workdir={tmp_path}"))
+  assert line.startswith("error: config argument 'resnet' selects no run; allowed: smoke,")
+
+
+def test_an_unknown_field_suggests_the_closest(tmp_path):
+  line = one_line_error(cli(*QUICK, "--config.lerning_rate=1", f"--workdir={tmp_path}"))
+  assert "unknown field 'lerning_rate'; did you mean learning_rate" in line
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_stops_at_once(tmp_path):
+  """Inside one long compiled chunk (2,000 epochs between evaluations)."""
+  proc = subprocess.Popen([*CLI, *QUICK, f"--workdir={tmp_path}", "--config.num_epochs=2000",
+                           "--config.eval_every_epochs=2000", "--config.stop_when_memorized="
+                           "False"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+  for line in proc.stderr:
+    if "compiled the chunk program" in line:
+      break
+  time.sleep(0.5)
+  proc.send_signal(signal.SIGINT)
+  time.sleep(0.5)
+  start = time.perf_counter()
+  proc.send_signal(signal.SIGINT)
+  proc.wait(timeout=30)
+  rest = proc.stderr.read()
+  assert proc.returncode == -signal.SIGINT and time.perf_counter() - start < 5
+  assert "Traceback" not in rest and "KeyboardInterrupt" not in rest
+
+
+# -- Silent surprises -------------------------------------------------------------------------
+
+def test_stray_files_and_empty_class_folders_are_named(tmp_path, caplog):
+  write_folder(tmp_path)
+  (tmp_path / "train" / "README.txt").write_text("notes")
+  (tmp_path / "train" / "horse").mkdir()
+  with caplog.at_level(logging.INFO):
+    ds = image_folder.load_image_folder(str(tmp_path), cache_dir=str(tmp_path / "cache"))
+  assert ds.num_classes == 2
+  assert "train/README.txt" in caplog.text and "train/horse" in caplog.text
+  assert "decoding the 12 images" in caplog.text
+
+
+def test_asking_for_more_examples_than_exist_is_an_error():
+  with pytest.raises(UserError, match="num_train: 999999 is more than the 1,437 examples"):
+    train.prepare(tiny_config(dataset="digits", num_train=999999))
+
+
+def test_rerunning_a_finished_run_keeps_its_compile_time(tmp_path):
+  first = train.train_and_evaluate(small(num_epochs=2), str(tmp_path))
+  again = train.train_and_evaluate(small(num_epochs=2), str(tmp_path))
+  assert first["run"]["compile_seconds"] > 0
+  assert again["run"]["compile_seconds"] == first["run"]["compile_seconds"]
+
+
+def test_the_report_of_an_unfinished_run_renders_what_exists(tmp_path):
+  train.train_and_evaluate(small(num_epochs=2), str(tmp_path))
+  (tmp_path / "summary.json").unlink()
+  text = open(report.render(str(tmp_path))).read()
+  assert "Not finished" in text and "epoch 2" in text and "true_labels" in text
+
+
+def test_missing_tfds_data_names_the_offline_routes(tmp_path):
+  with pytest.raises(UserError, match="prepare_data.py cifar10.*offline.*image_folder.*"
+                                      "cifar10_archive"):
+    data.load("cifar10", data_dir=str(tmp_path))
+
+
+def test_metrics_reader_drops_only_a_torn_last_line(tmp_path):
+  from rethinking_jax.reports import files
+
+  path = tmp_path / "m.jsonl"
+  path.write_text('{"a": 1}\n{"a": 2}\n{"a"')
+  assert files.read_jsonl(str(path)) == [{"a": 1}, {"a": 2}]
+  path.write_text('{"a": 1}\n{"a"\n{"a": 2}\n')
+  with pytest.raises(ValueError, match="line 2 is not JSON"):
+    files.read_jsonl(str(path))
+
+
+def test_outputs_are_written_under_unique_temporary_names(tmp_path):
+  from rethinking_jax import atomic_files
+
+  target = tmp_path / "x.json"
+  with atomic_files.atomic_path(str(target)) as a, atomic_files.atomic_path(str(target)) as b:
+    assert a != b
+    open(a, "w").write("1")
+    open(b, "w").write("2")
+  assert target.read_text() in ("1", "2") and os.listdir(tmp_path) == ["x.json"]
+  assert (target.stat().st_mode & 0o777) == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
+
