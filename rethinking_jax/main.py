@@ -63,6 +63,11 @@ def parse_flags(argv):
     # ml_collections' message: "'name'\nDid you mean ...?" (escaped once more by KeyError).
     found = re.search(r"[\w.]+", str(err.args[0] if err.args else "?"))
     field = found.group(0) if found else "?"
+    paths = [a[len("--config."):].split("=")[0] for a in argv if a.startswith("--config.")]
+    nested = [path for path in paths if "." in path and path.rsplit(".", 1)[1] == field]
+    if nested:  # --config.runs.NAME.FIELD: the run has no such field
+      _fail(f"config: unknown field {nested[0]!r} (that run does not set {field}; a "
+            f"command-line --config.{field} applies to the runs that do not)")
     fields = _config_fields(argv)
     close = difflib.get_close_matches(field, fields, n=3)
     hint = (f"did you mean {' or '.join(close)}? " if close else "") + (

@@ -25,17 +25,60 @@ def _read_json(path):
 
 
 def load_suite(workdir: str) -> tuple[dict, dict]:
-  """(suite config, {run name: {config, summary, metrics}}) for the runs that finished."""
+  """(suite config, {run name: {config, summary, metrics, finished}}) for the runs that
+  finished, and for those stopped on the way (a time limit, a signal) with what they
+  reached: their summary is provisional, built from their last evaluation point."""
   config = _read_json(os.path.join(workdir, "config.json"))
   runs = {}
   for name in config.get("runs", {}):
     sub = os.path.join(workdir, name)
-    if not os.path.exists(os.path.join(sub, "summary.json")):
+    paths = {k: os.path.join(sub, f) for k, f in (("config", "config.json"),
+                                                  ("summary", "summary.json"),
+                                                  ("metrics", "metrics.jsonl"))}
+    if not (os.path.exists(paths["config"]) and os.path.exists(paths["metrics"])):
       continue
-    runs[name] = {"config": _read_json(os.path.join(sub, "config.json")),
-                  "summary": _read_json(os.path.join(sub, "summary.json")),
-                  "metrics": files.read_jsonl(os.path.join(sub, "metrics.jsonl"))}
+    run_config = _read_json(paths["config"])
+    metrics = files.read_jsonl(paths["metrics"])
+    finished = os.path.exists(paths["summary"])
+    if not finished and not metrics:
+      continue
+    summary = (_read_json(paths["summary"]) if finished
+               else provisional_summary(name, run_config, metrics))
+    runs[name] = {"config": run_config, "summary": summary, "metrics": metrics,
+                  "finished": finished}
   return config, runs
+
+
+def provisional_summary(name: str, run_config: dict, metrics: list[dict]) -> dict:
+  """A summary of an unfinished run from its metrics: each member's last evaluation, the
+  members' settings from the run's config (the same resolution the engine uses)."""
+  import ml_collections
+
+  from rethinking_jax import configuration
+
+  specs = configuration.resolve(ml_collections.ConfigDict(run_config)).members
+  threshold = run_config.get("memorize_threshold", 1.0)
+  members = []
+  for m, spec in enumerate(specs):
+    records = [r for r in metrics if r["member"] == m]
+    last = records[-1] if records else {}
+    reached = [r["step"] for r in records if (r["train_acc"] or 0) >= threshold]
+    tests = [r["test_acc"] for r in records if r["test_acc"] is not None]
+    members.append({
+        "member": m, "label": spec.label, "randomization": spec.randomization.kind,
+        "corruption_p": spec.randomization.label_p, "seed": spec.seed,
+        "learning_rate": spec.learning_rate, "weight_decay": spec.weight_decay,
+        **{k: last.get(k) for k in ("train_loss", "train_acc", "train_top5", "test_loss",
+                                    "test_acc", "test_top5")},
+        "best_test_acc": max(tests) if tests else None,
+        "steps_to_memorize": reached[0] if reached else None,
+        "diverged": bool(records) and last.get("train_loss") is None})
+  epoch = max((r["epoch"] for r in metrics), default=0)
+  return {"run": {"name": name, "model": run_config["model"], "epochs": epoch,
+                  "stop": "unfinished",
+                  "stop_reason": f"not finished: stopped at epoch {epoch}",
+                  "wall_seconds": max((r.get("wall_time", 0) for r in metrics), default=0)},
+          "members": members}
 
 
 def members(runs: dict):
@@ -77,34 +120,45 @@ def header(title: str, config: dict, runs: dict) -> list[str]:
   if config.get("smoke"):
     lines += ["> **Smoke run** on a tiny synthetic stand-in: it checks that the suite runs end "
               "to end. Its numbers say nothing about the paper's experiment.", ""]
+  done = [run for run in runs.values() if run["finished"]]
+  unfinished = [name for name, run in runs.items() if not run["finished"]]
   if not runs:
     return lines + ["No run has finished yet.", ""]
-  first = next(iter(runs.values()))["summary"]["run"]
-  dataset = first["dataset"]
-  shown = "CIFAR-10 (JPEG re-encoding)" if "cifar10" in dataset and "jpeg" in dataset else dataset
-  lines.append(f"Dataset: **{shown}**, "
-               f"{first['num_train']:,} train / {first['num_test']:,} test examples. "
-               f"Hardware: {first['devices']} × {first['device']} ({first['platform']}), "
-               f"{first['processes']} process(es).")
   deviations = []
-  expected = PAPER_DATASET.get(config.get("report"), "cifar10")
-  cifar_jpeg = shown == "CIFAR-10 (JPEG re-encoding)"
-  if cifar_jpeg and expected == "cifar10":
-    deviations.append("images are a JPEG (quality 75) re-encoding of CIFAR-10, not the "
-                      "original release: pixel values differ slightly")
-  elif (expected != "cifar10" and shown != expected) or (not cifar_jpeg and dataset != expected):
-    deviations.append(f"dataset is {shown}, not the paper's {PAPER_DATASET_NAMES[expected]}")
-  evaluated = first.get("train_eval_examples", first["num_train"])
-  if evaluated < first["num_train"]:
-    deviations.append(f"train accuracy is measured on a fixed random {evaluated:,} of the "
-                      f"{first['num_train']:,} training images at each evaluation")
+  if done:
+    first = done[0]["summary"]["run"]
+    dataset = first["dataset"]
+    shown = ("CIFAR-10 (JPEG re-encoding)" if "cifar10" in dataset and "jpeg" in dataset
+             else dataset)
+    lines.append(f"Dataset: **{shown}**, "
+                 f"{first['num_train']:,} train / {first['num_test']:,} test examples. "
+                 f"Hardware: {first['devices']} × {first['device']} ({first['platform']}), "
+                 f"{first['processes']} process(es).")
+    expected = PAPER_DATASET.get(config.get("report"), "cifar10")
+    cifar_jpeg = shown == "CIFAR-10 (JPEG re-encoding)"
+    if cifar_jpeg and expected == "cifar10":
+      deviations.append("images are a JPEG (quality 75) re-encoding of CIFAR-10, not the "
+                        "original release: pixel values differ slightly")
+    elif (expected != "cifar10" and shown != expected) or (not cifar_jpeg
+                                                            and dataset != expected):
+      deviations.append(f"dataset is {shown}, not the paper's {PAPER_DATASET_NAMES[expected]}")
+    evaluated = first.get("train_eval_examples", first["num_train"])
+    if evaluated < first["num_train"]:
+      deviations.append(f"train accuracy is measured on a fixed random {evaluated:,} of the "
+                        f"{first['num_train']:,} training images at each evaluation")
+  else:
+    lines.append(f"No run has finished yet; stopped on the way: {', '.join(unfinished)} "
+                 "(their last evaluation is shown).")
+  deviations += [f"`{name}` did not finish (a time limit or a signal stopped it at epoch "
+                 f"{runs[name]['summary']['run']['epochs']}): its numbers are from there"
+                 for name in unfinished]
   for name, run in runs.items():
     s = run["summary"]
     memorizing = run["config"].get("stop_when_memorized", True)  # else: a fixed schedule
     diverged = [m["label"] for m in s["members"] if m.get("diverged")]
     if diverged:
       deviations.append(f"`{name}`: {', '.join(diverged)} diverged (training loss NaN/inf)")
-    if memorizing:
+    if memorizing and run["finished"]:
       open_members = [m["label"] for m in s["members"]
                       if m["steps_to_memorize"] is None and not m.get("diverged")]
       if open_members:
@@ -201,6 +255,37 @@ def _by_member(metrics):
   return sorted(out.items())
 
 
+def _figure1a_table(run) -> list[str]:
+  """Figure 1a in numbers: when each input kind memorized, relative to true labels, and the
+  order of convergence beside the paper's."""
+  threshold = _common_threshold(run)
+  reach = _steps_to_reach(run["metrics"], threshold)
+  ms = run["summary"]["members"]
+  base = next((reach.get(m["member"]) for m in ms if m["randomization"] == "true_labels"), None)
+  table = [f"(a) Steps to {100 * threshold:g}% train accuracy (evaluated every "
+           f"{_eval_interval(run)} steps):", "",
+           "| input | steps | relative to true labels | final train loss | test acc % |",
+           "|---|---:|---:|---:|---:|"]
+  for m in ms:
+    steps = reach.get(m["member"])
+    relative = f"{steps / base:.2f}" if steps and base else "—"
+    loss = "—" if m["train_loss"] is None else f"{m['train_loss']:.4f}"
+    table.append(f"| {m['label']} | {steps or 'not reached'} | {relative} | {loss} | "
+                 f"{_pct(m['test_acc'])} |")
+  done = sorted((m for m in ms if m["member"] in reach), key=lambda m: reach[m["member"]])
+  never = [m["randomization"] for m in ms if m["member"] not in reach]
+  ours = (" < ".join(m["randomization"] for m in done) or "none converged") + (
+      f" (not reached: {', '.join(never)})" if never else "")
+  return [*table, "", f"Paper: {paper.FIGURE1A}. Ours, fastest first: {ours}.", ""]
+
+
+def _eval_interval(run) -> int:
+  """Steps between two evaluation points of a run (from its metrics)."""
+  steps = sorted({r["step"] for r in run["metrics"]})
+  return min((b - a for a, b in zip(steps, steps[1:], strict=False)), default=steps[0]
+             if steps else 0)
+
+
 def figure1(workdir, runs) -> list[str]:
   lines = ["## Figure 1 — fitting random labels and random pixels", ""]
   fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
@@ -217,6 +302,8 @@ def figure1(workdir, runs) -> list[str]:
                  transform=axes[0].transAxes)
   axes[0].set(title="(a) training loss, small Inception", xlabel="steps",
               ylabel="average loss")
+  if a:
+    lines += _figure1a_table(a)
   rows = []
   table = ["| model | p | convergence threshold | steps to reach it | relative to p = 0 | "
            "test error % | paper test error % |", "|---|---:|---:|---:|---:|---:|---:|"]
