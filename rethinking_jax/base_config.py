@@ -60,6 +60,8 @@ def get_config(arg=None):
   c.step_loop = "auto"           # scan (epochs in one program) | host (a program per step)
   c.num_epochs = 100
   c.eval_every_epochs = 1
+  c.eval_every_steps = 0         # > 0: evaluate every this many steps instead (a fraction of
+  #                                an epoch: convergence times to within that many steps)
   c.eval_batch_size = 1000
   c.memorize_threshold = 1.0     # "memorized" = train accuracy (eval mode) >= this [default]
   c.stop_when_memorized = True   # end once every member memorized ...

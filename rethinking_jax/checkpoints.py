@@ -1,10 +1,11 @@
 """Preemption-safe orbax checkpoints of a run: exact resume, fallback past a corrupt one.
 
-A checkpoint (one per saved epoch, under WORKDIR/checkpoints/EPOCH) holds the stacked
-member TrainState (params, batch-norm statistics, optimizer state, step, divergence flags) and
-a JSON item with the loop's Progress (epoch, per-member bookkeeping, timings), the number of
-metrics.jsonl lines written so far and the config it belongs to. No RNG state is needed:
-every random draw is a function of a member's seed and the epoch or step.
+A checkpoint (one per save, under WORKDIR/checkpoints/STEP: the steps trained) holds the
+stacked member TrainState (params, batch-norm statistics, optimizer state, step, divergence
+flags), a JSON item with the loop's Progress (step, epoch, per-member bookkeeping, timings),
+the number of metrics.jsonl lines written so far, the config it belongs to and a content
+fingerprint of the state. No RNG state is needed: every random draw is a function of a
+member's seed and the epoch or step.
 """
 
 from __future__ import annotations
@@ -160,10 +161,11 @@ class RunCheckpointer:
                                            enable_async_checkpointing=True)
     self.manager = ocp.CheckpointManager(self.directory, options=options)
 
-  def save(self, epoch: int, state, meta: dict) -> None:
-    """Saves `state` (a copy the caller will not donate) with `meta` and its fingerprint."""
+  def save(self, step: int, state, meta: dict) -> None:
+    """Saves `state` (a copy the caller will not donate) after `step` steps, with `meta` and
+    its fingerprint."""
     meta = {**meta, "fingerprint": fingerprint(state)}
-    self.manager.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+    self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                      meta=ocp.args.JsonSave(meta)),
                       force=True)
 
@@ -177,18 +179,18 @@ class RunCheckpointer:
     self.manager.reload()
     unreadable = []
     restored = None
-    for epoch in sorted(self.manager.all_steps(), reverse=True):
+    for step in sorted(self.manager.all_steps(), reverse=True):
       try:
-        restored = _verified(self.manager.restore(epoch, args=ocp.args.Composite(
+        restored = _verified(self.manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore())))
         break
       except Exception as err:  # noqa: BLE001 -- any unreadable checkpoint: try an older one
-        unreadable.append(epoch)
-        logging.warning("checkpoint at epoch %d in %s is unreadable (%s: %s); trying an "
-                        "older one", epoch, self.directory, type(err).__name__,
+        unreadable.append(step)
+        logging.warning("checkpoint at step %d in %s is unreadable (%s: %s); trying an "
+                        "older one", step, self.directory, type(err).__name__,
                         str(err).splitlines()[0][:200] if str(err) else "")
-    for epoch in unreadable:
-      shutil.rmtree(os.path.join(self.directory, str(epoch)), ignore_errors=True)
+    for step in unreadable:
+      shutil.rmtree(os.path.join(self.directory, str(step)), ignore_errors=True)
     if unreadable:
       self.manager.reload()
     if restored is None:
@@ -205,14 +207,15 @@ class RunCheckpointer:
     self.manager.close()
 
 
-def restore_member(workdir: str, member: int, epoch: int | None = None) -> dict:
-  """A trained member of a run, for other tools (fooling images, reports).
+def restore_member(workdir: str, member: int, step: int | None = None) -> dict:
+  """A trained member of a run, for other tools (fooling images, reports), from its newest
+  checkpoint (or the one saved after `step` steps).
 
-  Returns {"params", "batch_stats", "model", "config", "epoch", "label", "input_shape",
-  "num_members"}: the member's
-  parameters and batch-norm statistics as numpy trees, the Flax model to apply them with
-  (`model.apply({"params": p, "batch_stats": s}, x)`), the run's config dict, the epoch of
-  the checkpoint and the member's label.
+  Returns {"params", "batch_stats", "model", "config", "step", "epoch", "label",
+  "input_shape", "num_members"}: the member's parameters and batch-norm statistics as numpy
+  trees, the Flax model that trained them (same batch-norm settings and compute dtype) to
+  apply them with (`model.apply({"params": p, "batch_stats": s}, x)`), the run's config
+  dict, where the checkpoint was saved and the member's label.
   """
   from rethinking_jax import models
 
@@ -220,7 +223,7 @@ def restore_member(workdir: str, member: int, epoch: int | None = None) -> dict:
   if not os.path.isdir(directory):
     raise UserError(f"workdir: no checkpoints in {directory}; train a run there first")
   with ocp.CheckpointManager(directory) as manager:
-    steps = sorted(manager.all_steps(), reverse=True) if epoch is None else [epoch]
+    steps = sorted(manager.all_steps(), reverse=True) if step is None else [step]
     if not steps:
       raise UserError(f"workdir: no checkpoints in {directory}")
     last_error = None
@@ -239,12 +242,11 @@ def restore_member(workdir: str, member: int, epoch: int | None = None) -> dict:
     raise UserError(f"member: {member} is out of range; allowed: 0..{num_members - 1}")
   take = lambda tree: jax.tree.map(lambda x: np.asarray(x)[member], tree)
   config = meta["config"]
-  model = models.build(config["model"], meta["num_classes"],
-                       dropout_rate=config.get("dropout_rate", 0.0),
-                       bn_momentum=config.get("bn_momentum", 0.999),
-                       bn_epsilon=config.get("bn_epsilon", 1e-3))
+  model = models.from_config(config, meta["num_classes"])
   state = state if isinstance(state, dict) else state._asdict()
+  progress = meta["progress"]
   return {"params": take(state["params"]), "batch_stats": take(state.get("batch_stats") or {}),
-          "model": model, "config": config, "epoch": meta["progress"]["epoch"],
+          "model": model, "config": config, "epoch": progress["epoch"],
+          "step": progress.get("step", int(state["step"][member])),
           "label": meta["labels"][member], "input_shape": tuple(meta["input_shape"]),
           "num_members": num_members}

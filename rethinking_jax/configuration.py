@@ -81,6 +81,8 @@ def validate(config) -> None:
            f"lr_decay_every_epochs: {c.lr_decay_every_epochs} must be > 0")
   _require(c.num_epochs > 0, f"num_epochs: {c.num_epochs} must be a positive integer")
   _require(c.eval_every_epochs > 0, f"eval_every_epochs: {c.eval_every_epochs} must be > 0")
+  _require(c.eval_every_steps >= 0, f"eval_every_steps: {c.eval_every_steps} must be >= 0 "
+           "(0 = every eval_every_epochs epochs)")
   _require(c.extra_epochs >= 0, f"extra_epochs: {c.extra_epochs} must be >= 0")
   _require(0 < c.memorize_threshold <= 1,
            f"memorize_threshold: {c.memorize_threshold} must be in (0, 1]")

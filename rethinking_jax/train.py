@@ -70,9 +70,7 @@ def program_spec(config, dataset, specs, mesh) -> program.ProgramSpec:
   """`dataset`: a data.Dataset (device input path) or a stream.StreamedDataset."""
   crop = preprocess.crop_size_for(dataset.image_shape, config.crop_size)
   steps = program.steps_per_epoch(dataset.num_train, config.batch_size)
-  model = models.build(config.model, dataset.num_classes, dropout_rate=config.dropout_rate,
-                       bn_momentum=config.bn_momentum, bn_epsilon=config.bn_epsilon,
-                       dtype=jnp.dtype(config.compute_dtype))
+  model = models.from_config(config, dataset.num_classes)
   return program.ProgramSpec(
       model=model, num_classes=dataset.num_classes,
       input_shape=preprocess.cropped_shape(dataset.image_shape, config.crop_size), crop=crop,
@@ -135,6 +133,7 @@ def prepare(config) -> Run:
   spec = program_spec(config, dataset, specs, mesh)
   settings = loop.FitSettings(
       num_epochs=config.num_epochs, eval_every_epochs=config.eval_every_epochs,
+      eval_every_steps=config.eval_every_steps,
       memorize_threshold=config.memorize_threshold,
       stop_when_memorized=config.stop_when_memorized, extra_epochs=config.extra_epochs,
       progress=config.progress)
@@ -259,10 +258,11 @@ def _train_in(config, workdir: str, run: Run, writes_outputs: bool) -> dict:
       checkpointer.close()
       raise UserError(f"workdir: its checkpoint belongs to a different config "
                       f"({'; '.join(diffs)}); use a new --workdir or --config.restart=True")
-    progress = loop.Progress.from_json(meta["progress"])
+    progress = loop.Progress.from_json(meta["progress"], run.programs.spec.steps_per_epoch)
     metrics_lines = meta["metrics_lines"]
     metrics_lost = meta.get("metrics_lines_lost", 0)
-    logging.info("resuming from the checkpoint at epoch %d", progress.epoch)
+    logging.info("resuming from the checkpoint at epoch %s (step %d)", progress.epoch,
+                 progress.step)
   if writes_outputs:  # only now: every check above may refuse the run
     files.write_json(os.path.join(workdir, "config.json"), config_dict)
 
@@ -270,29 +270,29 @@ def _train_in(config, workdir: str, run: Run, writes_outputs: bool) -> dict:
   writer = files.MetricsWriter(metrics_path, keep_lines=metrics_lines, enabled=writes_outputs)
   metrics_lost += writer.lost
   history = list(writer.kept)
-  last_saved = progress.epoch if progress else 0
+  last_saved = progress.step if progress else 0
+  save_every = config.checkpoint_every_epochs * run.programs.spec.steps_per_epoch
 
   def on_eval(records):
     writer.write(records)
     history.extend(records)
     r0 = records[0]
     accs = " ".join(f"{r['train_acc'] or 0:.3f}/{r['test_acc'] or 0:.3f}" for r in records)
-    logging.info("epoch %d step %d | train/test acc per member: %s", r0["epoch"], r0["step"],
+    logging.info("epoch %s step %d | train/test acc per member: %s", r0["epoch"], r0["step"],
                  accs)
 
   with _StopSignals() as signals:
 
     def after_eval(state, progress):
       nonlocal last_saved
-      due = (config.checkpoint_every_epochs > 0
-             and progress.epoch - last_saved >= config.checkpoint_every_epochs)
+      due = save_every > 0 and progress.step - last_saved >= save_every
       stop = sharding.any_process(signals.received is not None)  # every host stops together
       if due or progress.done or stop:
         # A copy: the live state is donated to the next chunk while the save is in flight.
-        checkpointer.save(progress.epoch, _copy(state),
+        checkpointer.save(progress.step, _copy(state),
                           _checkpoint_meta(config_dict, run, progress, writer.lines,
                                            metrics_lost))
-        last_saved = progress.epoch
+        last_saved = progress.step
       return stop
 
     try:
@@ -328,7 +328,8 @@ def make_summary(config, dataset, specs, result: loop.FitResult, name: str,
                                  if isinstance(dataset, stream.StreamedDataset)
                                  else dataset.num_train),
          "member_strategy": config.member_strategy, "batch_size": config.batch_size,
-         "epochs": result.epochs, "steps": result.epochs * steps_per_epoch,
+         "epochs": result.epochs, "steps": result.progress.step,
+         "sessions": result.progress.sessions,
          "stop": stop, "stop_reason": reason,
          "memorized": sum(st.steps_to_memorize is not None and not st.diverged
                           for st in result.status),
@@ -340,7 +341,7 @@ def make_summary(config, dataset, specs, result: loop.FitResult, name: str,
          "compile_seconds": round(result.compile_seconds, 3),
          "wall_seconds": round(result.train_seconds + result.eval_seconds
                                + result.compile_seconds, 3),
-         "examples_per_second": round(result.epochs * steps_per_epoch * config.batch_size
+         "examples_per_second": round(result.progress.step * config.batch_size
                                       * len(specs) / max(result.train_seconds, 1e-9), 1),
          "device": str(jax.devices()[0].device_kind), "platform": jax.devices()[0].platform,
          "devices": jax.device_count(), "processes": jax.process_count(),

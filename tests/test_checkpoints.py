@@ -17,7 +17,7 @@ from rethinking_jax.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMING = {"wall_time", "train_seconds", "eval_seconds", "compile_seconds", "wall_seconds",
-          "examples_per_second"}
+          "examples_per_second", "sessions"}  # how a run ran, not what it computed
 LONG_RUN = ["--config=configs/quickstart.py", "--config.progress=False",
             "--config.randomizations=random_labels,true_labels", "--config.num_epochs=300",
             "--config.eval_every_epochs=2", "--config.checkpoint_every_epochs=8",
@@ -116,6 +116,13 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path, uninterrupted):
   assert rerun.returncode == 0, err[-2000:]
   assert "resuming from the checkpoint at epoch" in err
   assert_same_run(outputs(tmp_path), uninterrupted)
+  sessions = json.loads((tmp_path / "summary.json").read_text())["run"]["sessions"]
+  saved = (json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[lines_at_kill - 1])
+           ["step"])
+  # The final state's lineage: trained from 0 to a checkpoint, then resumed from it (not
+  # started again), the checkpoint at or before the last step the killed run evaluated.
+  assert len(sessions) == 2 and sessions[0][0] == 0 and sessions[1][0] == sessions[0][1]
+  assert 0 < sessions[1][0] <= saved
 
 
 @pytest.mark.slow
@@ -127,9 +134,9 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, uninterrupted):
   _, err = proc.communicate(timeout=120)
   assert proc.returncode == 3, err[-2000:]
   assert "interrupted: stopped by SIGTERM at epoch" in err and "rerun the same command" in err
-  last_epoch = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])["epoch"]
+  last_step = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])["step"]
   saved = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
-  assert saved[-1] == last_epoch  # checkpointed exactly where it stopped
+  assert saved[-1] == last_step  # checkpointed exactly where it stopped (named by step)
   assert not (tmp_path / "summary.json").exists()
   rerun = start(tmp_path)
   _, err = rerun.communicate(timeout=300)
@@ -147,8 +154,8 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
   workdir = tmp_path / "run"
   train.train_and_evaluate(small(), str(workdir))
   saved = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
-  assert saved == [4, 6, 8]
-  for path in (workdir / "checkpoints" / "8").rglob("*"):
+  assert saved == [16, 24, 32]  # steps: epochs 4, 6, 8 of 4 steps
+  for path in (workdir / "checkpoints" / "32").rglob("*"):
     if path.is_file():
       path.write_bytes(b"garbage")
   (workdir / "summary.json").unlink()
@@ -156,6 +163,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
   assert without_timing(again["members"]) == without_timing(reference["members"])
   lines = (workdir / "metrics.jsonl").read_text().splitlines()
   assert len(lines) == 8 * 2  # epochs 7-8 were retrained, not appended twice
+  assert again["run"]["sessions"] == [[0, 24], [24, 32]]  # from epoch 6: only 7-8 retrained
 
 
 def test_all_checkpoints_corrupt_starts_fresh(tmp_path):

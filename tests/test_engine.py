@@ -1,5 +1,6 @@
 import jax
 import numpy as np
+import pytest
 from helpers import assert_same_conv_step, assert_trees_close, fit, member_params, tiny_config
 
 from rethinking_jax import train
@@ -128,3 +129,44 @@ def test_host_stepped_loop_equals_scanned_loop():
   for m in range(2):
     assert_trees_close(member_params(results["scan"], m), member_params(results["host"], m),
                        atol=1e-5)
+
+
+@pytest.mark.parametrize("step_loop", ["scan", "host"])
+def test_evaluation_every_few_steps_trains_the_same_steps(step_loop):
+  """eval_every_steps=3 with 4 steps per epoch: evaluation points inside epochs, the same
+  training (bit for bit) as evaluating once per epoch."""
+  base = dict(randomizations="random_labels,true_labels", step_loop=step_loop)
+  _, per_epoch = fit(tiny_config(**base))
+  _, per_3_steps = fit(tiny_config(**base, eval_every_steps=3))
+  assert [r["step"] for r in per_3_steps.history[::2]] == [3, 6, 8]
+  assert [r["epoch"] for r in per_3_steps.history[::2]] == [0.75, 1.5, 2]
+  for m in range(2):
+    assert_trees_close(member_params(per_epoch, m), member_params(per_3_steps, m), atol=0)
+
+
+def test_a_run_stopped_inside_an_epoch_resumes_exactly():
+  config = tiny_config(randomizations="random_labels,true_labels", eval_every_steps=3)
+  _, whole = fit(config)
+  run = train.prepare(config)
+  first = run.fit(after_eval=lambda state, progress: progress.step == 3)  # mid-epoch
+  assert first.interrupted and first.progress.step == 3 and first.progress.epoch == 0.75
+  second = run.fit(state=first.state, progress=first.progress)
+  assert second.progress.step == 8 and second.steps == 5
+  for m in range(2):
+    assert_trees_close(member_params(whole, m), member_params(second, m), atol=0)
+
+
+def test_corrupt_test_labels_corrupts_the_test_labels_only():
+  """The same training with and without corrupt_test_labels: train metrics equal; test
+  accuracy of the p = 0.5 member falls (its test labels are half random), p = 0 unchanged."""
+  base = dict(dataset="digits", randomizations="true_labels,corrupt_labels:0.5",
+              batch_size=128, learning_rate=0.1, lr_decay_rate=1.0, num_epochs=30,
+              eval_every_epochs=30, eval_batch_size=1000)
+  _, plain = fit(tiny_config(**base))
+  run, corrupt = fit(tiny_config(**base, corrupt_test_labels=True))
+  for a, b in zip(plain.history, corrupt.history, strict=True):
+    assert (a["train_loss"], a["train_acc"]) == (b["train_loss"], b["train_acc"])
+  assert corrupt.history[0]["test_acc"] == plain.history[0]["test_acc"] > 0.9
+  assert corrupt.history[1]["test_acc"] < plain.history[1]["test_acc"] - 0.2
+  changed = np.mean(np.asarray(run.labels.test[1]) != run.dataset.test_labels)
+  assert 0.35 < changed < 0.55  # p = 0.5 of them redrawn over 10 classes: ~45% differ

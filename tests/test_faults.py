@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = [sys.executable, "-m", "rethinking_jax.main"]
 QUICK = ["--config=configs/quickstart.py", "--config.progress=False"]
 TIMING = {"wall_time", "train_seconds", "eval_seconds", "compile_seconds", "wall_seconds",
-          "examples_per_second"}
+          "examples_per_second", "sessions"}
 
 
 def cli(*args, **kwargs):
@@ -101,7 +101,7 @@ def test_a_checkpoint_whose_bytes_changed_is_skipped_for_the_previous_one(tmp_pa
   reference = train.train_and_evaluate(small(), str(tmp_path / "ref"))
   workdir = tmp_path / "run"
   train.train_and_evaluate(small(), str(workdir))
-  files = [p for p in (workdir / "checkpoints" / "4").rglob("*") if p.is_file()]
+  files = [p for p in (workdir / "checkpoints" / "16").rglob("*") if p.is_file()]  # epoch 4
   biggest = max(files, key=lambda p: p.stat().st_size)
   blob = bytearray(biggest.read_bytes())
   start = len(blob) // 2 - min(2048, len(blob) // 4)
@@ -111,8 +111,9 @@ def test_a_checkpoint_whose_bytes_changed_is_skipped_for_the_previous_one(tmp_pa
   (workdir / "summary.json").unlink()
   with caplog.at_level(logging.WARNING):
     again = train.train_and_evaluate(small(), str(workdir))
-  assert "checkpoint at epoch 4" in caplog.text and "trying an older one" in caplog.text
+  assert "checkpoint at step 16" in caplog.text and "trying an older one" in caplog.text
   assert without_timing(again["members"]) == without_timing(reference["members"])
+  assert again["run"]["sessions"] == [[0, 8], [8, 16]]  # resumed from epoch 2, not 4
   lines = (workdir / "metrics.jsonl").read_text().splitlines()
   assert [json.loads(x)["epoch"] for x in lines] == [e for e in (1, 2, 3, 4) for _ in range(2)]
 

@@ -1,3 +1,4 @@
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -122,3 +123,41 @@ def test_parse():
     rz.parse("corrupt_labels:1.5")
   with pytest.raises(UserError, match="needs a probability"):
     rz.parse("corrupt_labels")
+
+
+class _Probe(nn.Module):
+  """A linear model that hands every training batch it sees to the host, in order."""
+
+  record: object  # called with each batch
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    if train:
+      jax.debug.callback(lambda v: self.record(np.asarray(v)), x, ordered=True)
+    return nn.Dense(10)(x.reshape(x.shape[0], -1))
+
+
+@pytest.mark.parametrize("kind", ["shuffled_pixels", "random_pixels", "gaussian"])
+def test_training_sees_the_same_randomized_inputs_in_every_epoch(kind, monkeypatch):
+  """Through the real training step: the multiset of inputs of epoch 1 equals epoch 0's (a
+  randomization drawn once per example), and differs from the unrandomized inputs."""
+  from helpers import fit, tiny_config
+
+  from rethinking_jax import models
+
+  seen = []
+  monkeypatch.setattr(models, "from_config",
+                      lambda config, num_classes: _Probe(seen.append))
+
+  def epochs_of_inputs(randomization):
+    seen.clear()
+    fit(tiny_config(randomizations=randomization, member_strategy="sequential",
+                    num_epochs=2, eval_every_epochs=2))
+    rows = np.concatenate(seen).reshape(2, -1, int(np.prod(seen[0].shape[1:])))
+    return [np.asarray(sorted(map(tuple, epoch))) for epoch in rows]  # order-free
+
+  first, second = epochs_of_inputs(kind)
+  assert len(first) == 64  # every example once per epoch (64 = 4 steps x 16)
+  np.testing.assert_array_equal(first, second)
+  plain, _ = epochs_of_inputs("true_labels")
+  assert not np.allclose(first, plain)

@@ -34,6 +34,17 @@ class FitSettings:
   stop_when_memorized: bool = True
   extra_epochs: int = 0
   progress: bool = True
+  eval_every_steps: int = 0       # > 0: evaluate every this many steps (finer than an epoch)
+
+  def eval_interval(self, steps_per_epoch: int) -> int:
+    """Steps between two evaluation points (they fall on multiples of it)."""
+    return self.eval_every_steps or self.eval_every_epochs * steps_per_epoch
+
+
+def epochs_of(step: int, steps_per_epoch: int) -> int | float:
+  """Epochs trained after `step` steps: an int on an epoch boundary, else a fraction."""
+  whole, part = divmod(step, steps_per_epoch)
+  return whole if part == 0 else round(step / steps_per_epoch, 4)
 
 
 @dataclasses.dataclass
@@ -41,7 +52,7 @@ class MemberStatus:
   """Per-member bookkeeping across evaluation points."""
 
   steps_to_memorize: int | None = None
-  epochs_to_memorize: int | None = None
+  epochs_to_memorize: int | float | None = None
   diverged: bool = False
   best_test_acc: float = 0.0
   final: dict | None = None
@@ -52,22 +63,32 @@ class Progress:
   """Where a run stands between evaluation points: with the TrainState, all a resume needs.
 
   There is no RNG state to keep: every random draw is a function of a member's seed and the
-  epoch or step (see program.py), so a run resumed at an epoch boundary continues exactly.
+  epoch or step (see program.py), so a run resumed at any evaluation point continues exactly.
   """
 
-  epoch: int = 0
+  step: int = 0                   # steps trained
+  epoch: int | float = 0          # the same in epochs (a fraction between epoch boundaries)
   status: list[MemberStatus] = dataclasses.field(default_factory=list)
   train_seconds: float = 0.0
   eval_seconds: float = 0.0
   compile_seconds: float = 0.0    # summed over the run's sessions (a resume compiles again)
-  extra_left: int | None = None   # epochs still to train once every member memorized
+  extra_left: int | None = None   # steps still to train once every member memorized
   done: bool = False
+  # [first, last) steps of each session in the final state's lineage: a resumed run shows
+  # the checkpoint it resumed from, and that nothing before it was trained again.
+  sessions: list[list[int]] = dataclasses.field(default_factory=list)
 
   def to_json(self) -> dict:
     return dataclasses.asdict(self)
 
   @classmethod
-  def from_json(cls, d: dict) -> Progress:
+  def from_json(cls, d: dict, steps_per_epoch: int) -> Progress:
+    """Also reads a checkpoint written before progress was counted in steps (its `epoch`
+    and `extra_left` were whole epochs)."""
+    if "step" not in d:
+      d = {**d, "step": d["epoch"] * steps_per_epoch,
+           "extra_left": None if d.get("extra_left") is None
+           else d["extra_left"] * steps_per_epoch}
     return cls(**{**d, "status": [MemberStatus(**s) for s in d["status"]]})
 
 
@@ -102,7 +123,7 @@ class FitResult:
     return self.progress.status
 
   @property
-  def epochs(self) -> int:
+  def epochs(self) -> int | float:
     return self.progress.epoch
 
   @property
@@ -124,7 +145,7 @@ def _finite_or_none(x: float):
 
 def _records(specs, status, metrics, nonfinite, progress, spec, settings):
   """Updates per-member status from one evaluation and returns its metrics records."""
-  step = progress.epoch * spec.steps_per_epoch
+  step = progress.step
   lr_scale = spec.lr_decay_rate ** (step // spec.lr_decay_interval_steps)
   records = []
   for m, (member, st) in enumerate(zip(specs, status, strict=True)):
@@ -157,32 +178,40 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
   early (preemption).
   """
   spec = programs.spec
+  spe = spec.steps_per_epoch
   compiled_before = programs.compile_seconds
   if state is None:
     state = programs.init(members)
   progress = progress or Progress(status=[MemberStatus() for _ in specs])
+  total = settings.num_epochs * spe
+  interval = settings.eval_interval(spe)
   # A resumed run may go on longer than it was first asked to (a larger num_epochs).
   if not settings.stop_when_memorized:
     progress.extra_left = None
   progress.done = ((progress.extra_left is not None and progress.extra_left <= 0)
-                   or progress.epoch >= settings.num_epochs)
+                   or progress.step >= total)
   history: list[dict] = []
   interrupted = False
-  start_epoch = progress.epoch
+  start_step = progress.step
+  if not progress.done:
+    progress.sessions.append([progress.step, progress.step])
   bar = None  # made after the first evaluation: until then time is mostly compilation
-  while not progress.done and progress.epoch < settings.num_epochs:
-    chunk = min(settings.eval_every_epochs, settings.num_epochs - progress.epoch)
+  while not progress.done and progress.step < total:
+    # Up to the next multiple of the interval: the same points however often it resumed.
+    chunk = min(interval - progress.step % interval, total - progress.step)
     if progress.extra_left is not None:
       chunk = min(chunk, progress.extra_left)
     compile_before = programs.compile_seconds
     start = time.perf_counter()
     state = jax.block_until_ready(programs.train_chunk(state, members, labels, data,
-                                                       progress.epoch, chunk))
+                                                       progress.step, chunk))
     progress.train_seconds += (time.perf_counter() - start
                                - (programs.compile_seconds - compile_before))
-    progress.epoch += chunk
+    progress.step += chunk
+    progress.epoch = epochs_of(progress.step, spe)
+    progress.sessions[-1][1] = progress.step
     if bar is not None:
-      bar.update(chunk)
+      bar.update(chunk / spe)
 
     compile_before = programs.compile_seconds
     start = time.perf_counter()
@@ -205,16 +234,15 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
     elif not active:  # every member diverged: nothing left to train
       progress.extra_left = 0
     elif settings.stop_when_memorized and all(st.steps_to_memorize is not None for st in active):
-      progress.extra_left = settings.extra_epochs
+      progress.extra_left = settings.extra_epochs * spe
     progress.done = ((progress.extra_left is not None and progress.extra_left <= 0)
-                     or progress.epoch >= settings.num_epochs)
+                     or progress.step >= total)
     if after_eval(state, progress) and not progress.done:
       interrupted = True
       break
   if bar is not None:
     bar.close()
-  steps = (progress.epoch - start_epoch) * spec.steps_per_epoch
-  return FitResult(state, progress, history, steps, interrupted)
+  return FitResult(state, progress, history, progress.step - start_step, interrupted)
 
 
 def device_data(train_images, test_images, mean, std, mesh) -> DeviceData:
@@ -223,5 +251,5 @@ def device_data(train_images, test_images, mean, std, mesh) -> DeviceData:
                                      np.asarray(std, np.float32)), sharding.replicated(mesh)))
 
 
-__all__ = ["FitResult", "FitSettings", "MemberStatus", "Progress", "device_data", "fit",
-           "stop_reason"]
+__all__ = ["FitResult", "FitSettings", "MemberStatus", "Progress", "device_data", "epochs_of",
+           "fit", "stop_reason"]

@@ -206,17 +206,25 @@ def epoch_batches(spec: ProgramSpec, member: MemberArrays, num_train: int, epoch
 
 
 def train_chunk(spec: ProgramSpec, state: TrainState, member: MemberArrays,
-                labels: MemberLabels, data: DeviceData, first_epoch, num_epochs) -> TrainState:
-  """`num_epochs` epochs of one member as one program: fori_loop over epochs, scan over steps."""
+                labels: MemberLabels, data: DeviceData, first_step, num_steps) -> TrainState:
+  """Steps [first_step, first_step + num_steps) of one member as one program: a loop over
+  the epochs they touch (each epoch's order drawn once), and within each over its steps.
+
+  The bounds are traced values, so one compiled program serves every chunk, whole epochs or
+  a fraction of one (evaluation every `eval_every_steps`).
+  """
   num_train = data.train_images.shape[0]
+  spe = spec.steps_per_epoch
+  end = first_step + num_steps
 
-  def epoch(i, state):
-    batches = epoch_batches(spec, member, num_train, first_epoch + i)
-    state, _ = jax.lax.scan(
-        lambda s, idx: (train_step(spec, s, member, labels, data, idx), None), state, batches)
-    return state
+  def epoch(e, state):
+    batches = epoch_batches(spec, member, num_train, e)
+    lo = jnp.maximum(first_step - e * spe, 0)
+    hi = jnp.minimum(end - e * spe, spe)
+    return jax.lax.fori_loop(
+        lo, hi, lambda p, s: train_step(spec, s, member, labels, data, batches[p]), state)
 
-  return jax.lax.fori_loop(0, num_epochs, epoch, state)
+  return jax.lax.fori_loop(first_step // spe, (end + spe - 1) // spe, epoch, state)
 
 
 def train_step_in_epoch(spec: ProgramSpec, state: TrainState, member: MemberArrays,

@@ -180,14 +180,14 @@ class MemberPrograms:
     return total
 
   def train_chunk(self, state: TrainState, members, labels: MemberLabels, data: DeviceData,
-                  first_epoch: int, num_epochs: int) -> TrainState:
-    """Trains every member for epochs [first_epoch, first_epoch + num_epochs)."""
+                  first_step: int, num_steps: int) -> TrainState:
+    """Trains every member for steps [first_step, first_step + num_steps)."""
     if self.step_loop == "scan":
       return self._call("chunk", self._chunk_fn, state, members, labels, data,
-                        jax.numpy.int32(first_epoch), jax.numpy.int32(num_epochs))
-    steps = ((data, jax.numpy.int32(epoch), jax.numpy.int32(position))
-             for epoch in range(first_epoch, first_epoch + num_epochs)
-             for position in range(self.spec.steps_per_epoch))
+                        jax.numpy.int32(first_step), jax.numpy.int32(num_steps))
+    spe = self.spec.steps_per_epoch
+    steps = ((data, jax.numpy.int32(step // spe), jax.numpy.int32(step % spe))
+             for step in range(first_step, first_step + num_steps))
     return self._steps("chunk", self._chunk_fn, state, members, labels, steps)
 
   def evaluate(self, state: TrainState, members, labels: MemberLabels,

@@ -98,13 +98,13 @@ class StreamPrograms(MemberPrograms):
                                  rows, len(index), self._batch_sharding)
     return Feed(*placed, *self._stats)
 
-  def train_chunk(self, state: TrainState, members, labels, data, first_epoch: int,
-                  num_epochs: int) -> TrainState:
-    """Trains every member for epochs [first_epoch, first_epoch + num_epochs)."""
+  def train_chunk(self, state: TrainState, members, labels, data, first_step: int,
+                  num_steps: int) -> TrainState:
+    """Trains every member for steps [first_step, first_step + num_steps)."""
     del data  # the stream is this object's
     full = np.ones(self.spec.batch_size, bool)
-    positions = ((epoch, p) for epoch in range(first_epoch, first_epoch + num_epochs)
-                 for p in range(self.spec.steps_per_epoch))
+    spe = self.spec.steps_per_epoch
+    positions = (divmod(step, spe) for step in range(first_step, first_step + num_steps))
     order = functools.lru_cache(maxsize=1)(self.epoch_order)  # one fetch per epoch
 
     def make_feed(position):

@@ -60,6 +60,19 @@ def build(name: str, num_classes: int = 10, *, dropout_rate: float = 0.0,
   return _REGISTRY[name](**kwargs)
 
 
+def from_config(config, num_classes: int) -> nn.Module:
+  """The model a run's config (a ConfigDict or its saved dict) trains: the one place where
+  config fields become a model. Fields absent from an older run's config take the defaults
+  of rethinking_jax.base_config (the behaviour before they existed)."""
+  from rethinking_jax import base_config
+
+  defaults = base_config.get_config()
+  get = lambda key: config.get(key, defaults[key])
+  return build(get("model"), num_classes, dropout_rate=get("dropout_rate"),
+               bn_momentum=get("bn_momentum"), bn_epsilon=get("bn_epsilon"),
+               dtype=jnp.dtype(get("compute_dtype")))
+
+
 def count_params(params) -> int:
   return int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(params)))
 
@@ -73,4 +86,5 @@ def param_count(name: str, input_shape=(28, 28, 3), num_classes: int = 10) -> in
 
 __all__ = ["IMAGENET_MODELS", "MIN_INPUT_SIZE", "MODELS", "PAPER_LEARNING_RATES",
            "PAPER_PARAM_COUNTS", "REFERENCE_TRAINABLE_PARAMS", "build", "count_params",
+           "from_config",
            "has_batch_norm", "local_response_normalization", "param_count"]
