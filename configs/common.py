@@ -8,10 +8,23 @@ PAPER_WEIGHT_DECAY = {"inception_small": 5e-4, "inception_small_nobn": 5e-4,
                       "alexnet_small": 5e-4, "mlp_1x512": 1e-4, "mlp_3x512": 1e-4}
 
 
+# Each experiment draws its seeds from its own range, so that no two experiments share a
+# member (Figure 1's p = 0 members are not Table 1's true-label members).
+SEED_OFFSET = {"table1": 0, "figure1": 100, "figure2": 200, "table4": 300, "table2": 400}
+
+
 def parse_arg(arg):
-  """'smoke,inception' -> (True, ['inception']); '' -> (False, [])."""
+  """'smoke,inception,seeds=3' -> (True, ['inception'], 3); '' -> (False, [], 1)."""
   parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
-  return "smoke" in parts, [p for p in parts if p != "smoke"]
+  seeds = [p for p in parts if p.startswith("seeds=")]
+  try:
+    num_seeds = int(seeds[-1].split("=", 1)[1]) if seeds else 1
+  except ValueError:
+    num_seeds = 0
+  if num_seeds < 1:
+    raise ValueError(f"config argument {seeds[-1]!r}: seeds=N takes a positive integer "
+                     "(the members per row, with independent seeds)")
+  return "smoke" in parts, [p for p in parts if p != "smoke" and p not in seeds], num_seeds
 
 
 def suite(report: str, runs: dict, arg=None, num_epochs: int = 200, smoke=None, **base):
@@ -20,11 +33,15 @@ def suite(report: str, runs: dict, arg=None, num_epochs: int = 200, smoke=None, 
   Selection: an argument that names a run keeps it; one that names a model keeps that
   model's runs; any other keeps the runs whose model starts with it (`table1.py:inception`
   keeps inception_small and inception_small_nobn, `table1.py:inception_small` only the
-  first). `smoke`: the suite's own overrides of make_smoke's stand-in.
+  first). `seeds=N`: every row trained by N members with independent seeds (the reports
+  give mean ± standard deviation). `smoke`: the suite's own overrides of make_smoke's
+  stand-in.
   """
-  smoke_run, selected = parse_arg(arg)
+  smoke_run, selected, num_seeds = parse_arg(arg)
   c = default.get_config()
   c.report = report
+  offset = SEED_OFFSET.get(report, 0)
+  c.seeds = ",".join(str(offset + i) for i in range(num_seeds))
   c.dataset = "cifar10"
   c.num_epochs = num_epochs
   c.checkpoint_every_epochs = 10
@@ -38,7 +55,7 @@ def suite(report: str, runs: dict, arg=None, num_epochs: int = 200, smoke=None, 
 
   kept = {name: o for name, o in runs.items() if not selected or chosen(name, o["model"])}
   if not kept:
-    raise ValueError(f"config argument {arg!r} selects no run; allowed: smoke, "
+    raise ValueError(f"config argument {arg!r} selects no run; allowed: smoke, seeds=N, "
                      f"{', '.join(sorted(models | set(runs)))} (or a model prefix such as "
                      "inception)")
   c.runs = ml_collections.ConfigDict({name: dict(o) for name, o in kept.items()})

@@ -34,7 +34,7 @@ def render(workdir: str) -> str:
     return path
   with open(summary_path) as f:
     summary = json.load(f)
-  return markdown.write_run_report(workdir, summary, history)
+  return markdown.write_run_report(workdir, config, summary, history)
 
 
 def main(argv):

@@ -313,7 +313,7 @@ def _train_in(config, workdir: str, run: Run, writes_outputs: bool) -> dict:
   if not writes_outputs:
     return summary
   files.write_json(os.path.join(workdir, "summary.json"), summary)
-  markdown.write_run_report(workdir, summary, history)
+  markdown.write_run_report(workdir, config_dict, summary, history)
   return summary
 
 

@@ -198,3 +198,58 @@ def test_a_run_stopped_on_the_way_is_reported_with_what_it_reached(tmp_path):
   assert "`mlp_1x512_center` did not finish" in report and "epoch 3" in report
   assert "| mlp_1x512 | no | no | true | 100.00 | 75.00 |" in report
   assert "| mlp_1x512 | no | no | random | 99.34 | 85.00 |" in report
+
+
+def test_seeds_are_members_with_their_own_keys_in_every_experiment():
+  configs = {name: importlib.import_module(f"configs.{name}").get_config("seeds=3")
+             for name in SUITES}
+  seeds = {name: set(c.seeds.split(",")) for name, c in configs.items()}
+  assert seeds["table1"] == {"0", "1", "2"}
+  for a in seeds:
+    for b in seeds:
+      assert a == b or not seeds[a] & seeds[b]  # no member shared between experiments
+  with pytest.raises(ValueError, match="seeds=N takes a positive integer"):
+    importlib.import_module("configs.table1").get_config("seeds=0")
+
+
+def test_a_row_trained_with_seeds_reports_mean_and_spread(tmp_path):
+  config = importlib.import_module("configs.table1").get_config("smoke,mlp_1x512,seeds=2")
+  config.progress = False
+  suite.run_suite(config, str(tmp_path))
+  summary = json.loads((tmp_path / "mlp_1x512_center" / "summary.json").read_text())
+  assert len(summary["members"]) == 2 * 2 * 2  # labels x weight decays x seeds
+  with open(tmp_path / "table1.csv") as f:
+    rows = [r for r in csv.DictReader(f) if r["model"] == "mlp_1x512"]
+  assert {r["ours_train_n"] for r in rows} == {"2"} and all(r["ours_train_sd"] for r in rows)
+  report = (tmp_path / "report.md").read_text()
+  assert report.count(" (2) |") >= 6  # every filled cell: mean ± sd (2)
+
+
+def test_an_off_protocol_run_lists_each_of_its_deviations(tmp_path):
+  config = importlib.import_module("configs.table1").get_config("smoke,mlp_1x512")
+  config.progress = False
+  config.learning_rate, config.lr_decay_rate, config.batch_size = 0.5, 1.0, 32
+  config.num_epochs = 3
+  suite.run_suite(config, str(tmp_path))
+  report = (tmp_path / "report.md").read_text()
+  deviations = next(line for line in report.splitlines() if line.startswith("Deviations"))
+  for expected in ("dataset is synthetic, not the paper's CIFAR10", "num_train 64 (paper "
+                   "50,000)", "num_test 32 (paper 10,000)", "crop_size 10 (paper 28)",
+                   "batch_size 32 (paper 128)", "lr_decay_rate 1 (paper 0.95)",
+                   "learning_rate 0.5 (paper 0.01)", "reached 100% train accuracy"):
+    assert expected in deviations, (expected, deviations)
+  single = (tmp_path / "mlp_1x512_center" / "report.md").read_text()
+  assert "learning_rate 0.5 (paper 0.01)" in single and "test labels are the true ones" in single
+
+
+def test_a_faithful_run_records_no_deviation():
+  from rethinking_jax.reports import protocol
+
+  config = json.loads(importlib.import_module("configs.table1").get_config("mlp").to_json())
+  summary = {"run": {"num_train": 50_000, "num_test": 10_000},
+             "members": [{"weight_decay": 0.0}, {"weight_decay": 1e-4}]}
+  assert protocol.differences("table1", {**config, "model": "mlp_1x512"}, summary) == []
+  config["runs"] = {}
+  assert protocol.differences("table4", {**config, "model": "inception_small",
+                                         "train_transform": "augment"}, summary) == [
+      "lr_decay_rate 0.95 (paper 0.999)", "weight_decays {0, 0.0001} (paper {0, 0.0005})"]

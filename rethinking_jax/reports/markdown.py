@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 
-from rethinking_jax.reports import files, plots
+from rethinking_jax.reports import files, plots, protocol
 
 
-def write_run_report(workdir: str, summary: dict, history: list[dict]) -> str:
-  """WORKDIR/report.md and curves.png of a run, from its summary and metrics records."""
+def write_run_report(workdir: str, config: dict, summary: dict, history: list[dict]) -> str:
+  """WORKDIR/report.md and curves.png of a run, from its config, summary and metrics."""
   path = os.path.join(workdir, "report.md")
-  files.write_text(path, run_report(summary))
+  files.write_text(path, run_report(summary, config))
   plots.plot_curves(history, os.path.join(workdir, "curves.png"),
                     title=f"{summary['run']['model']} on {summary['run']['dataset']}")
   return path
@@ -20,7 +20,7 @@ def _pct(x):
   return "—" if x is None else f"{100 * x:.2f}"
 
 
-def run_report(summary: dict) -> str:
+def run_report(summary: dict, config: dict | None = None) -> str:
   run = summary["run"]
   lines = [
       f"# {run['name']}",
@@ -51,6 +51,10 @@ def run_report(summary: dict) -> str:
   lines += ["", "Train accuracy is measured on the full training set in eval mode, against "
             f"each member's own (possibly randomized) labels; {test_rule}. "
             "Curves: `curves.png`; every evaluation point: `metrics.jsonl`.", ""]
+  if config is not None:
+    diffs = protocol.differences(None, config, summary)
+    lines += ["Differences from the paper's CIFAR10 protocol (PAPER.md §1-4): "
+              + (", ".join(diffs) if diffs else "none") + ".", ""]
   if run.get("metrics_lines_lost"):
     lines += [f"**metrics.jsonl is incomplete**: {run['metrics_lines_lost']} evaluation "
               "records were lost before a resume (the file was deleted or cut); the curves "

@@ -16,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rethinking_jax.reports import files, paper  # noqa: E402
+from rethinking_jax.reports import files, paper, protocol, stats  # noqa: E402
 
 
 def _read_json(path):
@@ -90,15 +90,15 @@ def members(runs: dict):
              "dropout": run["config"].get("dropout_rate", 0.0) > 0}
 
 
-def find(runs, model, transform=None, randomization=None, decayed=None, p=None, dropout=None):
-  for m in members(runs):
-    if (m["model"] == model and (transform is None or m["transform"] == transform)
-        and (randomization is None or m["randomization"] == randomization)
-        and (decayed is None or (m["weight_decay"] > 0) == decayed)
-        and (p is None or abs(m["corruption_p"] - p) < 1e-9)
-        and (dropout is None or m["dropout"] == dropout)):
-      return m
-  return None
+def find_all(runs, model, transform=None, randomization=None, decayed=None, p=None,
+             dropout=None) -> list[dict]:
+  """Every member that trained a row of a paper table: one per seed."""
+  return [m for m in members(runs)
+          if (m["model"] == model and (transform is None or m["transform"] == transform)
+              and (randomization is None or m["randomization"] == randomization)
+              and (decayed is None or (m["weight_decay"] > 0) == decayed)
+              and (p is None or abs(m["corruption_p"] - p) < 1e-9)
+              and (dropout is None or m["dropout"] == dropout))]
 
 
 def _pct(x):
@@ -154,7 +154,8 @@ def header(title: str, config: dict, runs: dict) -> list[str]:
                  for name in unfinished]
   for name, run in runs.items():
     s = run["summary"]
-    memorizing = run["config"].get("stop_when_memorized", True)  # else: a fixed schedule
+    # The paper trains every CIFAR10 member to 100% train accuracy (Table 2: fixed schedule).
+    memorizing = config.get("report") != "table2"
     diverged = [m["label"] for m in s["members"] if m.get("diverged")]
     if diverged:
       deviations.append(f"`{name}`: {', '.join(diverged)} diverged (training loss NaN/inf)")
@@ -168,6 +169,7 @@ def header(title: str, config: dict, runs: dict) -> list[str]:
     if s["run"].get("metrics_lines_lost"):
       deviations.append(f"`{name}`: {s['run']['metrics_lines_lost']} evaluation records were "
                         "lost from its metrics.jsonl before a resume (curves have a gap)")
+  deviations += _protocol_deviations(config.get("report"), runs)
   missing = [n for n in config.get("runs", {}) if n not in runs]
   if missing:
     deviations.append(f"runs not finished yet: {', '.join(missing)}")
@@ -175,6 +177,24 @@ def header(title: str, config: dict, runs: dict) -> list[str]:
   lines += ["Deviations from the paper: " + ("; ".join(deviations) + "." if deviations
                                               else "none recorded."), ""]
   return lines
+
+
+def _protocol_deviations(report, runs) -> list[str]:
+  """Every field in which the runs differ from the paper's protocol; said once when all
+  runs share it."""
+  per_run = {name: protocol.differences(report, run["config"], run["summary"])
+             for name, run in runs.items()}
+  shared = set.intersection(*map(set, per_run.values())) if per_run else set()
+  out = []
+  if shared:
+    label = "every run" if len(per_run) > 1 else f"`{next(iter(per_run))}`"
+    out.append(f"{label}: " + ", ".join(d for d in next(iter(per_run.values()))
+                                         if d in shared))
+  for name, diffs in per_run.items():
+    own = [d for d in diffs if d not in shared]
+    if own:
+      out.append(f"`{name}`: {', '.join(own)}")
+  return out
 
 
 def _write_csv(path, rows, fields):
@@ -189,21 +209,24 @@ def table1(workdir, runs) -> list[str]:
                      "| Δ | paper test | ours test | Δ |", "|---|---|---|---|---:|---:|---:|"
                      "---:|---:|---:|"]
   for model, crop, wd, random, p_train, p_test in paper.TABLE1:
-    m = find(runs, model, "random_crop" if crop else "center_crop",
-             "random_labels" if random else "true_labels", wd)
-    train_acc, test_acc = (m["train_acc"], m["test_acc"]) if m else (None, None)
+    ms = find_all(runs, model, "random_crop" if crop else "center_crop",
+                  "random_labels" if random else "true_labels", wd)
+    train, test = [m["train_acc"] for m in ms], [m["test_acc"] for m in ms]
     rows.append({"model": model, "random_crop": crop, "weight_decay": wd,
                  "random_labels": random, "paper_train": p_train,
-                 "ours_train": None if train_acc is None else round(100 * train_acc, 2),
-                 "paper_test": p_test,
-                 "ours_test": None if test_acc is None else round(100 * test_acc, 2)})
+                 **stats.csv_fields("ours_train", train), "paper_test": p_test,
+                 **stats.csv_fields("ours_test", test)})
     lines.append(f"| {model} | {'yes' if crop else 'no'} | {'yes' if wd else 'no'} | "
-                 f"{'random' if random else 'true'} | {p_train:.2f} | {_pct(train_acc)} | "
-                 f"{_diff(train_acc, p_train)} | {p_test:.2f} | {_pct(test_acc)} | "
-                 f"{_diff(test_acc, p_test)} |")
+                 f"{'random' if random else 'true'} | {p_train:.2f} | {stats.cell(train)} | "
+                 f"{stats.diff(train, p_train)} | {p_test:.2f} | {stats.cell(test)} | "
+                 f"{stats.diff(test, p_test)} |")
   _write_csv(os.path.join(workdir, "table1.csv"), rows, list(rows[0]))
   return ["## Table 1 — CIFAR10 train / test accuracy (%)", "", *lines, "",
-          "CSV: `table1.csv`.", ""]
+          SEEDS_NOTE, "", "CSV: `table1.csv`.", ""]
+
+
+SEEDS_NOTE = ("Ours: the mean over a row's members that differ only in their seed, "
+              "± the standard deviation (number of seeds); one value where one seed ran.")
 
 
 def table4(workdir, runs) -> list[str]:
@@ -212,19 +235,24 @@ def table4(workdir, runs) -> list[str]:
   rows = []
   for model, regularizer, p_train in paper.TABLE4:
     if regularizer == "weight decay":
-      m = find(runs, model, "center_crop", "random_labels", True)
+      ms = find_all(runs, model, "center_crop", "random_labels", True)
     else:
-      m = find(runs, model, regularizer.replace(" ", "_"), "random_labels")
-    acc = m["train_acc"] if m else None
-    steps = (m["steps_to_memorize"] or "not reached") if m else "—"
+      ms = find_all(runs, model, regularizer.replace(" ", "_"), "random_labels")
+    acc = [m["train_acc"] for m in ms]
+    steps = [m["steps_to_memorize"] for m in ms]
+    reached = [s for s in steps if s is not None]
+    steps_text = ("—" if not ms else "not reached" if not reached else
+                  stats.cell(reached, scale=1, digits=0)
+                  + (f", {len(steps) - len(reached)} not reached" if len(reached) < len(steps)
+                     else ""))
     rows.append({"model": model, "regularizer": regularizer, "paper_train": p_train,
-                 "ours_train": None if acc is None else round(100 * acc, 2)})
+                 **stats.csv_fields("ours_train", acc)})
     paper_text = "fails to converge" if p_train is None else f"{p_train:.2f}"
-    lines.append(f"| {model} | {regularizer} | {paper_text} | {_pct(acc)} | "
-                 f"{_diff(acc, p_train)} | {steps} |")
+    lines.append(f"| {model} | {regularizer} | {paper_text} | {stats.cell(acc)} | "
+                 f"{stats.diff(acc, p_train)} | {steps_text} |")
   _write_csv(os.path.join(workdir, "table4.csv"), rows, list(rows[0]))
   return ["## Table 4 — fitting random labels with explicit regularizers (train accuracy)",
-          "", *lines, "", "CSV: `table4.csv`.", ""]
+          "", *lines, "", SEEDS_NOTE, "", "CSV: `table4.csv`.", ""]
 
 
 THRESHOLDS = (1.0, 0.99, 0.95, 0.9)
@@ -255,28 +283,61 @@ def _by_member(metrics):
   return sorted(out.items())
 
 
+def _relative_by_seed(ms, reach, is_base) -> dict:
+  """{member: its steps / the steps of the base member with the same seed}."""
+  base = {m.get("seed", 0): reach.get(m["member"]) for m in ms if is_base(m)}
+  return {m["member"]: reach[m["member"]] / base[m.get("seed", 0)] for m in ms
+          if reach.get(m["member"]) and base.get(m.get("seed", 0))}
+
+
+def _convergence_notes(name, run, threshold, interval, base_steps) -> list[str]:
+  """What the convergence numbers of a run mean, said where they deviate from the paper."""
+  notes = []
+  if threshold < 1.0:
+    notes.append(f"**{name}: not every member reached 100% train accuracy** in "
+                 f"{run['summary']['run']['epochs']} epochs, so convergence is measured at the "
+                 f"highest train accuracy all members reached ({100 * threshold:g}%), not at "
+                 "the paper's 100%")
+  if base_steps:
+    notes.append(f"{name}: evaluated every {interval} steps, so a step count is at most "
+                 f"{interval} late and a ratio carries up to ±{200 * interval / base_steps:.1f}% "
+                 "of rounding")
+  return notes
+
+
 def _figure1a_table(run) -> list[str]:
-  """Figure 1a in numbers: when each input kind memorized, relative to true labels, and the
-  order of convergence beside the paper's."""
+  """Figure 1a in numbers: when each input kind memorized (mean over seeds), relative to true
+  labels of the same seed, and the order of convergence beside the paper's."""
   threshold = _common_threshold(run)
+  interval = _eval_interval(run)
   reach = _steps_to_reach(run["metrics"], threshold)
   ms = run["summary"]["members"]
-  base = next((reach.get(m["member"]) for m in ms if m["randomization"] == "true_labels"), None)
-  table = [f"(a) Steps to {100 * threshold:g}% train accuracy (evaluated every "
-           f"{_eval_interval(run)} steps):", "",
+  relative = _relative_by_seed(ms, reach, lambda m: m["randomization"] == "true_labels")
+  table = [f"(a) Steps to {100 * threshold:g}% train accuracy:", "",
            "| input | steps | relative to true labels | final train loss | test acc % |",
            "|---|---:|---:|---:|---:|"]
-  for m in ms:
-    steps = reach.get(m["member"])
-    relative = f"{steps / base:.2f}" if steps and base else "—"
-    loss = "—" if m["train_loss"] is None else f"{m['train_loss']:.4f}"
-    table.append(f"| {m['label']} | {steps or 'not reached'} | {relative} | {loss} | "
-                 f"{_pct(m['test_acc'])} |")
-  done = sorted((m for m in ms if m["member"] in reach), key=lambda m: reach[m["member"]])
-  never = [m["randomization"] for m in ms if m["member"] not in reach]
-  ours = (" < ".join(m["randomization"] for m in done) or "none converged") + (
-      f" (not reached: {', '.join(never)})" if never else "")
-  return [*table, "", f"Paper: {paper.FIGURE1A}. Ours, fastest first: {ours}.", ""]
+  kinds = list(dict.fromkeys(m["randomization"] for m in ms))
+  mean_steps = {}
+  for kind in kinds:
+    group = [m for m in ms if m["randomization"] == kind]
+    steps = [reach.get(m["member"]) for m in group]
+    reached = [x for x in steps if x is not None]
+    mean_steps[kind] = stats.summarize(reached)[0] if len(reached) == len(steps) else None
+    steps_text = (stats.cell(reached, scale=1, digits=0) if reached else "not reached") + (
+        f", {len(steps) - len(reached)} not reached" if reached and len(reached) < len(steps)
+        else "")
+    table.append(f"| {kind} | {steps_text} | "
+                 f"{stats.cell([relative.get(m['member']) for m in group], scale=1)} | "
+                 f"{stats.cell([m['train_loss'] for m in group], scale=1, digits=4)} | "
+                 f"{stats.cell([m['test_acc'] for m in group])} |")
+  done = sorted((k for k in kinds if mean_steps[k] is not None), key=mean_steps.get)
+  never = [k for k in kinds if mean_steps[k] is None]
+  ours = (" < ".join(done) or "none converged") + (
+      f" (not reached by every seed: {', '.join(never)})" if never else "")
+  base = mean_steps.get("true_labels")
+  notes = _convergence_notes("(a)", run, threshold, interval, base)
+  return [*table, "", *[f"- {note}." for note in notes], "" if notes else "",
+          f"Paper: {paper.FIGURE1A}. Ours, fastest first: {ours}.", ""]
 
 
 def _eval_interval(run) -> int:
@@ -312,35 +373,41 @@ def figure1(workdir, runs) -> list[str]:
     run = runs.get(f"bc_{model}")
     if not run:
       continue
-    ms = sorted(run["summary"]["members"], key=lambda m: m["corruption_p"])
-    threshold = _common_threshold(run)
-    if threshold < 1.0:
-      notes.append(f"{model}: not every member reached 100% train accuracy in "
-                   f"{run['summary']['run']['epochs']} epochs, so convergence is measured at "
-                   f"the highest train accuracy all members reached ({100 * threshold:g}%)")
+    ms = run["summary"]["members"]
+    threshold, interval = _common_threshold(run), _eval_interval(run)
     reach = _steps_to_reach(run["metrics"], threshold)
-    base = reach.get(next((m["member"] for m in ms if m["corruption_p"] == 0), -1))
-    ps, rel, err = [], [], []
-    for m in ms:
-      steps = reach.get(m["member"])
-      relative = steps / base if base and steps else None
-      error = None if m["test_acc"] is None else 1 - m["test_acc"]
-      p = m["corruption_p"]
+    relative = _relative_by_seed(ms, reach, lambda m: m["corruption_p"] == 0)
+    levels = sorted({m["corruption_p"] for m in ms})
+    curve = []
+    for p in levels:
+      group = [m for m in ms if m["corruption_p"] == p]
+      steps = [reach.get(m["member"]) for m in group]
+      reached = [x for x in steps if x is not None]
+      rel = [relative.get(m["member"]) for m in group]
+      err = [None if m["test_acc"] is None else 1 - m["test_acc"] for m in group]
       paper_err = paper.FIGURE1C[model][0] if p == 0 else (
           paper.FIGURE1C[model][1] if p == 1 else None)
-      table.append(f"| {model} | {p:g} | {100 * threshold:g}% | {steps or 'not reached'} | "
-                   f"{'—' if relative is None else f'{relative:.2f}'} | {_pct(error)} | "
+      steps_text = stats.cell(reached, scale=1, digits=0) if reached else "not reached"
+      table.append(f"| {model} | {p:g} | {100 * threshold:g}% | {steps_text} | "
+                   f"{stats.cell(rel, scale=1)} | {stats.cell(err)} | "
                    f"{'—' if paper_err is None else f'{paper_err:.2f}'} |")
-      rows.append({"model": model, "p": p, "threshold": threshold, "steps": steps,
-                   "relative_convergence_time": relative, "test_error": error})
-      ps.append(p)
-      rel.append(relative)
-      err.append(error)
+      rows.append({"model": model, "p": p, "threshold": threshold, "eval_interval": interval,
+                   **stats.csv_fields("steps", reached, scale=1),
+                   **stats.csv_fields("relative_convergence_time", rel, scale=1),
+                   **stats.csv_fields("test_error", err)})
+      curve.append((p, stats.summarize(rel), stats.summarize(err)))
+    base = stats.summarize([reach.get(m["member"]) for m in ms if m["corruption_p"] == 0])[0]
+    notes += _convergence_notes(model, run, threshold, interval, base)
     label = model if threshold == 1.0 else f"{model} (to {100 * threshold:g}% train acc.)"
-    axes[1].plot([p for p, r in zip(ps, rel, strict=True) if r is not None],
-                 [r for r in rel if r is not None], marker="o", label=label)
-    axes[2].plot(ps, [100 * e if e is not None else None for e in err], marker="o",
-                 label=model)
+    points = [(p, r) for p, r, _ in curve if r[2]]
+    if points:
+      axes[1].errorbar([p for p, _ in points], [r[0] for _, r in points],
+                       yerr=[r[1] for _, r in points], marker="o", capsize=3, label=label)
+    points = [(p, e) for p, _, e in curve if e[2]]
+    if points:
+      axes[2].errorbar([p for p, _ in points], [100 * e[0] for _, e in points],
+                       yerr=[100 * e[1] for _, e in points], marker="o", capsize=3,
+                       label=model)
   axes[1].set(title="(b) relative convergence time", xlabel="label corruption p",
               ylabel="steps to converge / steps at p = 0")
   axes[2].set(title="(c) test error after convergence", xlabel="label corruption p",
@@ -348,7 +415,7 @@ def figure1(workdir, runs) -> list[str]:
   for ax in axes:
     ax.grid(alpha=0.3)
   for ax in axes[1:]:
-    if ax.lines:
+    if ax.get_legend_handles_labels()[0]:
       ax.legend(fontsize=8)
   fig.tight_layout()
   files.save_figure(fig, os.path.join(workdir, "figure1.png"), dpi=110)
@@ -357,8 +424,10 @@ def figure1(workdir, runs) -> list[str]:
     _write_csv(os.path.join(workdir, "figure1.csv"), rows, list(rows[0]))
   return lines + ["![Figure 1](figure1.png)", "", *table, "",
                   *[f"- {note}." for note in notes], "" if notes else "",
-                  f"Paper: {paper.FIGURE1B}. Paper test errors at p = 0 and p = 1 are Table "
-                  "1's no-regularizer and random-label rows. CSV: `figure1.csv`.", ""]
+                  f"{SEEDS_NOTE} Relative convergence times pair each member with the p = 0 "
+                  "member of its own seed; error bars: ± one standard deviation over seeds.",
+                  "", f"Paper: {paper.FIGURE1B}. Paper test errors at p = 0 and p = 1 are "
+                  "Table 1's no-regularizer and random-label rows. CSV: `figure1.csv`.", ""]
 
 
 def _accuracy_panel(ax, records, title, metric="acc"):
@@ -388,15 +457,17 @@ def figure2(workdir, runs) -> list[str]:
     ax.grid(alpha=0.3)
     if not run:
       continue
-    _accuracy_panel(ax, _member_records(run, 0), model)
-    m = run["summary"]["members"][0]
-    table.append(f"| {model} | {_pct(m['train_acc'])} | {_pct(m['test_acc'])} | "
-                 f"{_pct(m['best_test_acc'])} |")
+    _accuracy_panel(ax, _member_records(run, 0), model)  # the first seed's curves
+    ms = [m for m in run["summary"]["members"] if m["randomization"] == "true_labels"]
+    table.append(f"| {model} | {stats.cell([m['train_acc'] for m in ms])} | "
+                 f"{stats.cell([m['test_acc'] for m in ms])} | "
+                 f"{stats.cell([m['best_test_acc'] for m in ms])} |")
   fig.tight_layout()
   files.save_figure(fig, os.path.join(workdir, "figure2.png"), dpi=110)
   plt.close(fig)
   return ["## Figure 2b — implicit regularization: batch-norm and early stopping", "",
-          "![Figure 2](figure2.png)", "", *table, "", f"Paper: {paper.FIGURE2}.", ""]
+          "![Figure 2](figure2.png)", "", *table, "", SEEDS_NOTE + " Curves: the first seed.",
+          "", f"Paper: {paper.FIGURE2}.", ""]
 
 
 def _best(run, member: int, key: str):
@@ -407,7 +478,7 @@ def _best(run, member: int, key: str):
 def table2(workdir, runs) -> list[str]:
   """Table 2 (top-1/top-5, train/test, best test) and Figure 2a (the true-label rows)."""
   def cell(ours, theirs):
-    return f"{'—' if theirs is None else f'{theirs:.2f}'} / {_pct(ours)}"
+    return f"{'—' if theirs is None else f'{theirs:.2f}'} / {stats.cell(ours)}"
 
   lines = ["Each cell: paper / ours (%). Best: the highest test accuracy at any evaluation "
            "(what early stopping could gain).", "",
@@ -419,22 +490,23 @@ def table2(workdir, runs) -> list[str]:
   yes = lambda flag: "yes" if flag else "no"
   rows, panels = [], []
   for aug, dropout, wd, random, *values in paper.TABLE2:
-    m = find(runs, "inception_v3", "augment" if aug else "center_crop",
-             "random_labels" if random else "true_labels", wd, dropout=dropout)
-    run = runs[m["run"]] if m else None
-    ours = ([m["train_acc"], m.get("train_top5"), m["test_acc"], m.get("test_top5"),
-             _best(run, m["member"], "test_acc"), _best(run, m["member"], "test_top5")]
-            if m else [None] * 6)
+    ms = find_all(runs, "inception_v3", "augment" if aug else "center_crop",
+                  "random_labels" if random else "true_labels", wd, dropout=dropout)
+    ours = [[m["train_acc"] for m in ms], [m.get("train_top5") for m in ms],
+            [m["test_acc"] for m in ms], [m.get("test_top5") for m in ms],
+            [_best(runs[m["run"]], m["member"], "test_acc") for m in ms],
+            [_best(runs[m["run"]], m["member"], "test_top5") for m in ms]]
     lines.append(f"| {yes(aug)} | {yes(dropout)} | {yes(wd)} | "
                  f"{'random' if random else 'true'} | "
                  + " | ".join(cell(o, t) for o, t in zip(ours, values, strict=True)) + " |")
-    rows.append({"aug": aug, "dropout": dropout, "weight_decay": wd, "random_labels": random,
-                 **{f"paper_{k}": v for k, v in zip(names, values, strict=True)},
-                 **{f"ours_{k}": None if v is None else round(100 * v, 2)
-                    for k, v in zip(names, ours, strict=True)}})
-    if m and not random:
+    row = {"aug": aug, "dropout": dropout, "weight_decay": wd, "random_labels": random,
+           **{f"paper_{k}": v for k, v in zip(names, values, strict=True)}}
+    for k, v in zip(names, ours, strict=True):
+      row.update(stats.csv_fields(f"ours_{k}", v))
+    rows.append(row)
+    if ms and not random:
       panels.append((f"aug={yes(aug)} dropout={yes(dropout)} wd={yes(wd)}",
-                     _member_records(run, m["member"])))
+                     _member_records(runs[ms[0]["run"]], ms[0]["member"])))
   _write_csv(os.path.join(workdir, "table2.csv"), rows, list(rows[0]))
   figure = []
   if panels:
