@@ -93,3 +93,27 @@ def test_theory_smoke_configs_run(name, tmp_path):
     assert rows["mnist_raw"]["test_error"] < 0.05   # digits: ~1%
   else:
     assert (tmp_path / "min_norm_sgd.png").exists()
+
+
+def test_the_in_place_float32_fit_matches_float64():
+  """The 50,000-point path (K factored in its own memory, scores and norms from the factor)
+  gives float64's interpolant on a well-conditioned problem."""
+  from rethinking_jax.theory import kernels
+
+  rng = np.random.default_rng(0)
+  x, y = rng.normal(size=(600, 20)).astype(np.float32), rng.integers(0, 10, 600)
+  xt, yt = rng.normal(size=(100, 20)).astype(np.float32), rng.integers(0, 10, 100)
+  a = kernels.fit_and_evaluate(x, y, xt, yt, 10, "gaussian", dtype=np.float64)
+  b = kernels.fit_and_evaluate(x, y, xt, yt, 10, "gaussian", dtype=np.float32)
+  assert a["train_error"] == b["train_error"] == 0.0 and a["test_error"] == b["test_error"]
+  np.testing.assert_allclose(b["norm_per_class"], a["norm_per_class"], rtol=2e-3)
+  assert b["dtype"] == "float32" and 0 < b["jitter"] < 1e-3
+
+
+def test_the_cifar10_jpeg_variant_keeps_the_three_cifar_rows():
+  import importlib
+
+  config = importlib.import_module("configs.table3").get_config("cifar10_jpeg")
+  assert sorted(config.table3_rows) == ["cifar10_gaussian", "cifar10_random_features",
+                                        "cifar10_random_features_l2"]
+  assert config.dataset == "image_folder" and not config.kernel_float64
