@@ -3,9 +3,9 @@
 import ml_collections
 
 from configs import default
+from rethinking_jax.reports import paper
 
-PAPER_WEIGHT_DECAY = {"inception_small": 5e-4, "inception_small_nobn": 5e-4,
-                      "alexnet_small": 5e-4, "mlp_1x512": 1e-4, "mlp_3x512": 1e-4}
+PAPER_WEIGHT_DECAY = paper.WEIGHT_DECAY  # the one table of the paper's values
 
 
 # Each experiment draws its seeds from its own range, so that no two experiments share a

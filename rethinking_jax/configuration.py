@@ -45,7 +45,7 @@ def validate(config) -> None:
   """Raises UserError (one line: the field and what is allowed) for a bad config."""
   c = config
   _one_of("dataset", c.dataset, data.DATASETS)
-  _one_of("model", c.model, models.MODELS + models.IMAGENET_MODELS)
+  _one_of("model", c.model, models.NAMES)
   _one_of("input_pipeline", c.input_pipeline, INPUT_PIPELINES)
   _require(not (c.input_pipeline == "device" and c.dataset in data.STREAMED_DATASETS),
            f"input_pipeline: {c.dataset} does not fit in device memory; allowed: auto, stream")
@@ -87,7 +87,7 @@ def validate(config) -> None:
   _require(0 < c.memorize_threshold <= 1,
            f"memorize_threshold: {c.memorize_threshold} must be in (0, 1]")
   _require(0 <= c.dropout_rate < 1, f"dropout_rate: {c.dropout_rate} must be in [0, 1)")
-  _require(c.dropout_rate == 0 or c.model not in ("inception_small", "inception_small_nobn"),
+  _require(c.dropout_rate == 0 or models.record(c.model).dropout,
            f"dropout_rate: {c.model} has no dropout layers; allowed: 0")
   _require(0 < c.bn_momentum < 1, f"bn_momentum: {c.bn_momentum} must be in (0, 1)")
   _require(c.bn_epsilon > 0, f"bn_epsilon: {c.bn_epsilon} must be > 0")
@@ -132,7 +132,7 @@ class Resolved:
 
 def resolve(config) -> Resolved:
   validate(config)
-  lr = config.learning_rate or models.PAPER_LEARNING_RATES[config.model]
+  lr = config.learning_rate or models.record(config.model).learning_rate
   specs = members_lib.member_specs(
       [randomize.parse(s) for s in _split(config.randomizations)],
       _numbers("seeds", config.seeds, int),
@@ -154,7 +154,7 @@ def check_against_data(config, dataset) -> None:
   n = dataset.num_train
   _require(config.batch_size <= n, f"batch_size: {config.batch_size} is larger than the "
            f"training set ({n} examples of {dataset.name}); allowed: 1..{n}")
-  smallest = models.MIN_INPUT_SIZE.get(config.model, 1)
+  smallest = models.record(config.model).min_input
   side = min(preprocess.cropped_shape(dataset.image_shape, config.crop_size)[:2])
   _require(side >= smallest, f"crop_size: {config.model} needs inputs of at least "
            f"{smallest}x{smallest}, these are {side}x{side} (crop_size={config.crop_size}, "

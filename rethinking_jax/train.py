@@ -149,7 +149,8 @@ def prepare(config) -> Run:
     return Run(specs, dataset, programs, programs.place_members(host_members), None, None,
                settings)
   mean, std = preprocess.channel_stats(dataset.train_images, config.crop_size)
-  step_loop = resolve_step_loop(config.step_loop, config.model, jax.devices()[0].platform)
+  step_loop = resolve_step_loop(config.step_loop, models.record(config.model).convolutional,
+                                jax.devices()[0].platform)
   programs = MemberPrograms(spec, config.member_strategy, step_loop)
   member_arrays = programs.place_members(host_members)
   true_labels = sharding.place((dataset.train_labels, dataset.test_labels),

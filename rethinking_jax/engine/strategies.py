@@ -28,11 +28,11 @@ STRATEGIES = ("vmap", "map", "sequential")
 STEP_LOOPS = ("auto", "scan", "host")
 
 
-def resolve_step_loop(step_loop: str, model_name: str, platform: str) -> str:
+def resolve_step_loop(step_loop: str, convolutional: bool, platform: str) -> str:
   """`auto`: `host` for convolutional models on CPU, `scan` everywhere else."""
   if step_loop != "auto":
     return step_loop
-  return "host" if platform == "cpu" and not model_name.startswith("mlp") else "scan"
+  return "host" if platform == "cpu" and convolutional else "scan"
 
 
 @functools.partial(jax.jit, static_argnums=1)

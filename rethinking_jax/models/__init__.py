@@ -1,8 +1,14 @@
-"""The paper's CIFAR10 architectures, built by name through one registry."""
+"""The models, one record each: what the code knows about a model is said once, here.
+
+Adding a model: write its Flax module (any NHWC input, `num_classes`, `dtype`, and the
+constructor fields its record asks for), then add one `ModelRecord` line to RECORDS.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax
@@ -15,49 +21,72 @@ from rethinking_jax.models.inception import InceptionSmall
 from rethinking_jax.models.inception_v3 import REFERENCE_TRAINABLE_PARAMS, InceptionV3
 from rethinking_jax.models.mlp import MLP
 
-_REGISTRY = {
-    "mlp_1x512": functools.partial(MLP, hidden=(512,)),
-    "mlp_3x512": functools.partial(MLP, hidden=(512, 512, 512)),
-    "alexnet_small": AlexNetSmall,
-    "inception_small": functools.partial(InceptionSmall, batch_norm=True),
-    "inception_small_nobn": functools.partial(InceptionSmall, batch_norm=False),
-}
-MODELS = tuple(_REGISTRY)  # the CIFAR10 models (any input shape)
-# ImageNet (Table 2): Inception V3 needs inputs of at least 75x75 (299x299 in the paper).
-IMAGENET_MODELS = ("inception_v3",)
-_REGISTRY["inception_v3"] = InceptionV3
-# Table 1's counts for 28x28x3 inputs and 10 classes (batch-norm statistics not counted).
-PAPER_PARAM_COUNTS = {"mlp_1x512": 1_209_866, "mlp_3x512": 1_735_178,
-                      "alexnet_small": 1_387_786, "inception_small": 1_649_402,
-                      "inception_small_nobn": 1_649_402}
-# The paper's initial learning rates (0.1 for Inception, 0.01 for the others).
-PAPER_LEARNING_RATES = {"mlp_1x512": 0.01, "mlp_3x512": 0.01, "alexnet_small": 0.01,
-                        "inception_small": 0.1, "inception_small_nobn": 0.1,
-                        "inception_v3": 0.1}
-# The smallest input side a model accepts (its stride-2 VALID stem needs 75 for Inception V3).
-MIN_INPUT_SIZE = {"inception_v3": 75}
+
+@dataclasses.dataclass(frozen=True)
+class ModelRecord:
+  """Everything the rest of the code may ask about a model."""
+
+  name: str
+  make: Callable[..., nn.Module]       # make(num_classes=, dtype=, **the fields below)
+  learning_rate: float                 # the paper's initial learning rate (PAPER.md §4)
+  convolutional: bool
+  batch_norm: bool = False             # takes bn_momentum / bn_epsilon
+  dropout: bool = False                # has dropout layers (takes dropout_rate)
+  min_input: int = 1                   # the smallest input side it accepts
+  paper_params: int | None = None      # Table 1's count on 28x28x3, 10 classes
+  dataset: str = "cifar10"             # the paper's dataset for it (inception_v3: ImageNet)
+  paper: bool = True                   # one of the paper's models (else an addition)
+
+
+RECORDS = {r.name: r for r in (
+    ModelRecord("mlp_1x512", functools.partial(MLP, hidden=(512,)), 0.01, False, dropout=True,
+                paper_params=1_209_866),
+    ModelRecord("mlp_3x512", functools.partial(MLP, hidden=(512, 512, 512)), 0.01, False,
+                dropout=True, paper_params=1_735_178),
+    ModelRecord("alexnet_small", AlexNetSmall, 0.01, True, dropout=True,
+                paper_params=1_387_786),
+    ModelRecord("inception_small", functools.partial(InceptionSmall, batch_norm=True), 0.1,
+                True, batch_norm=True, paper_params=1_649_402),
+    ModelRecord("inception_small_nobn", functools.partial(InceptionSmall, batch_norm=False),
+                0.1, True, paper_params=1_649_402),
+    # ImageNet (Table 2): inputs of at least 75x75 (299x299 in the paper).
+    ModelRecord("inception_v3", InceptionV3, 0.1, True, batch_norm=True, dropout=True,
+                min_input=75, dataset="imagenet2012"),
+    # A narrow MLP for the capacity comparisons of the measures study (not in the paper).
+    ModelRecord("mlp_1x32", functools.partial(MLP, hidden=(32,)), 0.01, False, dropout=True,
+                paper=False),
+)}
+NAMES = tuple(RECORDS)
+# The paper's CIFAR10 models (any input shape), in Table 1's order.
+MODELS = tuple(r.name for r in RECORDS.values() if r.paper and r.dataset == "cifar10")
+IMAGENET_MODELS = tuple(r.name for r in RECORDS.values() if r.dataset == "imagenet2012")
+PAPER_PARAM_COUNTS = {r.name: r.paper_params for r in RECORDS.values() if r.paper_params}
+PAPER_LEARNING_RATES = {r.name: r.learning_rate for r in RECORDS.values()}
+
+
+def record(name: str) -> ModelRecord:
+  if name not in RECORDS:
+    raise unknown_name("model", name, NAMES)
+  return RECORDS[name]
 
 
 def has_batch_norm(name: str) -> bool:
-  return name in ("inception_small", "inception_v3")
+  return record(name).batch_norm
 
 
 def build(name: str, num_classes: int = 10, *, dropout_rate: float = 0.0,
           bn_momentum: float = 0.999, bn_epsilon: float = 1e-3, dtype=jnp.float32) -> nn.Module:
-  """The model `name` (one of MODELS); works for any NHWC input shape."""
-  if name not in _REGISTRY:
-    raise unknown_name("model", name, MODELS + IMAGENET_MODELS)
+  """The model `name` (one of NAMES); works for any NHWC input shape."""
+  r = record(name)
   kwargs = {"num_classes": num_classes, "dtype": dtype}
-  if name == "inception_v3":
-    kwargs.update(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, dropout_rate=dropout_rate)
-  elif name.startswith("inception"):
+  if r.batch_norm:
     kwargs.update(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
-    if dropout_rate:
-      raise UserError(f"dropout_rate: {name} has no dropout layers; allowed: 0 (got "
-                      f"{dropout_rate})")
-  else:
+  if r.dropout:
     kwargs["dropout_rate"] = dropout_rate
-  return _REGISTRY[name](**kwargs)
+  elif dropout_rate:
+    raise UserError(f"dropout_rate: {name} has no dropout layers; allowed: 0 (got "
+                    f"{dropout_rate})")
+  return r.make(**kwargs)
 
 
 def from_config(config, num_classes: int) -> nn.Module:
@@ -84,7 +113,7 @@ def param_count(name: str, input_shape=(28, 28, 3), num_classes: int = 10) -> in
   return count_params(shapes["params"])
 
 
-__all__ = ["IMAGENET_MODELS", "MIN_INPUT_SIZE", "MODELS", "PAPER_LEARNING_RATES",
-           "PAPER_PARAM_COUNTS", "REFERENCE_TRAINABLE_PARAMS", "build", "count_params",
-           "from_config",
-           "has_batch_norm", "local_response_normalization", "param_count"]
+__all__ = ["IMAGENET_MODELS", "MODELS", "NAMES", "PAPER_LEARNING_RATES", "PAPER_PARAM_COUNTS",
+           "RECORDS", "REFERENCE_TRAINABLE_PARAMS", "ModelRecord", "build", "count_params",
+           "from_config", "has_batch_norm", "local_response_normalization", "param_count",
+           "record"]
