@@ -199,6 +199,12 @@ class RunCheckpointer:
       return None
     return restored.state, restored.meta
 
+  def restore_at(self, step: int, abstract_state):
+    """(state, meta) of the checkpoint saved after `step` steps, its fingerprint checked."""
+    restored = _verified(self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore())))
+    return restored.state, restored.meta
+
   def wait(self) -> None:
     self.manager.wait_until_finished()
 

@@ -234,6 +234,15 @@ def train_step_in_epoch(spec: ProgramSpec, state: TrainState, member: MemberArra
   return train_step(spec, state, member, labels, data, batches[position])
 
 
+def member_examples(spec: ProgramSpec, member: MemberArrays, labels: MemberLabels,
+                    data: DeviceData, index, split: str = "train"):
+  """(inputs, labels) of the examples at `index` of `split` exactly as one member's
+  evaluation sees them: its randomization, eval-mode preprocessing, its own labels."""
+  images = data.train_images if split == "train" else data.test_images
+  y = (labels.train if split == "train" else labels.test)[index]
+  return _inputs(spec, images[index], index, member, split, False, data.mean, data.std), y
+
+
 TOP_K = 5  # Table 2 reports top-5 accuracy besides top-1
 
 

@@ -1,0 +1,35 @@
+"""python -m rethinking_jax.measures --workdir=DIR [--examples=N] [--checkpoints=latest|all]"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags, logging
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A trained run's workdir.")
+_EXAMPLES = flags.DEFINE_integer("examples", 4096, "Training examples for margins/sharpness.")
+_CHECKPOINTS = flags.DEFINE_enum("checkpoints", "latest", ["latest", "all"],
+                                 "Measure the newest checkpoint or every kept one.")
+
+
+def main(argv):
+  from rethinking_jax.errors import UserError
+  from rethinking_jax.measures import study
+
+  logging.set_verbosity(logging.WARNING)  # orbax's INFO chatter
+  if len(argv) > 1 or not _WORKDIR.value:
+    print("error: --workdir=DIR is required (a trained run's workdir)", file=sys.stderr)
+    sys.exit(2)
+  if _EXAMPLES.value < 1:
+    print(f"error: examples: {_EXAMPLES.value} must be >= 1", file=sys.stderr)
+    sys.exit(2)
+  try:
+    rows = study.measure_run(_WORKDIR.value, _EXAMPLES.value, _CHECKPOINTS.value)
+    print(f"measures: {study.write_report(_WORKDIR.value, rows, _EXAMPLES.value)}")
+  except UserError as err:
+    print(f"error: {err}", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+  app.run(main)
