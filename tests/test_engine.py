@@ -170,3 +170,21 @@ def test_corrupt_test_labels_corrupts_the_test_labels_only():
   assert corrupt.history[1]["test_acc"] < plain.history[1]["test_acc"] - 0.2
   changed = np.mean(np.asarray(run.labels.test[1]) != run.dataset.test_labels)
   assert 0.35 < changed < 0.55  # p = 0.5 of them redrawn over 10 classes: ~45% differ
+
+
+def test_a_corrupted_member_fits_its_clean_labels_before_its_corrupted_ones():
+  """Arpit et al.'s memorization dynamics, split by the member's own corruption."""
+  config = tiny_config(dataset="digits", randomizations="corrupt_labels:0.5,true_labels",
+                       batch_size=128, learning_rate=0.1, lr_decay_rate=1.0, num_epochs=100,
+                       eval_every_epochs=5, eval_batch_size=1000, stop_when_memorized=True)
+  run, result = fit(config)
+  corrupted = [r for r in result.history if r["member"] == 0]
+  first = corrupted[0]
+  assert first["train_acc_clean"] > first["train_acc_corrupted"] + 0.3  # clean ones first
+  assert corrupted[-1]["train_acc_corrupted"] == 1.0  # then it memorizes the rest
+  clean_share = 1 - float(np.mean(np.asarray(run.labels.train_corrupted[0])))
+  np.testing.assert_allclose(first["train_acc"], clean_share * first["train_acc_clean"]
+                             + (1 - clean_share) * first["train_acc_corrupted"], atol=1e-5)
+  true = [r for r in result.history if r["member"] == 1]
+  assert all(r["train_acc_corrupted"] is None and r["train_acc_clean"] == r["train_acc"]
+             for r in true)

@@ -23,7 +23,11 @@ from rethinking_jax.engine.members import MemberArrays, MemberSpec
 from rethinking_jax.engine.program import DeviceData, MemberLabels, TrainState
 from rethinking_jax.engine.strategies import MemberPrograms
 
-METRIC_NAMES = ("train_loss", "train_acc", "train_top5", "test_loss", "test_acc", "test_top5")
+# train_acc_clean / train_acc_corrupted: train accuracy on the examples whose label the
+# member's corruption kept / changed (Arpit et al. 2017's memorization dynamics; null when
+# a member has none of them).
+METRIC_NAMES = ("train_loss", "train_acc", "train_top5", "test_loss", "test_acc", "test_top5",
+                "train_acc_clean", "train_acc_corrupted")
 
 
 @dataclasses.dataclass(frozen=True)

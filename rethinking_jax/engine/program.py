@@ -49,10 +49,12 @@ class Feed(NamedTuple):
 
 
 class MemberLabels(NamedTuple):
-  """Each member's labels, drawn once (fixed across epochs): int32 [N] and [M]."""
+  """Each member's labels, drawn once (fixed across epochs): int32 [N] and [M], and which
+  training labels its corruption changed (bool [N]: the memorization-dynamics split)."""
 
   train: jax.Array
   test: jax.Array
+  train_corrupted: jax.Array
 
 
 class TrainState(NamedTuple):
@@ -120,9 +122,10 @@ def batch_labels(spec: ProgramSpec, member: MemberArrays, true_labels, index, sp
 
 def member_labels(spec: ProgramSpec, member: MemberArrays, train_labels, test_labels):
   """The member's training labels (corrupted with its label_p) and its test labels."""
+  train = batch_labels(spec, member, train_labels, jnp.arange(train_labels.shape[0]), "train")
   return MemberLabels(
-      batch_labels(spec, member, train_labels, jnp.arange(train_labels.shape[0]), "train"),
-      batch_labels(spec, member, test_labels, jnp.arange(test_labels.shape[0]), "test"))
+      train, batch_labels(spec, member, test_labels, jnp.arange(test_labels.shape[0]), "test"),
+      train != train_labels)
 
 
 def init_state(spec: ProgramSpec, member: MemberArrays) -> TrainState:
@@ -246,26 +249,42 @@ def member_examples(spec: ProgramSpec, member: MemberArrays, labels: MemberLabel
 TOP_K = 5  # Table 2 reports top-5 accuracy besides top-1
 
 
-def _batch_sums(spec, state, member, images_u8, y, index, valid, split, mean, std):
-  """[loss sum, top-1 correct, top-k correct] of one eval-mode batch, padding masked out."""
+SUMS = 5  # per eval batch: loss, top-1, top-k, top-1 on corrupted labels, corrupted labels
+
+
+def _batch_sums(spec, state, member, images_u8, y, corrupted, index, valid, split, mean, std):
+  """[loss sum, top-1 correct, top-k correct, top-1 correct among the examples whose label
+  the member's corruption changed, their count] of one eval-mode batch, padding masked out."""
   x = _inputs(spec, images_u8, index, member, split, False, mean, std)
   logits = spec.model.apply(_variables(state), x).astype(jnp.float32)
   k = min(TOP_K, logits.shape[-1])
   loss = jnp.where(valid, _loss(logits, y), 0.0)
   top1 = valid & (jnp.argmax(logits, -1) == y)
   topk = valid & jnp.any(jax.lax.top_k(logits, k)[1] == y[:, None], axis=-1)
-  return jnp.stack([jnp.sum(loss), jnp.sum(top1), jnp.sum(topk)])
+  corrupted = valid & corrupted
+  return jnp.stack([jnp.sum(loss), jnp.sum(top1), jnp.sum(topk), jnp.sum(top1 & corrupted),
+                    jnp.sum(corrupted)]).astype(jnp.float32)
+
+
+def metrics_from_sums(train, test, num_train, num_test):
+  """[train_loss, train_acc, train_top5, test_loss, test_acc, test_top5, train_acc_clean,
+  train_acc_corrupted] from the per-split SUMS (NaN where a subset is empty)."""
+  clean = num_train - train[4]
+  return jnp.concatenate([
+      train[:3] / num_train, test[:3] / num_test,
+      jnp.stack([jnp.where(clean > 0, (train[1] - train[3]) / jnp.maximum(clean, 1), jnp.nan),
+                 jnp.where(train[4] > 0, train[3] / jnp.maximum(train[4], 1), jnp.nan)])])
 
 
 def evaluate(spec: ProgramSpec, state: TrainState, member: MemberArrays, labels: MemberLabels,
              data: DeviceData) -> jax.Array:
-  """[train_loss, train_acc, train_top5, test_loss, test_acc, test_top5, nonfinite] over the
-  full splits, eval mode.
+  """[train_loss, train_acc, train_top5, test_loss, test_acc, test_top5, train_acc_clean,
+  train_acc_corrupted, nonfinite] over the full splits, eval mode (metrics_from_sums).
 
   `nonfinite` (1.0 when a training loss was NaN/inf) rides along so that the host fetches one
   small replicated array per evaluation point.
   """
-  def split_metrics(split, split_labels):
+  def split_sums(split, split_labels, corrupted):
     images = data.train_images if split == "train" else data.test_images
     n = split_labels.shape[0]
     size = min(spec.eval_batch_size, n)
@@ -275,22 +294,24 @@ def evaluate(spec: ProgramSpec, state: TrainState, member: MemberArrays, labels:
     def batch(idx):
       valid = idx < n
       idx = _data_parallel(spec, jnp.minimum(idx, n - 1))
-      return _batch_sums(spec, state, member, images[idx], split_labels[idx], idx, valid,
-                         split, data.mean, data.std)
+      return _batch_sums(spec, state, member, images[idx], split_labels[idx], corrupted[idx],
+                         idx, valid, split, data.mean, data.std)
 
-    return jnp.sum(jax.lax.map(batch, index), axis=0) / n
+    return jnp.sum(jax.lax.map(batch, index), axis=0)
 
-  return jnp.concatenate([split_metrics("train", labels.train),
-                          split_metrics("test", labels.test),
+  train = split_sums("train", labels.train, labels.train_corrupted)
+  test = split_sums("test", labels.test, jnp.zeros(labels.test.shape, bool))
+  return jnp.concatenate([metrics_from_sums(train, test, labels.train.shape[0],
+                                            labels.test.shape[0]),
                           state.nonfinite.astype(jnp.float32)[None]]).astype(jnp.float32)
 
 
 def evaluate_feed(spec: ProgramSpec, state: TrainState, member: MemberArrays, _labels,
                   feed: Feed, split: str) -> jax.Array:
-  """[loss sum, top-1 correct, top-k correct] of one host-fed eval batch of `split`."""
+  """The SUMS of one host-fed eval batch of `split`."""
   y = batch_labels(spec, member, feed.labels, feed.index, split)
-  return _batch_sums(spec, state, member, feed.images, y, feed.index, feed.valid, split,
-                     feed.mean, feed.std)
+  return _batch_sums(spec, state, member, feed.images, y, y != feed.labels, feed.index,
+                     feed.valid, split, feed.mean, feed.std)
 
 
 def steps_per_epoch(num_train: int, batch_size: int) -> int:

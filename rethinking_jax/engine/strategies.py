@@ -192,5 +192,6 @@ class MemberPrograms:
 
   def evaluate(self, state: TrainState, members, labels: MemberLabels,
                data: DeviceData) -> jax.Array:
-    """[E, 7]: train_loss, train_acc, train_top5, test_loss, test_acc, test_top5, nonfinite."""
+    """[E, 9]: program.metrics_from_sums (the six metrics, train accuracy on clean and on
+    corrupted labels), then nonfinite."""
     return self._call("eval", self._eval_fn, state, members, labels, data)

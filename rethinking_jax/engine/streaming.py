@@ -116,16 +116,19 @@ class StreamPrograms(MemberPrograms):
                        ((feed,) for feed in feeds))
 
   def evaluate(self, state: TrainState, members, labels, data) -> np.ndarray:
-    """[E, 7]: train_loss, train_acc, train_top5, test_loss, test_acc, test_top5, nonfinite;
-    train metrics over `train_eval_index`, test metrics over the whole test split."""
+    """[E, 9]: program.metrics_from_sums of each member, then nonfinite; train metrics over
+    `train_eval_index`, test metrics over the whole test split."""
     del data
-    columns = []
+    sums = []
     for split, index in (("train", self.train_eval_index),
                          ("test", np.arange(self.stream.num_test))):
       feeds = prefetch(lambda b, split=split: self.feed(split, *b),
                        eval_batches(index, self.eval_batch_size), self.prefetch_batches)
-      total = self._summed(f"eval_{split}", self._eval_fns[split], state, members, labels,
-                           feeds)
-      columns.append(np.asarray(jax.device_get(total)) / len(index))
+      sums.append(np.asarray(jax.device_get(
+          self._summed(f"eval_{split}", self._eval_fns[split], state, members, labels, feeds)),
+          np.float64))
+    columns = np.stack([np.asarray(program.metrics_from_sums(
+        train, test, len(self.train_eval_index), self.stream.num_test))
+        for train, test in zip(*sums, strict=True)])
     nonfinite = np.asarray(jax.device_get(state.nonfinite), np.float32)[:, None]
-    return np.concatenate([*columns, nonfinite], axis=1)
+    return np.concatenate([columns, nonfinite], axis=1)

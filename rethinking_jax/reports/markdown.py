@@ -10,10 +10,39 @@ from rethinking_jax.reports import files, plots, protocol
 def write_run_report(workdir: str, config: dict, summary: dict, history: list[dict]) -> str:
   """WORKDIR/report.md and curves.png of a run, from its config, summary and metrics."""
   path = os.path.join(workdir, "report.md")
-  files.write_text(path, run_report(summary, config))
-  plots.plot_curves(history, os.path.join(workdir, "curves.png"),
-                    title=f"{summary['run']['model']} on {summary['run']['dataset']}")
+  title = f"{summary['run']['model']} on {summary['run']['dataset']}"
+  plots.plot_curves(history, os.path.join(workdir, "curves.png"), title=title)
+  dynamics = plots.plot_memorization(history, os.path.join(workdir, "memorization.png"),
+                                     title=f"clean vs corrupted labels, {title}")
+  text = run_report(summary, config)
+  if dynamics:
+    text += memorization_section(history)
+  files.write_text(path, text)
   return path
+
+
+def memorization_section(history: list[dict]) -> str:
+  """Arpit et al. (2017): with label corruption p, the clean labels are fitted first. For
+  each corrupted member, the first evaluation point: accuracy on its clean and on its
+  corrupted labels, and where it fitted each."""
+  lines = ["## Memorization dynamics", "",
+           "Train accuracy on the labels a member's corruption kept (clean) and changed "
+           "(corrupted): networks fit the clean examples first, then memorize the rest (Arpit "
+           "et al. 2017). ![memorization](memorization.png)", "",
+           "| member | first evaluation: clean % | corrupted % | step clean ≥ 99% | "
+           "step corrupted ≥ 99% |", "|---|---:|---:|---:|---:|"]
+  by_member = {}
+  for r in history:
+    if r.get("train_acc_corrupted") is not None and r.get("train_acc_clean") is not None:
+      by_member.setdefault(r["label"], []).append(r)
+  for label, records in by_member.items():
+    first = records[0]
+    when = lambda key, records=records: next((r["step"] for r in records if r[key] >= 0.99),
+                                             "not reached")
+    lines.append(f"| {label} | {_pct(first['train_acc_clean'])} | "
+                 f"{_pct(first['train_acc_corrupted'])} | {when('train_acc_clean')} | "
+                 f"{when('train_acc_corrupted')} |")
+  return "\n".join(["", *lines, ""])
 
 
 def _pct(x):

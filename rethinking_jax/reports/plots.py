@@ -34,3 +34,29 @@ def plot_curves(history: list[dict], path: str, title: str = "") -> None:
   fig.tight_layout()
   files.save_figure(fig, path, dpi=110)
   plt.close(fig)
+
+
+def plot_memorization(history: list[dict], path: str, title: str = "") -> bool:
+  """memorization.png: train accuracy on the clean and on the corrupted labels of every member
+  that has both (0 < p < 1), against steps -- Arpit et al.'s memorization dynamics. Returns
+  whether there was anything to draw."""
+  by_member = defaultdict(list)
+  for record in history:
+    if record.get("train_acc_corrupted") is not None and record.get("train_acc_clean") \
+        is not None:
+      by_member[(record["member"], record["label"])].append(record)
+  if not by_member:
+    return False
+  fig, ax = plt.subplots(figsize=(8, 4.5))
+  for (_, label), records in sorted(by_member.items()):
+    steps = [r["step"] for r in records]
+    line, = ax.plot(steps, [r["train_acc_clean"] for r in records], label=f"{label}: clean")
+    ax.plot(steps, [r["train_acc_corrupted"] for r in records], "--", color=line.get_color(),
+            label=f"{label}: corrupted")
+  ax.set(xlabel="steps", ylabel="train accuracy", title=title or "memorization dynamics")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  files.save_figure(fig, path, dpi=110)
+  plt.close(fig)
+  return True
