@@ -24,7 +24,7 @@ from rethinking_jax import workdir as workdir_lib
 from rethinking_jax.data import preprocess, stream
 from rethinking_jax.engine import loop, program, sharding
 from rethinking_jax.engine import members as members_lib
-from rethinking_jax.engine.strategies import MemberPrograms, resolve_step_loop
+from rethinking_jax.engine.strategies import MemberPrograms, resolve_step_loop, resolve_strategy
 from rethinking_jax.engine.streaming import StreamPrograms
 from rethinking_jax.errors import UserError
 from rethinking_jax.reports import files, markdown
@@ -101,25 +101,31 @@ class Run:
 
 
 def _open(config):
-  """(members, dataset, mesh shape) of a config, with every check that needs the data: the
-  one place where a run's config is checked in full."""
+  """(members, dataset, mesh shape, member strategy) of a config, with every check that needs
+  the data: the one place where a run's config is checked in full and `auto` resolved."""
   resolved = configuration.resolve(config)
   dataset = open_stream(config) if configuration.streams(config) else load_dataset(config)
   try:
     configuration.check_against_data(config, dataset)
-    shape = sharding.mesh_shape(config.mesh_shape, len(resolved.members), config.batch_size,
-                                spread_members=config.member_strategy == "vmap")
+    mesh_shape = functools.partial(sharding.mesh_shape, config.mesh_shape,
+                                   len(resolved.members), config.batch_size)
+    strategy = config.member_strategy
+    if strategy == "auto":  # members spread over devices where the mesh can spread them
+      strategy = resolve_strategy(strategy, models.record(config.model).convolutional,
+                                  jax.devices()[0].platform,
+                                  spread_members=mesh_shape(spread_members=True)[0] > 1)
+    shape = mesh_shape(spread_members=strategy == "vmap")
   except BaseException:
     if isinstance(dataset, stream.StreamedDataset):
       dataset.close()
     raise
-  return resolved.members, dataset, shape
+  return resolved.members, dataset, shape, strategy
 
 
 def check(config) -> None:
   """Raises the UserError that prepare(config) would, without building or placing anything
   (a suite checks all its runs before the first one trains)."""
-  _, dataset, _ = _open(config)
+  _, dataset, _, _ = _open(config)
   if isinstance(dataset, stream.StreamedDataset):
     dataset.close()
 
@@ -127,7 +133,7 @@ def check(config) -> None:
 def prepare(config) -> Run:
   """Validates `config`, opens the data (on the device, or as a stream) and compiles nothing
   yet; raises UserError early."""
-  specs, dataset, shape = _open(config)
+  specs, dataset, shape, strategy = _open(config)
   streaming = isinstance(dataset, stream.StreamedDataset)
   mesh = sharding.make_mesh(shape)
   spec = program_spec(config, dataset, specs, mesh)
@@ -143,7 +149,7 @@ def prepare(config) -> Run:
     mean, std = (dataset.channel_stats(config.crop_size) if "gaussian" in spec.kinds_present
                  else (np.zeros(channels), np.ones(channels)))
     programs = StreamPrograms(
-        spec, config.member_strategy, dataset, jax.tree.map(lambda x: x[0], host_members),
+        spec, strategy, dataset, jax.tree.map(lambda x: x[0], host_members),
         data.subset_indices(dataset.num_train, config.eval_train_examples, specs[0].seed),
         mean, std, config.prefetch_batches)
     return Run(specs, dataset, programs, programs.place_members(host_members), None, None,
@@ -151,7 +157,7 @@ def prepare(config) -> Run:
   mean, std = preprocess.channel_stats(dataset.train_images, config.crop_size)
   step_loop = resolve_step_loop(config.step_loop, models.record(config.model).convolutional,
                                 jax.devices()[0].platform)
-  programs = MemberPrograms(spec, config.member_strategy, step_loop)
+  programs = MemberPrograms(spec, strategy, step_loop)
   member_arrays = programs.place_members(host_members)
   true_labels = sharding.place((dataset.train_labels, dataset.test_labels),
                                sharding.replicated(mesh))
@@ -310,7 +316,7 @@ def _train_in(config, workdir: str, run: Run, writes_outputs: bool) -> dict:
 
   summary = make_summary(config, dataset, specs, result, os.path.basename(workdir.rstrip("/")),
                          run.programs.spec.steps_per_epoch, run.programs.spec.mesh,
-                         metrics_lost)
+                         metrics_lost, run.programs.strategy)
   if not writes_outputs:
     return summary
   files.write_json(os.path.join(workdir, "summary.json"), summary)
@@ -319,7 +325,8 @@ def _train_in(config, workdir: str, run: Run, writes_outputs: bool) -> dict:
 
 
 def make_summary(config, dataset, specs, result: loop.FitResult, name: str,
-                 steps_per_epoch: int, mesh, metrics_lines_lost: int = 0) -> dict:
+                 steps_per_epoch: int, mesh, metrics_lines_lost: int = 0,
+                 strategy: str | None = None) -> dict:
   stop, reason = loop.stop_reason(result.status, result.epochs, config.num_epochs)
   run = {"name": name, "dataset": dataset.name, "num_train": dataset.num_train,
          "num_test": dataset.num_test, "model": config.model,
@@ -328,7 +335,8 @@ def make_summary(config, dataset, specs, result: loop.FitResult, name: str,
                                      dataset.num_train)
                                  if isinstance(dataset, stream.StreamedDataset)
                                  else dataset.num_train),
-         "member_strategy": config.member_strategy, "batch_size": config.batch_size,
+         "member_strategy": strategy or config.member_strategy,  # auto resolved
+         "batch_size": config.batch_size,
          "epochs": result.epochs, "steps": result.progress.step,
          "sessions": result.progress.sessions,
          "stop": stop, "stop_reason": reason,

@@ -44,3 +44,45 @@ def test_torch_reference_models_have_the_papers_parameter_counts():
     model = torch_reference.build(name, (3, 28, 28))
     assert sum(p.numel() for p in model.parameters()) == PAPER_PARAM_COUNTS[name]
     assert model(torch.zeros(2, 3, 28, 28)).shape == (2, 10)
+
+
+def _member_conv():
+  sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+  import member_conv
+  return member_conv
+
+
+@pytest.mark.parametrize("lhs,rhs,strides,padding", [
+    ((3, 9, 9, 5), (1, 1, 5, 4), (1, 1), ((0, 0), (0, 0))),   # an Inception 1x1
+    ((3, 9, 9, 5), (3, 3, 5, 4), (2, 2), ((0, 1), (0, 1))),   # a strided SAME 3x3
+    ((2, 8, 8, 3), (5, 5, 3, 6), (1, 1), ((2, 2), (2, 2))),   # AlexNet's 5x5
+])
+def test_every_member_conv_formulation_equals_the_vmapped_one(lhs, rhs, strides, padding):
+  """Forward output and both gradients of E = 3 members, against what vmap emits."""
+  import jax.numpy as jnp
+  import numpy as np
+
+  mc = _member_conv()
+  shape = mc.ConvShape(lhs, rhs, strides, padding, 1)
+  xs, ws, dys = mc.inputs(shape, 3, jnp.float32)
+  reference = mc.forward_backward(mc.members_fn(shape, "vmap"))(xs, ws, dys)
+  for form in mc.FORMULATIONS[1:]:
+    got = mc.forward_backward(mc.members_fn(shape, form))(xs, ws, dys)
+    for name, a, b in zip(("y", "dx", "dw"), got, reference, strict=True):
+      a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+      assert a.shape == b.shape, (form, name)
+      np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * np.max(np.abs(b)),
+                                 err_msg=f"{form} {name}")
+
+
+def test_member_conv_reads_every_convolution_of_the_model():
+  mc = _member_conv()
+  shapes = mc.conv_shapes("alexnet_small", batch=2)
+  assert [(s.lhs, s.rhs, s.count) for s in shapes] == [
+      ((2, 28, 28, 3), (5, 5, 3, 64), 1), ((2, 14, 14, 64), (5, 5, 64, 64), 1)]
+  # the small Inception: 1 + 2 per Inception module (8) + 1 per downsample module (2)
+  assert sum(s.count for s in mc.conv_shapes("inception_small", batch=2)) == 1 + 16 + 2
+  result = mc.main(["--tiny", "--models=alexnet_small"])
+  forms = {(r["formulation"], r["members"]) for r in result["rows"]}
+  assert forms == {(f, 2) for f in (*mc.FORMULATIONS, "bn")}
+  assert all(r["ms"] > 0 for r in result["rows"])

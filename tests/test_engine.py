@@ -51,19 +51,19 @@ def test_vmapped_conv_members_match_one_at_a_time():
                        seeds="3", learning_rate=0.02, synthetic_train=16, synthetic_test=16,
                        num_epochs=1)
   runs = {s: fit(tiny_config(**{**dict(config.items()), "member_strategy": s}))[1]
-          for s in ("vmap", "sequential")}
+          for s in ("vmap", "unrolled", "sequential")}
   assert all(result.steps == 1 for result in runs.values())
-  vmapped, sequential = runs["vmap"], runs["sequential"]
-  assert_same_conv_step(train.prepare(config), vmapped, sequential)
+  for strategy in ("vmap", "unrolled"):
+    assert_same_conv_step(train.prepare(config), runs[strategy], runs["sequential"])
 
 
-def test_three_strategies_agree():
+def test_every_strategy_agrees():
   results = {}
-  for strategy in ("vmap", "map", "sequential"):
+  for strategy in ("vmap", "map", "unrolled", "sequential"):
     config = tiny_config(member_strategy=strategy, randomizations=MIXED, seeds="0",
                          train_transform="augment", synthetic_shape=(10, 10, 3), crop_size=8)
     _, results[strategy] = fit(config)
-  for strategy in ("map", "sequential"):
+  for strategy in ("map", "unrolled", "sequential"):
     for m in range(5):
       assert_trees_close(member_params(results["vmap"], m),
                          member_params(results[strategy], m), atol=1e-5)
@@ -188,3 +188,25 @@ def test_a_corrupted_member_fits_its_clean_labels_before_its_corrupted_ones():
   true = [r for r in result.history if r["member"] == 1]
   assert all(r["train_acc_corrupted"] is None and r["train_acc_clean"] == r["train_acc"]
              for r in true)
+
+
+def test_auto_strategy_picks_what_was_measured_fastest():
+  """strategies.resolve_strategy: the rule the README's table states, one case per row."""
+  from rethinking_jax.engine.strategies import resolve_strategy
+  assert resolve_strategy("auto", True, "gpu", spread_members=True) == "vmap"
+  assert resolve_strategy("auto", False, "cpu", spread_members=False) == "sequential"
+  assert resolve_strategy("auto", True, "cpu", spread_members=False) == "sequential"
+  assert resolve_strategy("auto", False, "gpu", spread_members=False) == "vmap"
+  assert resolve_strategy("auto", True, "gpu", spread_members=False) == "sequential"
+  assert resolve_strategy("auto", True, "tpu", spread_members=False) == "sequential"
+  assert resolve_strategy("map", True, "gpu", spread_members=False) == "map"
+
+
+def test_an_auto_run_is_the_run_of_the_strategy_it_picked():
+  config = tiny_config(randomizations="random_labels,true_labels", seeds="0")
+  run, auto = fit(config)
+  assert config.member_strategy == "auto" and run.programs.strategy == "sequential"  # CPU
+  _, sequential = fit(tiny_config(randomizations="random_labels,true_labels", seeds="0",
+                                  member_strategy="sequential"))
+  assert auto.history == [dict(r, wall_time=a["wall_time"])
+                          for r, a in zip(sequential.history, auto.history, strict=True)]

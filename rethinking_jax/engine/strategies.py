@@ -2,7 +2,12 @@
 
 - `vmap` (default): one program, members batched (vmapped convolutions become grouped ones).
 - `map`: one program, members looped inside it with `lax.map` (lower peak memory).
+- `unrolled`: one program holding E copies of the single-member program, one after another
+  (dense convolutions per member, as in `sequential`, without a host dispatch per member;
+  compilation grows with E).
 - `sequential`: one single-member program called E times from the host.
+- `auto`: the fastest of these as measured for the platform and the model family
+  (resolve_strategy; the measurements are cited there).
 
 All three run the same per-member function on the same per-member data, so they give the
 same numbers (up to float reassociation). Compilation happens ahead of time here, so its cost
@@ -20,7 +25,7 @@ from absl import logging
 from rethinking_jax.engine import program, sharding
 from rethinking_jax.engine.program import DeviceData, MemberLabels, ProgramSpec, TrainState
 
-STRATEGIES = ("vmap", "map", "sequential")
+STRATEGIES = ("auto", "vmap", "map", "unrolled", "sequential")
 # How steps are grouped into programs: `scan` puts every epoch between two evaluation points
 # into one program; `host` compiles one step and dispatches it from Python, asynchronously
 # (no host sync either way). `host` exists because XLA:CPU runs convolution gradients inside
@@ -33,6 +38,31 @@ def resolve_step_loop(step_loop: str, convolutional: bool, platform: str) -> str
   if step_loop != "auto":
     return step_loop
   return "host" if platform == "cpu" and convolutional else "scan"
+
+
+def resolve_strategy(strategy: str, convolutional: bool, platform: str,
+                     spread_members: bool) -> str:
+  """`auto`: the fastest strategy measured for this platform and model family.
+
+  - members spread over devices (`spread_members`): `vmap`, the one that shards the member
+    axis;
+  - CPU: `sequential` (benchmarks/RESULTS.md, 2-core CPU: MLP 1x512 at E = 4, 57k ex/s
+    sequential vs 47k vmap; AlexNet 534 vs 138 -- a vmapped convolution is a grouped one);
+  - GPU, MLPs: `vmap` (issue #15, one H200: MLP 1x512 at E = 8, 3.43x one member's
+    throughput);
+  - GPU, convolutional nets: `sequential` (same H200: small Inception at E = 4, 1.17x one
+    member's throughput sequential, 0.85x vmapped: cuDNN's grouped convolutions and their
+    batch-grouped weight gradients are slow);
+  - anywhere else (not measured here): `sequential`, which runs each member's own dense
+    program and so is never slower than training the members one after another.
+  """
+  if strategy != "auto":
+    return strategy
+  if spread_members:
+    return "vmap"
+  if platform == "gpu" and not convolutional:
+    return "vmap"
+  return "sequential"
 
 
 @functools.partial(jax.jit, static_argnums=1)
@@ -62,6 +92,12 @@ def _lift(fn, strategy):
     return lambda state, members, labels, data, *rest: jax.vmap(
         lambda s, m, lab: fn(s, m, lab, data, *rest),
         spmd_axis_name="member")(state, members, labels)
+  if strategy == "unrolled":
+    def unrolled(state, members, labels, data, *rest):
+      each = [fn(*jax.tree.map(lambda x, e=e: x[e], (state, members, labels)), data, *rest)
+              for e in range(_num_members(members))]
+      return jax.tree.map(lambda *xs: jax.numpy.stack(xs), *each)
+    return unrolled
   return lambda state, members, labels, data, *rest: jax.lax.map(
       lambda args: fn(*args, data, *rest), (state, members, labels))
 
