@@ -1,37 +1,62 @@
 #!/usr/bin/env bash
-# One command for a GPU (or, with --tiny, a CPU smoke test of the same script):
-#   bash benchmarks/gpu_suite.sh OUTDIR [--tiny]
-# JAX vs PyTorch time-to-memorize for MLP 1x512 and small Inception on 50k CIFAR-shaped
-# examples, JAX member strategies for E in {1, 6, 12}, float32 and bfloat16 compute. Writes
-# OUTDIR/memorization_<dtype>.json, OUTDIR/matmul.json and OUTDIR/log.txt. Sized to finish
-# within 10 minutes on one modern GPU (epoch caps: a run that has not memorized by then
-# reports its throughput and "memorized": false).
-set -euo pipefail
+# The member-scaling suite for one accelerator, sized for one 10-minute device call:
+#   bash benchmarks/gpu_suite.sh OUTDIR [--tiny]      (--tiny: seconds, on a CPU; a test)
+# Parts, most important first, each under its own time limit (`timeout`: one slow part cannot
+# cost the later ones) and each writing OUTDIR/<part>.json as rows finish (a part cut by its
+# limit keeps the rows it reached, "partial": true):
+#   member_conv    every convolution of the small Inception and AlexNet, E = 1, 8, per
+#                  formulation (vmap / map / unrolled / patches), float32 and bfloat16
+#   mlp            MLP 1x512, E = 1, 2, 4, 8, 32 (vmap, auto), PyTorch typical/optimized/expert
+#   inception      small Inception, E = 2, 4, 8 (vmap, unrolled, sequential), PyTorch forms
+#   inception_bf16 the same in bfloat16 (E = 8)
+#   alexnet        AlexNet, E = 2, 4, 8 (vmap, unrolled, sequential), PyTorch forms
+# then OUTDIR/summary.md: one table of every row (examples/s, vs one member, vs the fastest
+# PyTorch form, final train accuracy, MFU).
+set -uo pipefail
 OUT=${1:?usage: benchmarks/gpu_suite.sh OUTDIR [--tiny]}
 MODE=${2:-}
 cd "$(dirname "$0")/.."
 mkdir -p "$OUT"
 PY=${PYTHON:-python}
 if [ "$MODE" = "--tiny" ]; then
-  RUNS=("mlp_1x512 256 2 2")                       # model num_train max_epochs members
-  STRATEGIES=vmap
+  N=256; EPOCHS=2; CONV=(--tiny --models=alexnet_small); E_MLP=2; E_CONV=2; E_BF16=2
+  LIMIT=(member_conv=120 mlp=120 inception=240 inception_bf16=240 alexnet=120)
+  SUB_MODELS=alexnet_small  # inception parts run AlexNet in --tiny (the small Inception
+                            # compiles for minutes on a CPU)
 else
-  RUNS=("mlp_1x512 50000 40 6,12" "inception_small 50000 8 6,12")
-  STRATEGIES=vmap,map,sequential
+  N=50000; EPOCHS=4; CONV=(--members=1,8 --dtypes=float32,bfloat16 --repeats=5); E_MLP=2,4,8,32
+  E_CONV=2,4,8; E_BF16=8
+  LIMIT=(member_conv=120 mlp=100 inception=150 inception_bf16=80 alexnet=80)
+  SUB_MODELS=inception_small
 fi
+limit() { local kv; for kv in "${LIMIT[@]}"; do [ "${kv%%=*}" = "$1" ] && echo "${kv#*=}"; done; }
 {
   echo "gpu_suite $(date -u +%FT%TZ) mode=${MODE:-full}"
   $PY -c "import jax; print('jax', jax.__version__, jax.devices())"
   $PY -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())" \
     2>/dev/null || echo "torch not installed: PyTorch entries skipped"
 } | tee "$OUT/log.txt"
-for dtype in float32 bfloat16; do
-  for run in "${RUNS[@]}"; do
-    read -r model n epochs members <<<"$run"
-    $PY benchmarks/memorization.py --models="$model" --num_train="$n" --max_epochs="$epochs" \
-      --members="$members" --strategies="$STRATEGIES" --dtype="$dtype" \
-      --json="$OUT/memorization_${model}_${dtype}.json" 2>&1 | grep -v "^WARNING" \
-      | tee -a "$OUT/log.txt"
-  done
-done
+
+part() {  # part NAME COMMAND...: runs COMMAND under NAME's time limit, logs its status
+  local name=$1; shift
+  local start=$SECONDS
+  echo "part $name: limit $(limit "$name") s: $*" | tee -a "$OUT/log.txt"
+  timeout --signal=TERM --kill-after=10 "$(limit "$name")" "$@" 2>&1 | grep -v "^WARNING" \
+    | tee -a "$OUT/log.txt"
+  local rc=${PIPESTATUS[0]}
+  local status=done; [ "$rc" = 124 ] && status="stopped by its time limit"
+  [ "$rc" != 0 ] && [ "$rc" != 124 ] && status="failed (exit $rc)"
+  echo "part $name: $status after $(( SECONDS - start )) s" | tee -a "$OUT/log.txt"
+}
+MEM=(benchmarks/memorization.py --num_train=$N --max_epochs=$EPOCHS --lr=0.01)
+part member_conv $PY benchmarks/member_conv.py "${CONV[@]}" --json="$OUT/member_conv.json"
+part mlp $PY "${MEM[@]}" --models=mlp_1x512 --members=$E_MLP --strategies=vmap,auto \
+  --json="$OUT/mlp.json"
+part inception $PY "${MEM[@]}" --models=$SUB_MODELS --members=$E_CONV \
+  --strategies=vmap,unrolled,sequential --json="$OUT/inception.json"
+part inception_bf16 $PY "${MEM[@]}" --models=$SUB_MODELS --members=$E_BF16 \
+  --strategies=unrolled,sequential --dtype=bfloat16 --json="$OUT/inception_bf16.json"
+part alexnet $PY "${MEM[@]}" --models=alexnet_small --members=$E_CONV \
+  --strategies=vmap,unrolled,sequential --json="$OUT/alexnet.json"
+$PY benchmarks/suite_summary.py "$OUT" | tee "$OUT/summary.md"
 echo "done: $(ls "$OUT")" | tee -a "$OUT/log.txt"

@@ -148,6 +148,8 @@ def main(argv=None):
       row["flops_per_example"] = flops
       row["mfu"] = row["examples_per_second"] * flops / (peak * 1e9)
       model_rows.append(row)
+      write_result(a.json, "memorization", a, rows + model_rows, matmul_peak_gflops=peak,
+                   partial=True)  # what a part killed by its time limit still reports
       print(f"{model:14s} {row['framework']:5s} {row['form']:28s} "
             f"memorized={row['memorized']!s:5s} epochs={row['epochs']:3d} "
             f"train_acc={100 * (row['final_train_acc'] or 0):6.2f}% "
@@ -171,7 +173,7 @@ def main(argv=None):
       print(f"{row['model']:14s} {row['framework']:5s} {row['form']:28s} examples/s vs the "
             f"fastest PyTorch form ({row['torch_reference_form']}): "
             f"{row['throughput_vs_torch_fastest']:.2f}x")
-  return write_result(a.json, "memorization", a, rows, matmul_peak_gflops=peak,
+  return write_result(a.json, "memorization", a, rows, matmul_peak_gflops=peak, partial=False,
                       torch=__import__("torch").__version__ if have_torch else None)
 
 

@@ -67,6 +67,8 @@ def get_config(arg=None):
   c.stop_when_memorized = True   # end once every member memorized ...
   c.extra_epochs = 0             # ... after this many more epochs
   c.progress = True              # progress bar on stderr
+  c.tensorboard = False          # True: TensorBoard scalars in WORKDIR/tensorboard too
+  #                                (the `tensorboard` extra: tensorboardX, no TensorFlow)
 
   # Checkpoints (WORKDIR/checkpoints): rerunning a command resumes its run exactly.
   c.checkpoint_every_epochs = 10  # at the first evaluation point this many epochs after the last

@@ -31,7 +31,7 @@ RUN_LENGTH_FIELDS = frozenset({"num_epochs", "extra_epochs", "stop_when_memorize
                                "checkpoint_every_epochs", "checkpoints_to_keep", "restart",
                                "eval_batch_size", "mesh_shape", "distributed",
                                "member_strategy", "step_loop", "stream_workers",
-                               "prefetch_batches"})
+                               "prefetch_batches", "tensorboard"})
 
 
 def comparable(config_dict: dict) -> dict:

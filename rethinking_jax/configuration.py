@@ -9,6 +9,7 @@ from rethinking_jax.data import pipeline, preprocess, randomize, tfds_source
 from rethinking_jax.engine import members as members_lib
 from rethinking_jax.engine.strategies import STEP_LOOPS, STRATEGIES
 from rethinking_jax.errors import UserError, unknown_name
+from rethinking_jax.reports import tensorboard
 
 
 def _split(text) -> list[str]:
@@ -72,6 +73,8 @@ def validate(config) -> None:
   _numbers("weight_decays", c.weight_decays, float, minimum=0.0, strict=False)
   _require(c.batch_size > 0, f"batch_size: {c.batch_size} must be a positive integer")
   _require(c.eval_batch_size > 0, f"eval_batch_size: {c.eval_batch_size} must be positive")
+  if c.get("tensorboard"):
+    tensorboard.check_available()
   _require(c.learning_rate is None or c.learning_rate > 0,
            f"learning_rate: {c.learning_rate} must be > 0 (or unset for the paper's value)")
   _require(c.weight_decay >= 0, f"weight_decay: {c.weight_decay} must be >= 0")

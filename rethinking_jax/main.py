@@ -55,8 +55,22 @@ def _one_line(err: BaseException) -> str:
   return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
+def _config_import_root(argv) -> None:
+  """The paper's configs import their package (`from configs import common`): put the
+  directory above a `--config` file's package on sys.path, so that
+  `--config=/path/to/repo/configs/table1.py` works from any working directory."""
+  for arg in argv:
+    if arg.startswith("--config="):
+      folder = os.path.dirname(os.path.abspath(arg[len("--config="):].partition(":")[0]))
+      if os.path.isfile(os.path.join(folder, "__init__.py")):
+        root = os.path.dirname(folder)
+        if root not in sys.path:
+          sys.path.insert(0, root)
+
+
 def parse_flags(argv):
   """absl flag parsing with one-line errors and exit code 2 (absl prints usage, exits 1)."""
+  _config_import_root(argv)
   try:
     return flags.FLAGS(argv)
   except (KeyError, AttributeError) as err:  # --config.FIELD the config does not have
@@ -209,6 +223,7 @@ def _run(config):
 
 
 def run():
+  """The `rethinking-jax` console command (pyproject.toml) and `python -m`."""
   app.run(main, flags_parser=parse_flags)
 
 

@@ -27,7 +27,7 @@ from rethinking_jax.engine import members as members_lib
 from rethinking_jax.engine.strategies import MemberPrograms, resolve_step_loop, resolve_strategy
 from rethinking_jax.engine.streaming import StreamPrograms
 from rethinking_jax.errors import UserError
-from rethinking_jax.reports import files, markdown
+from rethinking_jax.reports import files, markdown, tensorboard
 
 
 @functools.lru_cache(maxsize=2)
@@ -280,8 +280,12 @@ def _train_in(config, workdir: str, run: Run, writes_outputs: bool) -> dict:
   last_saved = progress.step if progress else 0
   save_every = config.checkpoint_every_epochs * run.programs.spec.steps_per_epoch
 
+  scalars = tensorboard.ScalarWriter(workdir, progress.step if progress else None,
+                                     enabled=writes_outputs and config.get("tensorboard", False))
+
   def on_eval(records):
     writer.write(records)
+    scalars.write(records)
     history.extend(records)
     r0 = records[0]
     accs = " ".join(f"{r['train_acc'] or 0:.3f}/{r['test_acc'] or 0:.3f}" for r in records)
@@ -306,6 +310,7 @@ def _train_in(config, workdir: str, run: Run, writes_outputs: bool) -> dict:
       result = run.fit(on_eval, state=state, progress=progress, after_eval=after_eval)
     finally:
       writer.close()
+      scalars.close()
       checkpointer.close()
       if isinstance(run.dataset, stream.StreamedDataset):
         run.dataset.close()  # its reader threads

@@ -135,3 +135,59 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
       assert BAD[flag] in lines[0], (flag, lines[0])
       assert not procs[flag].exists(), flag
   assert not (tmp_path / "missing").exists()
+
+
+def test_a_paper_config_loads_from_outside_the_repository_and_through_the_entry_point(
+    tmp_path):
+  """configs/table1.py imports its package; the run is refused by validation (batch 0), which
+  happens only after the file loaded. The console command where the install created it."""
+  config = f"--config={os.path.join(ROOT, 'configs', 'table1.py')}:smoke,mlp_1x512"
+  commands = [CLI]
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # no repo on the path
+  entry = os.path.join(os.path.dirname(sys.executable), "rethinking-jax")
+  if os.path.exists(entry):
+    commands.append([entry])
+  for command in commands:
+    proc = subprocess.run([*command, config, f"--workdir={tmp_path / 'w'}",
+                           "--config.batch_size=0"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].endswith("batch_size: 0 must be a positive "
+                                                         "integer"), \
+        proc.stderr[-2000:]
+
+
+def test_tensorboard_scalars_are_the_metrics_of_every_member(tmp_path):
+  pytest.importorskip("tensorboardX")  # in the test extra
+  from helpers import tiny_config
+  from tensorboard_events import read_scalars
+
+  from rethinking_jax import train
+  from rethinking_jax.reports import tensorboard
+
+  config = tiny_config(randomizations="random_labels,corrupt_labels:0.5", tensorboard=True)
+  train.train_and_evaluate(config, str(tmp_path))
+  scalars = read_scalars(tmp_path / "tensorboard")
+  records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert len(records) == 2 * 2  # two evaluation points, two members
+  for r in records:
+    for key in ("train_acc", "test_loss", "learning_rate", "train_acc_corrupted"):
+      assert scalars[tensorboard.tag(key, r["label"])][r["step"]] == pytest.approx(r[key],
+                                                                                 rel=1e-6)
+
+
+def test_tensorboard_without_tensorboardx_is_one_line(monkeypatch):
+  import importlib.util
+
+  from helpers import tiny_config
+
+  from rethinking_jax import configuration
+  from rethinking_jax.errors import UserError
+
+  find_spec = importlib.util.find_spec
+  monkeypatch.setattr(importlib.util, "find_spec",
+                      lambda name, *a: None if name == "tensorboardX" else find_spec(name, *a))
+  with pytest.raises(UserError, match=r"^tensorboard: True needs tensorboardX .*allowed "
+                                      "without it: False$"):
+    configuration.validate(tiny_config(tensorboard=True))
+  configuration.validate(tiny_config(tensorboard=False))
