@@ -18,7 +18,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from rethinking_jax.engine import sharding
+from rethinking_jax.engine import program, sharding
 from rethinking_jax.engine.members import MemberArrays, MemberSpec
 from rethinking_jax.engine.program import DeviceData, MemberLabels, TrainState
 from rethinking_jax.engine.strategies import MemberPrograms
@@ -150,7 +150,7 @@ def _finite_or_none(x: float):
 def _records(specs, status, metrics, nonfinite, progress, spec, settings):
   """Updates per-member status from one evaluation and returns its metrics records."""
   step = progress.step
-  lr_scale = spec.lr_decay_rate ** (step // spec.lr_decay_interval_steps)
+  lr_scale = float(program.learning_rate(spec, 1.0, step))
   records = []
   for m, (member, st) in enumerate(zip(specs, status, strict=True)):
     values = dict(zip(METRIC_NAMES, map(float, metrics[m, :len(METRIC_NAMES)]), strict=True))

@@ -99,8 +99,12 @@ def l2_of_kernels(params) -> jax.Array:
 
 
 def learning_rate(spec: ProgramSpec, initial, step):
-  """Staircase decay: initial * rate ** floor(step / interval)."""
-  return initial * spec.lr_decay_rate ** (step // spec.lr_decay_interval_steps)
+  """Staircase decay, the one definition of the schedule (the step and the host's records
+  both call it): initial * rate ** floor(step / interval), optax's staircase exponential
+  decay."""
+  schedule = optax.exponential_decay(1.0, spec.lr_decay_interval_steps, spec.lr_decay_rate,
+                                     staircase=True)
+  return initial * schedule(step)
 
 
 def tx(spec: ProgramSpec) -> optax.GradientTransformation:
