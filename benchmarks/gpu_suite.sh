@@ -20,12 +20,14 @@ mkdir -p "$OUT"
 PY=${PYTHON:-python}
 if [ "$MODE" = "--tiny" ]; then
   N=256; EPOCHS=2; CONV=(--tiny --models=alexnet_small); E_MLP=2; E_CONV=2; E_BF16=2
+  S_CONV=unrolled; S_BF16=sequential; S_ALEX=vmap  # one strategy each: compile time
   LIMIT=(member_conv=120 mlp=120 inception=240 inception_bf16=240 alexnet=120)
   SUB_MODELS=alexnet_small  # inception parts run AlexNet in --tiny (the small Inception
                             # compiles for minutes on a CPU)
 else
   N=50000; EPOCHS=4; CONV=(--members=1,8 --dtypes=float32,bfloat16 --repeats=5); E_MLP=2,4,8,32
   E_CONV=2,4,8; E_BF16=8
+  S_CONV=vmap,unrolled,sequential; S_BF16=unrolled,sequential; S_ALEX=$S_CONV
   LIMIT=(member_conv=120 mlp=100 inception=150 inception_bf16=80 alexnet=80)
   SUB_MODELS=inception_small
 fi
@@ -53,10 +55,10 @@ part member_conv $PY benchmarks/member_conv.py "${CONV[@]}" --json="$OUT/member_
 part mlp $PY "${MEM[@]}" --models=mlp_1x512 --members=$E_MLP --strategies=vmap,auto \
   --json="$OUT/mlp.json"
 part inception $PY "${MEM[@]}" --models=$SUB_MODELS --members=$E_CONV \
-  --strategies=vmap,unrolled,sequential --json="$OUT/inception.json"
+  --strategies=$S_CONV --json="$OUT/inception.json"
 part inception_bf16 $PY "${MEM[@]}" --models=$SUB_MODELS --members=$E_BF16 \
-  --strategies=unrolled,sequential --dtype=bfloat16 --json="$OUT/inception_bf16.json"
+  --strategies=$S_BF16 --dtype=bfloat16 --json="$OUT/inception_bf16.json"
 part alexnet $PY "${MEM[@]}" --models=alexnet_small --members=$E_CONV \
-  --strategies=vmap,unrolled,sequential --json="$OUT/alexnet.json"
+  --strategies=$S_ALEX --json="$OUT/alexnet.json"
 $PY benchmarks/suite_summary.py "$OUT" | tee "$OUT/summary.md"
 echo "done: $(ls "$OUT")" | tee -a "$OUT/log.txt"
