@@ -32,6 +32,8 @@ def get_config(arg=None):
   c.train_transform = "center_crop"  # center_crop | random_crop | augment  [default]
 
   # Members: the product randomizations x seeds x learning_rates x weight_decays.
+  c.num_classes = 0              # > 0: labels folded to this many classes (label mod K); 2
+  #                                with random_labels: the Rademacher test (configs/rademacher.py)
   c.randomizations = "true_labels"   # comma-separated: true_labels, corrupt_labels:P, ...
   c.corrupt_test_labels = False      # test labels stay true (the paper)
   c.seeds = "0"                      # comma-separated ints

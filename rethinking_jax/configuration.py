@@ -73,6 +73,9 @@ def validate(config) -> None:
   _numbers("weight_decays", c.weight_decays, float, minimum=0.0, strict=False)
   _require(c.batch_size > 0, f"batch_size: {c.batch_size} must be a positive integer")
   _require(c.eval_batch_size > 0, f"eval_batch_size: {c.eval_batch_size} must be positive")
+  _require(c.get("num_classes", 0) == 0 or (c.num_classes >= 2 and not streams(c)),
+           f"num_classes: {c.get('num_classes')} folds the labels of the device input path; "
+           "allowed: 0 (the dataset's classes), or an integer >= 2 with input_pipeline=device")
   if c.get("tensorboard"):
     tensorboard.check_available()
   _require(c.learning_rate is None or c.learning_rate > 0,
@@ -145,7 +148,11 @@ def resolve(config) -> Resolved:
 
 
 def check_subset(config, dataset) -> None:
-  """num_train/num_test ask for at most what the dataset has (no silent clamping)."""
+  """num_train/num_test ask for at most what the dataset has (no silent clamping), and
+  num_classes for at most its classes."""
+  _require(config.get("num_classes", 0) <= dataset.num_classes,
+           f"num_classes: {config.get('num_classes')} is more than {dataset.name}'s "
+           f"{dataset.num_classes} classes; allowed: 0 or 2..{dataset.num_classes}")
   for field, asked, have in (("num_train", config.num_train, dataset.num_train),
                              ("num_test", config.num_test, dataset.num_test)):
     _require(asked <= have, f"{field}: {asked} is more than the {have:,} examples of "

@@ -48,7 +48,8 @@ def load_dataset(config) -> data.Dataset:
                   tuple(config.synthetic_shape), config.synthetic_train, config.synthetic_test,
                   config.get("class_order", ""), config.get("cache_dir", ""))
   configuration.check_subset(config, dataset)
-  return dataset.subset(config.num_train, config.num_test)
+  return dataset.subset(config.num_train, config.num_test).with_classes(
+      config.get("num_classes", 0))
 
 
 def open_stream(config) -> stream.StreamedDataset:

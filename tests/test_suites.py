@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from rethinking_jax import suite
@@ -17,7 +18,8 @@ SUITES = {"table1": ["", "smoke", "inception", "alexnet", "mlp_1x512", "smoke,ml
           "figure1": ["", "smoke", "mlp_1x512", "smoke,alexnet"],
           "figure2": ["", "smoke"],
           "table4": ["", "smoke", "inception", "smoke,mlp_3x512"],
-          "table2": ["", "smoke", "no_aug", "smoke,aug,no_aug_dropout"]}
+          "table2": ["", "smoke", "no_aug", "smoke,aug,no_aug_dropout"],
+          "rademacher": ["", "smoke", "mlp_1x32", "smoke,seeds=2"]}
 
 
 @pytest.mark.parametrize("name, arg", [(n, a) for n, args in SUITES.items() for a in args])
@@ -151,7 +153,7 @@ def test_table2_report_from_a_fixture_workdir(tmp_path):
 # cover every switch (augment + dropout + weight decay; center crop with true/random labels x
 # weight decay on/off); the other two combine the same switches.
 SMOKES = ["table1.py:smoke,mlp", "figure1.py:smoke,mlp", "table4.py:smoke,mlp",
-          "table2.py:smoke,aug_dropout_wd", "table2.py:smoke,no_aug"]
+          "table2.py:smoke,aug_dropout_wd", "table2.py:smoke,no_aug", "rademacher.py:smoke,seeds=2"]
 
 
 @pytest.mark.slow
@@ -171,10 +173,10 @@ def test_smoke_variants_run_end_to_end_offline(config, tmp_path):
       assert 0 <= m["train_acc"] <= 1 and 0 <= m["test_acc"] <= 1 and m["train_loss"] > 0
   name = config.split(".")[0]
   csv_name = {"table1": "table1.csv", "figure1": "figure1.csv", "table4": "table4.csv",
-              "table2": "table2.csv"}[name]
+              "table2": "table2.csv", "rademacher": "rademacher.csv"}[name]
   with open(tmp_path / csv_name) as f:
     rows = list(csv.DictReader(f))
-  ours = [k for k in rows[0] if k.startswith("ours") or k in ("test_error", "steps")]
+  ours = [k for k in rows[0] if k.startswith("ours") or k in ("test_error", "steps", "estimate")]
   assert any(row[k] not in ("", "None") for row in rows for k in ours), rows  # our numbers
 
 
@@ -253,3 +255,24 @@ def test_a_faithful_run_records_no_deviation():
   assert protocol.differences("table4", {**config, "model": "inception_small",
                                          "train_transform": "augment"}, summary) == [
       "lr_decay_rate 0.95 (paper 0.999)", "weight_decays {0, 0.0001} (paper {0, 0.0005})"]
+
+
+def test_the_rademacher_estimate_is_two_train_accuracy_minus_one_on_random_binary_labels(
+    tmp_path):
+  """configs/rademacher.py: labels folded to 2 classes, every member its own uniform +-1
+  labelling; the report's estimate is 2 x train accuracy - 1 of those members."""
+  from helpers import fit
+
+  config = importlib.import_module("configs.rademacher").get_config("smoke,mlp_1x512,seeds=3")
+  sub = suite.sub_configs(config)["mlp_1x512"]
+  run, result = fit(sub)
+  assert run.dataset.num_classes == 2 and set(np.unique(run.dataset.train_labels)) <= {0, 1}
+  labels = np.asarray(run.labels.train)
+  assert set(np.unique(labels)) == {0, 1} and 0.35 < labels.mean() < 0.65
+  assert np.mean(labels[0] != labels[1]) > 0.3  # independent labellings per member
+  by_step = suite_report.rademacher_estimates(
+      {"summary": {"members": [{"member": m, "randomization": "random_labels"}
+                               for m in range(3)]}, "metrics": result.history})
+  last = result.history[-1]["step"]
+  assert by_step[last] == pytest.approx(
+      [2 * r["train_acc"] - 1 for r in result.history if r["step"] == last])

@@ -42,6 +42,16 @@ class Dataset:
   def image_shape(self) -> tuple[int, int, int]:
     return tuple(self.train_images.shape[1:])
 
+  def with_classes(self, num_classes: int) -> Dataset:
+    """The same images with the labels folded to `num_classes` classes (label mod K): with
+    random labels, K = 2 is the uniform +-1 labelling of an empirical Rademacher estimate
+    (the paper's section 2.2)."""
+    if not num_classes or num_classes == self.num_classes:
+      return self
+    return dataclasses.replace(
+        self, train_labels=(self.train_labels % num_classes).astype(np.int32),
+        test_labels=(self.test_labels % num_classes).astype(np.int32), num_classes=num_classes)
+
   def subset(self, num_train: int = 0, num_test: int = 0) -> Dataset:
     """A fixed random `num_train` / `num_test` examples of each split (0 keeps it whole)."""
     tr = subset_indices(self.num_train, num_train)

@@ -26,7 +26,10 @@ CIFAR10 = {
     "corrupt_test_labels": False,   # test labels stay true
     "compute_dtype": "float32",
     "eval_train_examples": 0,       # train accuracy over the whole training set
+    "num_classes": "all",           # the dataset's own classes (0: no folding)
 }
+# Section 2.2's Rademacher test (configs/rademacher.py): uniformly random +-1 labels.
+RADEMACHER = {"num_classes": 2}
 # Table 4's random-crop and augment runs: a slower decay, trained longer (PAPER.md §5).
 TABLE4_AUGMENTED = {"lr_decay_rate": 0.999}
 # Table 2, ImageNet with Inception V3: the paper gives little; PAPER.md's [default]s.
@@ -50,6 +53,8 @@ def expected(report: str | None, config: dict) -> dict:
   out["weight_decays"] = {0.0, paper.WEIGHT_DECAY.get(model, 0.0)}
   if report == "table4" and config.get("train_transform") in ("random_crop", "augment"):
     out.update(TABLE4_AUGMENTED)
+  if report == "rademacher":
+    out.update(RADEMACHER)
   return out
 
 
@@ -96,6 +101,8 @@ def differences(report: str | None, config: dict, summary: dict | None = None) -
       continue
     if field == "crop_size" and ours == 0:
       ours = "none"
+    if field == "num_classes" and ours == 0:
+      ours = "all"
     if not _same(ours, theirs):
       out.append(f"{field} {_show(ours)} (paper {_show(theirs)})")
   return out

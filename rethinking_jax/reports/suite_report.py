@@ -524,7 +524,69 @@ def table2(workdir, runs) -> list[str]:
           "CSV: `table2.csv`.", "", *figure]
 
 
+RADEMACHER_FRACTIONS = (0.125, 0.25, 0.5)  # of the run's steps: the estimate under early stopping
+
+
+def rademacher_estimates(run) -> dict:
+  """{step: [2 x train accuracy - 1 of each random-label member]} at every evaluation point:
+  on uniformly random +-1 labels, the correlation (1/n) sum_i sigma_i f(x_i) of the
+  member's fitted +-1 outputs with its labels (the paper's section 2.2)."""
+  random = {m["member"] for m in run["summary"]["members"]
+            if m["randomization"] == "random_labels"}
+  out = defaultdict(list)
+  for r in run["metrics"]:
+    if r["member"] in random:
+      out[r["step"]].append(None if r["train_acc"] is None else 2 * r["train_acc"] - 1)
+  return dict(sorted(out.items()))
+
+
+def rademacher(workdir, runs) -> list[str]:
+  lines = ["## Empirical Rademacher complexity (the paper's section 2.2)", "",
+           "Each member fits its own uniformly random ±1 labels of the same training inputs; "
+           "its estimate is the correlation of its fitted outputs with them, "
+           "(1/n) Σᵢ σᵢ f(xᵢ) = 2 × train accuracy − 1 (1: the labelling was fitted, 0: "
+           "chance). Mean ± standard deviation over the members (N). "
+           "The paper: ≈ 1 for the networks it trains, so Rademacher bounds say nothing.", "",
+           "| run | model | weight decay | epochs | estimate at the end | "
+           + " | ".join(f"at {f:g} of the steps (early stopping)" for f in RADEMACHER_FRACTIONS)
+           + " |", "|---|---|---:|---:|---:|" + "---:|" * len(RADEMACHER_FRACTIONS)]
+  fig, ax = plt.subplots(figsize=(8, 4.5))
+  csv_rows = []
+  for name, run in runs.items():
+    by_step = rademacher_estimates(run)
+    if not by_step:
+      continue
+    steps = list(by_step)
+    decays = sorted({m["weight_decay"] for m in run["summary"]["members"]})
+    at = [by_step[min(steps, key=lambda s, f=f: abs(s - f * steps[-1]))]
+          for f in RADEMACHER_FRACTIONS]
+    lines.append(f"| {name} | {run['config']['model']} | {', '.join(f'{d:g}' for d in decays)} "
+                 f"| {run['summary']['run']['epochs']} | "
+                 f"{stats.cell(by_step[steps[-1]], scale=1, digits=3)} | "
+                 + " | ".join(stats.cell(v, scale=1, digits=3) for v in at) + " |")
+    summaries = [stats.summarize(by_step[s]) for s in steps]
+    means = [m for m, _, _ in summaries]
+    sds = [sd or 0.0 for _, sd, _ in summaries]
+    ax.plot(steps, means, label=name)
+    ax.fill_between(steps, [m - d for m, d in zip(means, sds, strict=True)],
+                    [m + d for m, d in zip(means, sds, strict=True)], alpha=0.2)
+    csv_rows += [{"run": name, "model": run["config"]["model"], "step": s,
+                  **stats.csv_fields("estimate", by_step[s], scale=1)} for s in steps]
+  ax.set(xlabel="steps", ylabel="2 × train accuracy − 1", ylim=(-0.05, 1.05),
+         title="empirical Rademacher estimate (random ±1 labels)")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  files.save_figure(fig, os.path.join(workdir, "rademacher.png"), dpi=110)
+  plt.close(fig)
+  _write_csv(os.path.join(workdir, "rademacher.csv"), csv_rows,
+             ["run", "model", "step", "estimate", "estimate_sd", "estimate_n"])
+  return [*lines, "", "![Rademacher estimate](rademacher.png)", "",
+          "CSV: `rademacher.csv` (every evaluation point).", ""]
+
+
 SECTIONS = {"table1": ("Table 1", table1), "table2": ("Table 2", table2),
+            "rademacher": ("Empirical Rademacher complexity", rademacher),
             "table4": ("Table 4", table4),
             "figure1": ("Figure 1", figure1), "figure2": ("Figure 2", figure2)}
 
