@@ -117,3 +117,13 @@ def test_the_cifar10_jpeg_variant_keeps_the_three_cifar_rows():
   assert sorted(config.table3_rows) == ["cifar10_gaussian", "cifar10_random_features",
                                         "cifar10_random_features_l2"]
   assert config.dataset == "image_folder" and not config.kernel_float64
+  for row in config.table3_rows.values():  # every row within LAPACK's 32-bit index range
+    assert 0 < row.num_train <= kernels.MAX_TRAIN_POINTS
+
+
+def test_a_gram_matrix_beyond_lapacks_index_range_is_one_line_not_a_segfault(monkeypatch):
+  monkeypatch.setattr(kernels, "MAX_TRAIN_POINTS", 50)  # as 46,340 for 50,000 points
+  x = np.zeros((51, 3), np.float32)
+  with pytest.raises(UserError, match=r"^num_train: 51 training points make a Gram matrix of "
+                                      r"2,601 elements.*allowed: at most 50"):
+    kernels.fit_and_evaluate(x, np.zeros(51, int), x, np.zeros(51, int), 10, "gaussian")

@@ -9,13 +9,14 @@ are in float64 where memory allows (float32 with a jitter otherwise).
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
-from rethinking_jax.errors import unknown_name
+from rethinking_jax.errors import UserError, unknown_name
 
 KERNELS = ("gaussian", "linear")
 
@@ -76,6 +77,11 @@ def class_norms(alpha: np.ndarray, k_train: np.ndarray) -> np.ndarray:
   return np.sqrt(np.maximum(np.einsum("nc,nm,mc->c", alpha, k_train, alpha), 0.0))
 
 
+# LAPACK as linked here (OpenBLAS, LP64) indexes a matrix with 32-bit integers: an n x n
+# factorization with n^2 > 2^31 - 1 elements overflows and segfaults (it did for n = 50,000).
+MAX_TRAIN_POINTS = math.isqrt(2**31 - 1)  # 46,340
+
+
 def fit_and_evaluate(x_train, y_train, x_test, y_test, num_classes: int, kernel: str,
                      bandwidth: float | None = None, l2: float = 0.0, block: int = 2048,
                      dtype=np.float64) -> dict:
@@ -83,6 +89,10 @@ def fit_and_evaluate(x_train, y_train, x_test, y_test, num_classes: int, kernel:
 
   float64 keeps K and factors a copy; float32 (for n = 50,000: a 10 GB Gram matrix) factors
   K in place and needs no second n x n array (`_fit_in_place`)."""
+  if len(x_train) > MAX_TRAIN_POINTS:
+    raise UserError(f"num_train: {len(x_train):,} training points make a Gram matrix of "
+                    f"{len(x_train) ** 2:,} elements, beyond LAPACK's 32-bit index range; "
+                    f"allowed: at most {MAX_TRAIN_POINTS:,} (a row's num_train)")
   if kernel == "gaussian" and bandwidth is None:
     bandwidth = median_pairwise_distance(x_train)
   targets = one_hot(y_train, num_classes)
