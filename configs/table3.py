@@ -52,8 +52,9 @@ def get_config(arg=None):
 def _cifar10_jpeg(c):
   """The three CIFAR10 rows on the CIFAR-10 JPEG archive, sized for a 2-core, 24 GB machine:
   the Gaussian kernel on a fixed random 40,000 of the 50,000 training images (a 6.4 GB
-  float32 Gram matrix, factored in place: LAPACK's 32-bit indices stop at 46,340 points --
-  the factorization of 50,000 segfaulted -- and 40,000 keeps a margin); the random-feature
+  float32 Gram matrix, factored in place by blocks; 50,000 would fit in memory too, at about
+  twice the factorization time, ~n^3/3 FLOPs, which this machine did not spend); the
+  random-feature
   rows on a fixed random 20,000 with 8,000 filters (32,000 features: more than the training
   points, so the linear kernel interpolates) -- the paper's 32,000 filters on 50,000 images
   (128,000 features) would take hours here."""

@@ -104,7 +104,7 @@ def test_the_in_place_float32_fit_matches_float64():
   x, y = rng.normal(size=(600, 20)).astype(np.float32), rng.integers(0, 10, 600)
   xt, yt = rng.normal(size=(100, 20)).astype(np.float32), rng.integers(0, 10, 100)
   a = kernels.fit_and_evaluate(x, y, xt, yt, 10, "gaussian", dtype=np.float64)
-  b = kernels.fit_and_evaluate(x, y, xt, yt, 10, "gaussian", dtype=np.float32)
+  b = kernels.fit_and_evaluate(x, y, xt, yt, 10, "gaussian", dtype=np.float32, block=64)
   assert a["train_error"] == b["train_error"] == 0.0 and a["test_error"] == b["test_error"]
   np.testing.assert_allclose(b["norm_per_class"], a["norm_per_class"], rtol=2e-3)
   assert b["dtype"] == "float32" and 0 < b["jitter"] < 1e-3
@@ -117,13 +117,24 @@ def test_the_cifar10_jpeg_variant_keeps_the_three_cifar_rows():
   assert sorted(config.table3_rows) == ["cifar10_gaussian", "cifar10_random_features",
                                         "cifar10_random_features_l2"]
   assert config.dataset == "image_folder" and not config.kernel_float64
-  for row in config.table3_rows.values():  # every row within LAPACK's 32-bit index range
-    assert 0 < row.num_train <= kernels.MAX_TRAIN_POINTS
 
 
-def test_a_gram_matrix_beyond_lapacks_index_range_is_one_line_not_a_segfault(monkeypatch):
-  monkeypatch.setattr(kernels, "MAX_TRAIN_POINTS", 50)  # as 46,340 for 50,000 points
-  x = np.zeros((51, 3), np.float32)
-  with pytest.raises(UserError, match=r"^num_train: 51 training points make a Gram matrix of "
-                                      r"2,601 elements.*allowed: at most 50"):
-    kernels.fit_and_evaluate(x, np.zeros(51, int), x, np.zeros(51, int), 10, "gaussian")
+def test_the_blocked_factorization_and_solves_equal_the_dense_ones():
+  """kernels.blocked_cholesky / lower_solve / lower_times (the float32 path's LAPACK calls stay
+  tile-sized) against numpy on a matrix of several uneven blocks."""
+  rng = np.random.default_rng(0)
+  n, block = 777, 100
+  a = rng.standard_normal((n, 50))
+  k = a @ a.T + n * np.eye(n)
+  lower = np.tril(kernels.blocked_cholesky(k.copy(), block))
+  np.testing.assert_allclose(lower, np.linalg.cholesky(k), rtol=0, atol=1e-10 * np.abs(k).max())
+  y = rng.standard_normal((n, 3))
+  np.testing.assert_allclose(kernels.lower_solve(lower, y, block), np.linalg.solve(lower, y),
+                             atol=1e-10)
+  np.testing.assert_allclose(kernels.lower_solve(lower, y, block, transpose=True),
+                             np.linalg.solve(lower.T, y), atol=1e-10)
+  np.testing.assert_allclose(kernels.lower_times(lower, y, block), lower @ y, atol=1e-9)
+  np.testing.assert_allclose(kernels.lower_times(lower, y, block, transpose=True), lower.T @ y,
+                             atol=1e-9)
+  with pytest.raises(np.linalg.LinAlgError):
+    kernels.blocked_cholesky(-k, block)

@@ -9,14 +9,13 @@ are in float64 where memory allows (float32 with a jitter otherwise).
 from __future__ import annotations
 
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
-from rethinking_jax.errors import UserError, unknown_name
+from rethinking_jax.errors import unknown_name
 
 KERNELS = ("gaussian", "linear")
 
@@ -68,6 +67,67 @@ def solve(k_train: np.ndarray, targets: np.ndarray, l2: float = 0.0,
     return scipy.linalg.solve(k, targets, check_finite=False)
 
 
+def blocked_cholesky(k: np.ndarray, block: int = 2048) -> np.ndarray:
+  """The lower Cholesky factor of `k`, in k's own memory (its upper triangle is left as it
+  was), by blocks: LAPACK factors only block x block diagonal tiles and every other call is a
+  matrix product or a triangular solve of at most n x block. One LAPACK call on the whole
+  float32 Gram matrix segfaulted here at n = 40,000 and 50,000 (OpenBLAS's potrf on matrices
+  of several GB); tiles stay far below that. Raises LinAlgError when k is not positive
+  definite."""
+  n = len(k)
+  for j in range(0, n, block):
+    e = min(j + block, n)
+    tile = scipy.linalg.cholesky(k[j:e, j:e], lower=True, check_finite=False)
+    k[j:e, j:e] = tile
+    if e == n:
+      break
+    # the panel below the tile: P <- P L_jj^-T
+    k[e:, j:e] = scipy.linalg.solve_triangular(tile, k[e:, j:e].T, lower=True,
+                                               check_finite=False).T
+    panel = k[e:, j:e]
+    for c in range(e, n, block):  # the trailing lower triangle, one column block at a time
+      ce = min(c + block, n)
+      k[c:, c:ce] -= panel[c - e:] @ panel[c - e:ce - e].T
+  return k
+
+
+def lower_solve(lower: np.ndarray, y: np.ndarray, block: int = 2048,
+                transpose: bool = False) -> np.ndarray:
+  """L x = y (or L^T x = y), by blocks of the lower triangle of `lower`."""
+  n = len(lower)
+  x = np.array(y, dtype=np.result_type(lower, y), copy=True)
+  starts = list(range(0, n, block))
+  if not transpose:
+    for j in starts:
+      e = min(j + block, n)
+      if j:
+        x[j:e] -= lower[j:e, :j] @ x[:j]
+      x[j:e] = scipy.linalg.solve_triangular(lower[j:e, j:e], x[j:e], lower=True,
+                                             check_finite=False)
+  else:
+    for j in reversed(starts):
+      e = min(j + block, n)
+      if e < n:
+        x[j:e] -= lower[e:, j:e].T @ x[e:]
+      x[j:e] = scipy.linalg.solve_triangular(lower[j:e, j:e], x[j:e], lower=True, trans=1,
+                                             check_finite=False)
+  return x
+
+
+def lower_times(lower: np.ndarray, y: np.ndarray, block: int = 2048,
+                transpose: bool = False) -> np.ndarray:
+  """L y (or L^T y) from the lower triangle of `lower`, by blocks."""
+  n = len(lower)
+  out = np.zeros((n, y.shape[1]), np.result_type(lower, y))
+  for i in range(0, n, block):
+    e = min(i + block, n)
+    if not transpose:  # rows i:e of L: the blocks left of the diagonal, then the tile
+      out[i:e] = lower[i:e, :i] @ y[:i] + np.tril(lower[i:e, i:e]) @ y[i:e]
+    else:  # rows i:e of L^T: the tile, then the blocks below it
+      out[i:e] = np.tril(lower[i:e, i:e]).T @ y[i:e] + lower[e:, i:e].T @ y[e:]
+  return out
+
+
 def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
   return np.eye(num_classes, dtype=np.float64)[labels]
 
@@ -77,11 +137,6 @@ def class_norms(alpha: np.ndarray, k_train: np.ndarray) -> np.ndarray:
   return np.sqrt(np.maximum(np.einsum("nc,nm,mc->c", alpha, k_train, alpha), 0.0))
 
 
-# LAPACK as linked here (OpenBLAS, LP64) indexes a matrix with 32-bit integers: an n x n
-# factorization with n^2 > 2^31 - 1 elements overflows and segfaults (it did for n = 50,000).
-MAX_TRAIN_POINTS = math.isqrt(2**31 - 1)  # 46,340
-
-
 def fit_and_evaluate(x_train, y_train, x_test, y_test, num_classes: int, kernel: str,
                      bandwidth: float | None = None, l2: float = 0.0, block: int = 2048,
                      dtype=np.float64) -> dict:
@@ -89,10 +144,6 @@ def fit_and_evaluate(x_train, y_train, x_test, y_test, num_classes: int, kernel:
 
   float64 keeps K and factors a copy; float32 (for n = 50,000: a 10 GB Gram matrix) factors
   K in place and needs no second n x n array (`_fit_in_place`)."""
-  if len(x_train) > MAX_TRAIN_POINTS:
-    raise UserError(f"num_train: {len(x_train):,} training points make a Gram matrix of "
-                    f"{len(x_train) ** 2:,} elements, beyond LAPACK's 32-bit index range; "
-                    f"allowed: at most {MAX_TRAIN_POINTS:,} (a row's num_train)")
   if kernel == "gaussian" and bandwidth is None:
     bandwidth = median_pairwise_distance(x_train)
   targets = one_hot(y_train, num_classes)
@@ -119,8 +170,6 @@ def _fit_in_place(x_train, targets, kernel, bandwidth, l2, block, tries: int = 4
   1e-6 of K's mean diagonal and grows tenfold while float32 rounding makes the factorization
   fail. Train scores K alpha = L (L^T alpha) - (l2 + jitter) alpha and the norms
   alpha^T K alpha = |L^T alpha|^2 - (l2 + jitter)|alpha|^2 come from the factor."""
-  from scipy.linalg import blas
-
   scale = None
   for attempt in range(tries):
     k = gram(x_train, x_train, kernel, bandwidth, block, np.float32)
@@ -128,7 +177,7 @@ def _fit_in_place(x_train, targets, kernel, bandwidth, l2, block, tries: int = 4
     jitter = 1e-6 * scale * 10**attempt
     k[np.diag_indices_from(k)] += l2 + jitter
     try:
-      factor = scipy.linalg.cho_factor(k, lower=True, overwrite_a=True, check_finite=False)
+      lower = blocked_cholesky(k, block)
       break
     except np.linalg.LinAlgError:
       del k
@@ -136,10 +185,9 @@ def _fit_in_place(x_train, targets, kernel, bandwidth, l2, block, tries: int = 4
     raise np.linalg.LinAlgError(f"K is not positive definite in float32 even with a jitter "
                                 f"of {jitter:g}")
   targets = np.asarray(targets, np.float32)
-  alpha = scipy.linalg.cho_solve(factor, targets, check_finite=False)
-  lower = factor[0]
-  lt_alpha = blas.strmm(1.0, lower, alpha, lower=1, trans_a=1)        # L^T alpha
-  train_scores = blas.strmm(1.0, lower, lt_alpha, lower=1) - (l2 + jitter) * alpha
+  alpha = lower_solve(lower, lower_solve(lower, targets, block), block, transpose=True)
+  lt_alpha = lower_times(lower, alpha, block, transpose=True)          # L^T alpha
+  train_scores = lower_times(lower, lt_alpha, block) - (l2 + jitter) * alpha
   sq = (np.sum(lt_alpha.astype(np.float64) ** 2, 0)
         - (l2 + jitter) * np.sum(alpha.astype(np.float64) ** 2, 0))
   return alpha, train_scores, np.sqrt(np.maximum(sq, 0.0)), jitter
