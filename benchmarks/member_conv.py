@@ -43,6 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from record import write_result  # noqa: E402
 
 from rethinking_jax import models  # noqa: E402
+from rethinking_jax.models import flops  # noqa: E402
 
 ConvShape = collections.namedtuple("ConvShape", "lhs rhs strides padding count")
 DIMS = ("NHWC", "HWIO", "NHWC")
@@ -58,21 +59,11 @@ def conv_shapes(model_name: str, input_shape=(28, 28, 3), batch: int = 128) -> l
   mutable = ["batch_stats"] if "batch_stats" in variables else False
   jaxpr = jax.make_jaxpr(lambda v: model.apply(v, x, train=True, mutable=mutable))(variables)
   found = collections.Counter()
-
-  def walk(jx):
-    for eqn in jx.eqns:
-      if eqn.primitive.name == "conv_general_dilated":
-        p = eqn.params
-        found[(tuple(eqn.invars[0].aval.shape), tuple(eqn.invars[1].aval.shape),
-               tuple(p["window_strides"]), tuple(map(tuple, p["padding"])))] += 1
-      for value in eqn.params.values():
-        for sub in value if isinstance(value, tuple | list) else (value,):
-          if isinstance(sub, jax.extend.core.ClosedJaxpr):
-            walk(sub.jaxpr)
-          elif isinstance(sub, jax.extend.core.Jaxpr):
-            walk(sub)
-
-  walk(jaxpr.jaxpr)
+  for eqn, _ in flops.equations(jaxpr.jaxpr):
+    if eqn.primitive.name == "conv_general_dilated":
+      p = eqn.params
+      found[(tuple(eqn.invars[0].aval.shape), tuple(eqn.invars[1].aval.shape),
+             tuple(p["window_strides"]), tuple(map(tuple, p["padding"])))] += 1
   return [ConvShape(*key, count) for key, count in found.items()]
 
 

@@ -44,23 +44,38 @@ def _sub_jaxprs(value):
       yield from _sub_jaxprs(v)
 
 
+def equations(jaxpr, times: float = 1.0):
+  """(equation, how many times it runs) of a jaxpr and every jaxpr nested in it (a scan's
+  body `length` times; a cond's branches are all yielded, each once per run of the cond)."""
+  for eqn in jaxpr.eqns:
+    yield eqn, times
+    inner = times * (eqn.params.get("length", 1) if eqn.primitive.name == "scan" else 1)
+    for value in eqn.params.values():
+      for sub in _sub_jaxprs(value):
+        yield from equations(sub, inner)
+
+
+def _eqn_flops(eqn) -> float:
+  if eqn.primitive.name == "conv_general_dilated":
+    return _conv_flops(eqn)
+  if eqn.primitive.name == "dot_general":
+    return _dot_flops(eqn)
+  return 0.0
+
+
 def jaxpr_flops(jaxpr) -> float:
   """Matrix-product and convolution FLOPs of a jaxpr, nested calls included (a scan's body
   counted `length` times; of a cond's branches, the largest)."""
   total = 0.0
   for eqn in jaxpr.eqns:
-    name = eqn.primitive.name
-    if name == "conv_general_dilated":
-      total += _conv_flops(eqn)
-    elif name == "dot_general":
-      total += _dot_flops(eqn)
-    elif name == "cond":
+    if eqn.primitive.name == "cond":
       total += max(jaxpr_flops(b.jaxpr) for b in eqn.params["branches"])
-    else:
-      times = eqn.params.get("length", 1) if name == "scan" else 1
-      for value in eqn.params.values():
-        for sub in _sub_jaxprs(value):
-          total += times * jaxpr_flops(sub)
+      continue
+    total += _eqn_flops(eqn)
+    times = eqn.params.get("length", 1) if eqn.primitive.name == "scan" else 1
+    for value in eqn.params.values():
+      for sub in _sub_jaxprs(value):
+        total += times * jaxpr_flops(sub)
   return total
 
 
