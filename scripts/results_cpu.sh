@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The committed real-CIFAR-10 results of results/ that a 2-core CPU can make: Table 1's MLP
+# rows and Figure 1b/1c for MLP 1x512, 3 seeds each, the complexity measures of every
+# Figure 1 member, and Table 3's CIFAR-10 rows (kernel interpolation; ~10 GB of memory). Each command is printed with its wall-clock; checkpoints stay git-ignored.
+#
+#   cp ../shared/data/cifar10-jpeg.tar.gz data/     # git-ignored
+#   bash scripts/results_cpu.sh [PARTS]             # PARTS: table1,figure1,measures,table3 (default all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+DATA=${DATA:-data/cifar10-jpeg.tar.gz}
+PARTS=${1:-table1,figure1,measures,table3}
+[[ -f "$DATA" ]] || { echo "error: $DATA: not found (copy ../shared/data/cifar10-jpeg.tar.gz there, or DATA=PATH)" >&2; exit 2; }
+COMMON=(--config.dataset=image_folder "--config.data_dir=$DATA" --config.class_order=cifar10
+        --config.num_epochs=80 --config.member_strategy=sequential --config.progress=False
+        --config.restart=True)
+
+timed() {
+  echo "+ $*"
+  local start=$SECONDS
+  "$@"
+  echo "= $(( SECONDS - start )) s: $*"
+}
+
+for part in ${PARTS//,/ }; do
+  case $part in
+    table1)   # evaluated every 2 epochs (Table 1 needs only the final numbers)
+      timed "$PY" -m rethinking_jax.main --config=configs/table1.py:mlp,seeds=3 \
+        --workdir=results/table1_mlp "${COMMON[@]}" --config.eval_every_epochs=2 ;;
+    figure1)  # evaluated every epoch (390 steps): Figure 1b's rounding under 5%
+      timed "$PY" -m rethinking_jax.main --config=configs/figure1.py:mlp_1x512,seeds=3 \
+        --workdir=results/figure1_mlp_1x512 "${COMMON[@]}" --config.eval_every_epochs=1 ;;
+    measures)
+      timed "$PY" -m rethinking_jax.measures --workdir=results/figure1_mlp_1x512/bc_mlp_1x512 ;;
+    table3)
+      timed "$PY" -m rethinking_jax.main --config=configs/table3.py:cifar10_jpeg \
+        --workdir=results/table3_cifar10 "--config.data_dir=$DATA" ;;
+    *) echo "error: part $part: allowed table1, figure1, measures, table3" >&2; exit 2 ;;
+  esac
+done
