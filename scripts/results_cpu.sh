@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # The committed real-CIFAR-10 results of results/ that a 2-core CPU can make: Table 1's MLP
 # rows and Figure 1b/1c for MLP 1x512, 3 seeds each, the complexity measures of every
-# Figure 1 member, and Table 3's CIFAR-10 rows (kernel interpolation; ~10 GB of memory). Each command is printed with its wall-clock; checkpoints stay git-ignored.
+# Figure 1 member, and Table 3's CIFAR-10 rows (kernel interpolation; ~7 GB of memory).
+# Each command is printed with its wall-clock; checkpoints stay git-ignored. Every part
+# starts afresh (restart=True); RESUME=1 resumes a part that was stopped (its checkpoint).
+# Run the parts one at a time: two at once on 2 cores ran each ~7x slower, not 2x.
 #
 #   cp ../shared/data/cifar10-jpeg.tar.gz data/     # git-ignored
-#   bash scripts/results_cpu.sh [PARTS]             # PARTS: table1,figure1,measures,table3 (default all)
+#   bash scripts/results_cpu.sh [PARTS]     # PARTS: table1,figure1,measures,table3 (all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 DATA=${DATA:-data/cifar10-jpeg.tar.gz}
 PARTS=${1:-table1,figure1,measures,table3}
-[[ -f "$DATA" ]] || { echo "error: $DATA: not found (copy ../shared/data/cifar10-jpeg.tar.gz there, or DATA=PATH)" >&2; exit 2; }
+[[ -f "$DATA" ]] || { echo "error: $DATA: not found (copy ../shared/data/cifar10-jpeg.tar.gz" \
+  "there, or DATA=PATH)" >&2; exit 2; }
 COMMON=(--config.dataset=image_folder "--config.data_dir=$DATA" --config.class_order=cifar10
-        --config.num_epochs=80 --config.member_strategy=sequential --config.progress=False
-        --config.restart=True)
+        --config.num_epochs=80 --config.member_strategy=sequential --config.progress=False)
+[[ "${RESUME:-0}" = 1 ]] || COMMON+=(--config.restart=True)
 
 timed() {
   echo "+ $*"
