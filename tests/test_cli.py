@@ -84,8 +84,8 @@ def test_report_command_rewrites_a_runs_report_and_curves(quickstart, tmp_path):
 def test_output_schema(quickstart):
   workdir, _ = quickstart
   assert {p.name for p in workdir.iterdir()} == {"config.json", "metrics.jsonl", "summary.json",
-                                                 "report.md", "curves.png", "checkpoints",
-                                                 ".rethinking_jax.lock"}
+                                                 "report.md", "curves.png", "memorization.png",
+                                                 "checkpoints", ".rethinking_jax.lock"}
   config = json.loads((workdir / "config.json").read_text())
   assert config["dataset"] == "digits" and config["progress"] is False
   records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
