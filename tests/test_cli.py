@@ -98,7 +98,9 @@ def test_output_schema(quickstart):
   assert all(set(m) == MEMBER_KEYS for m in summary["members"])
   assert summary["run"]["steps"] == records[-1]["step"]
   report = (workdir / "report.md").read_text()
-  assert report.count("\n| ") == 1 + 6  # header + one row per member
+  members_table, dynamics = report.split("## Memorization dynamics")
+  assert members_table.count("\n| ") == 1 + 6  # header + one row per member
+  assert dynamics.count("\n| ") == 1 + 2  # header + the two members with corrupted labels
   assert (workdir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
