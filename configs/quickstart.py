@@ -1,4 +1,5 @@
-"""The embedded offline demo: the paper's finding on real data in about a minute on 2 CPUs.
+"""The embedded offline demo: the paper's finding on real data in under a minute on 2 CPUs
+(`make demo` from a fresh clone: 51 s, install included; README).
 
 scikit-learn's 8x8 digits, MLP 1x512, six members trained together: true labels, labels
 corrupted with p = 0.5, random labels, shuffled pixels, random pixels, Gaussian. Every member
