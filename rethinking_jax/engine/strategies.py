@@ -94,9 +94,9 @@ def _lift(fn, strategy):
         spmd_axis_name="member")(state, members, labels)
   if strategy == "unrolled":
     def unrolled(state, members, labels, data, *rest):
-      each = [fn(*jax.tree.map(lambda x, e=e: x[e], (state, members, labels)), data, *rest)
-              for e in range(_num_members(members))]
-      return jax.tree.map(lambda *xs: jax.numpy.stack(xs), *each)
+      per_member = zip(*(_split(tree, _num_members(members)) for tree in (state, members, labels)),
+                       strict=True)
+      return _stack([fn(*args, data, *rest) for args in per_member])
     return unrolled
   return lambda state, members, labels, data, *rest: jax.lax.map(
       lambda args: fn(*args, data, *rest), (state, members, labels))
