@@ -20,6 +20,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+from rethinking_jax.engine import program
 from rethinking_jax.errors import UserError
 
 CHECKPOINT_DIR = "checkpoints"
@@ -152,8 +153,18 @@ def _verified(restored):
   return restored
 
 
+def _state_format(meta: dict) -> int:
+  """The TrainState layout a checkpoint holds (absent: 1, written before layouts counted)."""
+  return int(meta.get("state_format", 1))
+
+
 class RunCheckpointer:
-  """Asynchronous orbax CheckpointManager over the run's state and progress."""
+  """Asynchronous orbax CheckpointManager over the run's state and progress.
+
+  A checkpoint whose meta names an older TrainState layout (program.STATE_FORMAT) is
+  restored in that layout and upgraded (program.legacy_state, program.upgrade_state), so a
+  run saved before a layout change resumes with the same numbers.
+  """
 
   def __init__(self, workdir: str, keep: int = 2):
     self.directory = os.path.join(os.path.abspath(workdir), CHECKPOINT_DIR)
@@ -164,7 +175,7 @@ class RunCheckpointer:
   def save(self, step: int, state, meta: dict) -> None:
     """Saves `state` (a copy the caller will not donate) after `step` steps, with `meta` and
     its fingerprint."""
-    meta = {**meta, "fingerprint": fingerprint(state)}
+    meta = {**meta, "fingerprint": fingerprint(state), "state_format": program.STATE_FORMAT}
     self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                      meta=ocp.args.JsonSave(meta)),
                       force=True)
@@ -181,9 +192,10 @@ class RunCheckpointer:
     restored = None
     for step in sorted(self.manager.all_steps(), reverse=True):
       try:
-        restored = _verified(self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore())))
+        restored = self._restore(step, abstract_state)
         break
+      except UserError:
+        raise  # a checkpoint of a newer layout is not corrupt: never removed
       except Exception as err:  # noqa: BLE001 -- any unreadable checkpoint: try an older one
         unreadable.append(step)
         logging.warning("checkpoint at step %d in %s is unreadable (%s: %s); trying an "
@@ -197,13 +209,31 @@ class RunCheckpointer:
       if unreadable:
         logging.warning("no valid checkpoint in %s; starting fresh", self.directory)
       return None
-    return restored.state, restored.meta
+    return restored
 
   def restore_at(self, step: int, abstract_state):
     """(state, meta) of the checkpoint saved after `step` steps, its fingerprint checked."""
+    return self._restore(step, abstract_state)
+
+  def _restore(self, step: int, abstract_state):
+    """(state, meta) at `step` in today's layout: the meta first, to learn the layout."""
+    current = program.STATE_FORMAT
+    fmt = _state_format(self.manager.restore(step, args=ocp.args.Composite(
+        meta=ocp.args.JsonRestore())).meta)
+    if fmt > current:
+      raise UserError(f"workdir: its checkpoint at step {step} was written by a newer "
+                      f"rethinking_jax (state format {fmt}; this one reads up to {current});"
+                      " upgrade, or use --config.restart=True")
+    if fmt != current:
+      abstract_state = program.legacy_state(abstract_state, fmt)
     restored = _verified(self.manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore())))
-    return restored.state, restored.meta
+    state, meta = restored.state, restored.meta
+    if fmt != current:
+      logging.info("upgrading the checkpoint at step %d from state format %d to %d", step,
+                   fmt, current)
+      state = program.upgrade_state(state, fmt)
+    return state, meta
 
   def wait(self) -> None:
     self.manager.wait_until_finished()

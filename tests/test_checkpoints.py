@@ -175,6 +175,50 @@ def test_all_checkpoints_corrupt_starts_fresh(tmp_path):
   assert summary["run"]["epochs"] == 2
 
 
+def _rewrite_checkpoint(workdir, step, state_format):
+  """Rewrites the checkpoint at `step` as one written in TrainState layout `state_format`
+  (1: before optax.sgd, the meta without a state_format field)."""
+  import orbax.checkpoint as ocp
+
+  from rethinking_jax.engine import program
+
+  run = train.prepare(small())
+  checkpointer = checkpoints.RunCheckpointer(str(workdir))
+  state, meta = checkpointer.restore_at(step, run.programs.abstract_state(run.members))
+  checkpointer.close()
+  meta = dict(meta)
+  if state_format == 1:
+    state = program.legacy_state(state, 1)
+    meta.pop("state_format")
+  else:
+    meta["state_format"] = state_format
+  meta["fingerprint"] = checkpoints.fingerprint(state)
+  directory = workdir / "checkpoints"
+  with ocp.CheckpointManager(str(directory)) as manager:
+    manager.delete(step)
+    manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                               meta=ocp.args.JsonSave(meta)), force=True)
+    manager.wait_until_finished()
+
+
+def test_a_checkpoint_of_the_old_state_layout_resumes_to_the_same_numbers(tmp_path):
+  reference = train.train_and_evaluate(small(), str(tmp_path / "ref"))
+  workdir = tmp_path / "run"
+  train.train_and_evaluate(small(num_epochs=6), str(workdir))  # saved at epochs 2, 4, 6
+  _rewrite_checkpoint(workdir, 24, state_format=1)  # as saved before optax.sgd
+  resumed = train.train_and_evaluate(small(), str(workdir))
+  assert resumed["run"]["sessions"] == [[0, 24], [24, 32]]  # upgraded, not retrained
+  assert without_timing(resumed["members"]) == without_timing(reference["members"])
+
+
+def test_a_checkpoint_of_a_newer_layout_is_refused_and_kept(tmp_path):
+  train.train_and_evaluate(small(num_epochs=2), str(tmp_path))
+  _rewrite_checkpoint(tmp_path, 8, state_format=99)
+  with pytest.raises(UserError, match="state format 99"):
+    train.train_and_evaluate(small(num_epochs=4), str(tmp_path))
+  assert (tmp_path / "checkpoints" / "8").is_dir()  # not taken for a corrupt one
+
+
 def test_a_different_config_is_refused_and_restart_starts_fresh(tmp_path):
   train.train_and_evaluate(small(num_epochs=2), str(tmp_path))
   before = (tmp_path / "metrics.jsonl").read_text()

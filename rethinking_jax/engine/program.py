@@ -63,7 +63,7 @@ class TrainState(NamedTuple):
   step: jax.Array          # int32, steps taken
   params: Any
   batch_stats: Any         # {} for models without batch-norm
-  opt_state: Any           # optax trace (heavy-ball momentum) state
+  opt_state: Any           # optax.sgd state: (TraceState(momentum), ScaleByScheduleState)
   nonfinite: jax.Array     # bool: a training loss was NaN/inf (the member diverged)
 
 
@@ -107,9 +107,34 @@ def learning_rate(spec: ProgramSpec, initial, step):
   return initial * schedule(step)
 
 
-def tx(spec: ProgramSpec) -> optax.GradientTransformation:
-  """Heavy-ball momentum (TF MomentumOptimizer: accum = m * accum + g; var -= lr * accum)."""
-  return optax.trace(decay=spec.momentum, nesterov=False)
+def tx(spec: ProgramSpec, initial_lr) -> optax.GradientTransformation:
+  """optax.sgd with heavy-ball momentum (TF MomentumOptimizer: accum = m * accum + g;
+  var -= lr * accum) and the member's own schedule (`initial_lr` may be traced: one per
+  member under the member axis)."""
+  return optax.sgd(lambda count: learning_rate(spec, initial_lr, count),
+                   momentum=spec.momentum, nesterov=False)
+
+
+# The layout of TrainState a checkpoint holds (its meta's "state_format"). 1: opt_state was
+# optax.trace's TraceState alone (before optax.sgd); 2: optax.sgd's (TraceState,
+# ScaleByScheduleState). A checkpoint of an older layout is restored in it and upgraded.
+STATE_FORMAT = 2
+
+
+def legacy_state(state: TrainState, state_format: int) -> TrainState:
+  """`state` (concrete or abstract) in an older layout (the target to restore one into)."""
+  if state_format == 1:
+    return state._replace(opt_state=state.opt_state[0])
+  raise ValueError(f"state_format: {state_format}; allowed: 1, {STATE_FORMAT}")
+
+
+def upgrade_state(state: TrainState, state_format: int) -> TrainState:
+  """A state restored in layout `state_format`, in today's: the same numbers (the schedule's
+  step count is the state's step)."""
+  if state_format == 1:
+    return state._replace(opt_state=(state.opt_state, optax.ScaleByScheduleState(
+        count=jnp.copy(state.step))))
+  raise ValueError(f"state_format: {state_format}; allowed: 1, {STATE_FORMAT}")
 
 
 def batch_labels(spec: ProgramSpec, member: MemberArrays, true_labels, index, split: str):
@@ -138,7 +163,8 @@ def init_state(spec: ProgramSpec, member: MemberArrays) -> TrainState:
   params = variables["params"]
   return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                     batch_stats=variables.get("batch_stats", {}),
-                    opt_state=tx(spec).init(params), nonfinite=jnp.zeros((), bool))
+                    opt_state=tx(spec, member.learning_rate).init(params),
+                    nonfinite=jnp.zeros((), bool))
 
 
 def _data_parallel(spec: ProgramSpec, x: jax.Array) -> jax.Array:
@@ -170,17 +196,18 @@ def _sgd_step(spec: ProgramSpec, state: TrainState, member: MemberArrays, images
 
   def loss_fn(params):
     variables = {**_variables(state), "params": params}
-    logits, updates = spec.model.apply(variables, x, train=True, rngs={"dropout": dropout_key},
-                                       mutable=["batch_stats"] if has_bn else [])
+    logits, bn_updates = spec.model.apply(variables, x, train=True,
+                                          rngs={"dropout": dropout_key},
+                                          mutable=["batch_stats"] if has_bn else [])
     data_loss = jnp.mean(_loss(logits, y))
-    return data_loss + member.weight_decay * l2_of_kernels(params), (data_loss, updates)
+    return data_loss + member.weight_decay * l2_of_kernels(params), (data_loss, bn_updates)
 
-  (_, (data_loss, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-  directions, opt_state = tx(spec).update(grads, state.opt_state)
-  lr = learning_rate(spec, member.learning_rate, state.step)
-  params = jax.tree.map(lambda p, d: p - (lr * d).astype(p.dtype), state.params, directions)
+  (_, (data_loss, bn_updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  param_updates, opt_state = tx(spec, member.learning_rate).update(grads, state.opt_state)
+  params = optax.apply_updates(state.params, param_updates)
   return TrainState(step=state.step + 1, params=params,
-                    batch_stats=updates.get("batch_stats", state.batch_stats) if has_bn else {},
+                    batch_stats=(bn_updates.get("batch_stats", state.batch_stats) if has_bn
+                                 else {}),
                     opt_state=opt_state,
                     nonfinite=state.nonfinite | ~jnp.isfinite(data_loss))
 
