@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # The committed real-CIFAR-10 results of results/ that a 2-core CPU can make: Table 1's MLP
 # rows and Figure 1b/1c for MLP 1x512, 3 seeds each, the complexity measures of every
-# Figure 1 member, and Table 3's CIFAR-10 rows (kernel interpolation; ~7 GB of memory).
+# Figure 1 member, Table 3's CIFAR-10 rows (kernel interpolation; ~7 GB of memory), and the
+# empirical Rademacher estimate (configs/rademacher.py, 3 seeds).
 # Each command is printed with its wall-clock; checkpoints stay git-ignored. Every part
 # starts afresh (restart=True); RESUME=1 resumes a part that was stopped (its checkpoint).
 # Run the parts one at a time: two at once on 2 cores ran each ~7x slower, not 2x.
 #
 #   cp ../shared/data/cifar10-jpeg.tar.gz data/     # git-ignored
-#   bash scripts/results_cpu.sh [PARTS]     # PARTS: table1,figure1,measures,table3 (all)
+#   bash scripts/results_cpu.sh [PARTS]     # PARTS: table1,figure1,measures,table3,rademacher (all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 DATA=${DATA:-data/cifar10-jpeg.tar.gz}
-PARTS=${1:-table1,figure1,measures,table3}
+PARTS=${1:-table1,figure1,measures,table3,rademacher}
 [[ -f "$DATA" ]] || { echo "error: $DATA: not found (copy ../shared/data/cifar10-jpeg.tar.gz" \
   "there, or DATA=PATH)" >&2; exit 2; }
 COMMON=(--config.dataset=image_folder "--config.data_dir=$DATA" --config.class_order=cifar10
@@ -39,6 +40,10 @@ for part in ${PARTS//,/ }; do
     table3)
       timed "$PY" -m rethinking_jax.main --config=configs/table3.py:cifar10_jpeg \
         --workdir=results/table3_cifar10 "--config.data_dir=$DATA" ;;
-    *) echo "error: part $part: allowed table1, figure1, measures, table3" >&2; exit 2 ;;
+    rademacher)  # random +-1 labels; evaluated every 2 epochs (the estimate along training)
+      timed "$PY" -m rethinking_jax.main --config=configs/rademacher.py:seeds=3 \
+        --workdir=results/rademacher "${COMMON[@]}" --config.eval_every_epochs=2 ;;
+    *) echo "error: part $part: allowed table1, figure1, measures, table3, rademacher" >&2
+       exit 2 ;;
   esac
 done
