@@ -14,11 +14,12 @@ LEVELS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 def runs():
   out = {"a_inception_small": dict(
-      model="inception_small",
+      model="inception_small", panel="a",
       randomizations="true_labels,random_labels,shuffled_pixels,random_pixels,gaussian")}
   for model in ("inception_small", "alexnet_small", "mlp_1x512"):
     out[f"bc_{model}"] = dict(
-        model=model, randomizations=",".join(f"corrupt_labels:{p:g}" for p in LEVELS))
+        model=model, panel="bc",
+        randomizations=",".join(f"corrupt_labels:{p:g}" for p in LEVELS))
   return out
 
 

@@ -42,6 +42,11 @@ def sub_configs(config) -> dict[str, ml_collections.ConfigDict]:
       configuration.validate(sub)
     except UserError as err:
       raise UserError(f"runs.{name}: {err}") from None
+    panels = suite_report.PANELS.get(config.get("report"), ())
+    if sub.panel and sub.panel not in panels:
+      raise UserError(f"runs.{name}.panel: {sub.panel!r} is not a panel of the "
+                      f"{config.get('report') or 'unnamed'} report; allowed: "
+                      f"{', '.join(panels) or 'none (leave it empty)'}")
     subs[name] = sub
   return subs
 

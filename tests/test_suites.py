@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from rethinking_jax import suite
+from rethinking_jax.errors import UserError
 from rethinking_jax.reports import paper, suite_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -125,6 +126,33 @@ def test_figure_reports_from_a_fixture_workdir(tmp_path):
   report = open(suite_report.write(str(tmp_path))).read()
   assert "| inception_small | 100.00 | 80.00 | 80.00 |" in report
   assert (tmp_path / "figure2.png").exists()
+
+
+def test_figure1_finds_its_runs_by_their_declared_panel_not_their_name(tmp_path):
+  (tmp_path / "config.json").write_text(json.dumps(
+      {"report": "figure1", "runs": {"loss_curves": {"panel": "a"},
+                                     "corruption_mlp": {"panel": "bc"},
+                                     "bc_mlp_1x512": {"panel": ""}}}))
+  write_run(tmp_path, "loss_curves", "inception_small", "center_crop",
+            [member("true", "true_labels"), member("gauss", "gaussian")], panel="a")
+  write_run(tmp_path, "corruption_mlp", "mlp_1x512", "center_crop",
+            [member(f"p{p}", "corrupt_labels", p=p, test=1 - p / 2) for p in (0.0, 1.0)],
+            panel="bc")
+  write_run(tmp_path, "bc_mlp_1x512", "mlp_1x512", "center_crop",  # declared: no panel
+            [member("p0", "corrupt_labels", p=0.0, test=0.01)], panel="")
+  report = open(suite_report.write(str(tmp_path))).read()
+  assert "| true_labels | 30 | 1.00 |" in report  # Figure 1a's table, from loss_curves
+  assert "| mlp_1x512 | 1 | 95% | 30 | 1.00 | 50.00 | 89.39 |" in report  # corruption_mlp
+  assert "| 99.00 |" not in report  # not the run whose name only looks like a panel's
+
+
+def test_a_panel_the_report_does_not_have_is_refused_before_anything_trains(tmp_path):
+  from helpers import tiny_config
+
+  config = tiny_config(report="figure1", runs={"x": {"panel": "z"}})
+  with pytest.raises(UserError, match=r"runs\.x\.panel: 'z' .* allowed: a, bc"):
+    suite.run_suite(config, str(tmp_path))
+  assert not any(tmp_path.iterdir())
 
 
 def test_table2_report_from_a_fixture_workdir(tmp_path):

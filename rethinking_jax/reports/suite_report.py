@@ -347,10 +347,34 @@ def _eval_interval(run) -> int:
              if steps else 0)
 
 
+# The panels of a report that sub-runs fill, declared by each sub-run's `panel` field (the
+# suite's config says which run is which, the report never guesses from a name).
+PANELS = {"figure1": ("a", "bc")}
+
+
+def _panel(name: str, run) -> str:
+  """A run's declared panel; a workdir written before the field existed: its name's prefix
+  (the configs' names then: a_inception_small, bc_MODEL)."""
+  declared = run["config"].get("panel")
+  if declared is not None:
+    return declared
+  return next((p for p in ("a", "bc") if name.startswith(f"{p}_")), "")
+
+
+def panel_runs(runs, panel: str) -> list[dict]:
+  return [run for name, run in runs.items() if _panel(name, run) == panel]
+
+
+def _run_of_model(runs, model: str):
+  """The first of `runs` (run dicts) that trains `model`: from what it recorded, not from its
+  name."""
+  return next((run for run in runs if run["summary"]["run"]["model"] == model), None)
+
+
 def figure1(workdir, runs) -> list[str]:
   lines = ["## Figure 1 — fitting random labels and random pixels", ""]
   fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-  a = runs.get("a_inception_small")
+  a = next(iter(panel_runs(runs, "a")), None)
   if a:
     for (_, label), records in _by_member(a["metrics"]):
       points = [(r["step"], r["train_loss"]) for r in records if r["train_loss"]]
@@ -369,8 +393,9 @@ def figure1(workdir, runs) -> list[str]:
   table = ["| model | p | convergence threshold | steps to reach it | relative to p = 0 | "
            "test error % | paper test error % |", "|---|---:|---:|---:|---:|---:|---:|"]
   notes = []
+  bc = panel_runs(runs, "bc")
   for model in ("inception_small", "alexnet_small", "mlp_1x512"):
-    run = runs.get(f"bc_{model}")
+    run = _run_of_model(bc, model)
     if not run:
       continue
     ms = run["summary"]["members"]
@@ -452,7 +477,7 @@ def figure2(workdir, runs) -> list[str]:
   table = ["| model | final train % | final test % | best test % (early stopping) |",
            "|---|---:|---:|---:|"]
   for ax, model in zip(axes, ("inception_small", "inception_small_nobn"), strict=True):
-    run = runs.get(model)
+    run = _run_of_model(runs.values(), model)
     ax.set(title=model, xlabel="steps", ylabel="accuracy")
     ax.grid(alpha=0.3)
     if not run:
