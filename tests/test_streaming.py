@@ -140,6 +140,31 @@ def test_subsets_are_fixed_random_and_the_same_on_both_input_paths(tmp_path):
   assert streamed.num_test == 5
 
 
+def write_split(root, split, per_class):
+  rng = np.random.default_rng(len(split) * 10 + per_class)
+  for cls in ("n02", "n01"):
+    os.makedirs(root / split / cls)
+    for i in range(per_class):
+      pixels = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+      Image.fromarray(pixels).save(root / split / cls / f"{i}.JPEG", quality=95)
+
+
+@pytest.mark.parametrize("test_splits", [("val",), ("validation",), ("val", "test")])
+def test_one_folder_layout_rule_for_both_readers(tmp_path, test_splits):
+  """train/ and the first of test/, val/, validation/ present: a folder that streams also
+  loads into memory, with the same test examples."""
+  root = tmp_path / "data"
+  write_split(root, "train", 2)
+  for i, split in enumerate(test_splits):
+    write_split(root, split, 1 + i)  # test/ (when present) has 2 per class, val/ 1
+  device = image_folder.load_image_folder(str(root), cache_dir=str(tmp_path / "cache"))
+  streamed = stream.open_stream("image_folder", data_dir=str(root))
+  assert device.num_test == streamed.num_test == (4 if "test" in test_splits else 2)
+  images, labels = streamed.read_rows("test", np.arange(streamed.num_test))
+  np.testing.assert_array_equal(images, device.test_images)
+  np.testing.assert_array_equal(labels, device.test_labels)
+
+
 def test_folder_without_a_test_split_is_a_one_line_error(tmp_path):
   (tmp_path / "train" / "a").mkdir(parents=True)
   config = tiny_config(dataset="image_folder", data_dir=str(tmp_path), input_pipeline="stream")

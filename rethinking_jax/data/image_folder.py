@@ -26,6 +26,10 @@ from rethinking_jax.errors import UserError
 CLASS_ORDERS = {"cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
                             "horse", "ship", "truck")}
 SPLITS = ("train", "test")
+# The one folder-layout rule of both readers (this one and data/stream.py): train/ and the
+# first of these present as the test split (ImageNet's archives unpack to val/).
+TEST_FOLDERS = ("test", "val", "validation")
+_SPLIT_FOLDERS = ("train", *TEST_FOLDERS)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 CACHE_VERSION = 1
 
@@ -100,10 +104,11 @@ def _is_tar(path: str) -> bool:
 
 
 def _parse(rel: str):
-  """'x/train/cat/1.jpg' -> ('train', 'cat'); None when there is no split/class level."""
+  """'x/train/cat/1.jpg' -> ('train', 'cat'), 'x/val/cat/1.jpg' -> ('val', 'cat'); None
+  when there is no split/class level."""
   parts = rel.replace("\\", "/").split("/")
   for i, part in enumerate(parts[:-2]):
-    if part in SPLITS and len(parts) - i == 3:
+    if part in _SPLIT_FOLDERS and len(parts) - i == 3:
       return part, parts[i + 1]
   return None
 
@@ -135,12 +140,25 @@ def decode(blob: bytes, name: str) -> np.ndarray:
   return array[..., None] if array.ndim == 2 else array
 
 
+def test_folder(folders) -> str | None:
+  """The test split's folder among `folders` (split folder names found): TEST_FOLDERS'
+  first present."""
+  return next((s for s in TEST_FOLDERS if s in folders), None)
+
+
 def decode_folder(path: str, class_order=None, name: str = "") -> Dataset:
   """Decodes every image (no cache)."""
   images = {s: [] for s in SPLITS}
   classes = {s: [] for s in SPLITS}
   shape = None
   entries = _entries(path)
+  test_name = test_folder({split for split, *_ in entries})
+  unused = sorted({split for split, *_ in entries} - {"train", test_name})
+  if unused:
+    logging.warning("data_dir %s: %s/ is the test split; %s/ is ignored", path, test_name,
+                    "/, ".join(unused))
+  entries = [("test" if split == test_name else split, *rest)
+             for split, *rest in entries if split in ("train", test_name)]
   logging.info("decoding the %d images of %s (once: the arrays are cached)", len(entries),
                path)
   start = last = time.perf_counter()
@@ -159,7 +177,8 @@ def decode_folder(path: str, class_order=None, name: str = "") -> Dataset:
   missing = [s for s in SPLITS if not images[s]]
   if missing:
     raise UserError(f"data_dir: {path!r} has no images under {'/'.join(missing)}/<class>/; "
-                    "expected <root>/train/<class>/<image> and <root>/test/<class>/<image>")
+                    "expected <root>/train/<class>/<image> and <root>/test/<class>/<image> "
+                    f"(or {' or '.join(TEST_FOLDERS[1:])}/ for test/)")
   order = class_list(sorted(set(classes["train"]) | set(classes["test"])), class_order, path)
   index = {c: i for i, c in enumerate(order)}
   arrays = {s: (np.stack(images[s]), np.asarray([index[c] for c in classes[s]], np.int32))

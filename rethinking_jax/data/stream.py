@@ -26,7 +26,6 @@ from rethinking_jax.errors import UserError
 
 # tfds split names (train, test) where they are not "train" and "test".
 TFDS_SPLITS = {"imagenet2012": ("train", "validation")}
-FOLDER_TEST_SPLITS = ("test", "val", "validation")
 STATS_EXAMPLES = 4096  # the Gaussian test's channel statistics come from this many images
 
 
@@ -242,10 +241,11 @@ def _folder_splits(root: str, class_order: str):
     raise UserError(f"data_dir: {root!r} is not a directory; streaming an image_folder needs "
                     "a directory of <split>/<class>/<image> files (unpack a .tar first, or use "
                     "input_pipeline=device for archives that fit in memory)")
-  test_name = next((s for s in FOLDER_TEST_SPLITS if os.path.isdir(os.path.join(root, s))), None)
+  test_name = image_folder.test_folder(
+      {s for s in image_folder.TEST_FOLDERS if os.path.isdir(os.path.join(root, s))})
   if not os.path.isdir(os.path.join(root, "train")) or test_name is None:
     raise UserError(f"data_dir: {root!r} needs train/<class>/ and one of "
-                    f"{', '.join(FOLDER_TEST_SPLITS)}/<class>/ folders")
+                    f"{', '.join(image_folder.TEST_FOLDERS)}/<class>/ folders")
   found = sorted({c for s in ("train", test_name)
                   for c in os.listdir(os.path.join(root, s))
                   if os.path.isdir(os.path.join(root, s, c))})
