@@ -45,7 +45,7 @@ def bench_one(model, members, strategy, num_train, epochs, batch_size, step_loop
   c.input_pipeline = input_pipeline
   run = train.prepare(c)
   programs, state = run.programs, run.programs.init(run.members)
-  args = (run.members, run.labels, run.data)
+  args = (run.members, run.inputs)
   state = jax.block_until_ready(programs.train_chunk(state, *args, 0, 1))  # compile + warm up
   times = []
   for r in range(repeats):

@@ -26,7 +26,9 @@ def get_config(arg=None):
   # `stream` reads it from disk batch by batch (ImageNet); auto = stream only for imagenet2012.
   c.input_pipeline = "auto"      # auto | device | stream
   c.image_size = 0               # stream: every image resized to this square first (0 = keep)
-  c.stream_workers = 8           # stream: threads decoding images
+  c.stream_workers = 8           # stream: readers decoding images (threads or processes)
+  c.stream_reader = "auto"       # stream: auto | threads | processes (auto: processes for
+                                 # files on disk when stream_workers > 1); the same bytes
   c.prefetch_batches = 4         # stream: batches read ahead of the device
   c.eval_train_examples = 0      # stream: train accuracy over a fixed random subset (0 = all)
   c.train_transform = "center_crop"  # center_crop | random_crop | augment  [default]

@@ -32,7 +32,7 @@ CHECKPOINT_DIR = "checkpoints"
 RUN_LENGTH_FIELDS = frozenset({"num_epochs", "extra_epochs", "stop_when_memorized", "progress",
                                "checkpoint_every_epochs", "checkpoints_to_keep", "restart",
                                "eval_batch_size", "mesh_shape", "distributed",
-                               "member_strategy", "step_loop", "stream_workers",
+                               "member_strategy", "step_loop", "stream_workers", "stream_reader",
                                "prefetch_batches", "tensorboard", "panel"})
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from rethinking_jax import data, models
-from rethinking_jax.data import pipeline, preprocess, randomize, tfds_source
+from rethinking_jax.data import pipeline, preprocess, randomize, stream, tfds_source
+from rethinking_jax.data.inputs import streams
 from rethinking_jax.engine import members as members_lib
 from rethinking_jax.engine.strategies import STEP_LOOPS, STRATEGIES
 from rethinking_jax.errors import UserError, unknown_name
@@ -55,6 +56,7 @@ def validate(config) -> None:
            f"image_size: {c.image_size} resizes images on the streaming input path only; "
            "allowed with input_pipeline=device: 0 (or set input_pipeline=stream)")
   _require(c.stream_workers >= 1, f"stream_workers: {c.stream_workers} must be >= 1")
+  _one_of("stream_reader", c.get("stream_reader", "auto"), stream.READERS)
   _require(c.prefetch_batches >= 1, f"prefetch_batches: {c.prefetch_batches} must be >= 1")
   _require(c.eval_train_examples >= 0,
            f"eval_train_examples: {c.eval_train_examples} must be >= 0 (0 = all)")
@@ -122,12 +124,6 @@ def validate(config) -> None:
 INPUT_PIPELINES = ("auto", "device", "stream")
 
 
-def streams(config) -> bool:
-  """Whether the run reads its data batch by batch (auto: only datasets that must be)."""
-  return config.input_pipeline == "stream" or (config.input_pipeline == "auto"
-                                               and config.dataset in data.STREAMED_DATASETS)
-
-
 @dataclasses.dataclass(frozen=True)
 class Resolved:
   """A validated config with everything derived that the engine needs."""
@@ -145,18 +141,6 @@ def resolve(config) -> Resolved:
       _numbers("learning_rates", config.learning_rates) or [lr],
       _numbers("weight_decays", config.weight_decays) or [config.weight_decay])
   return Resolved(lr, specs)
-
-
-def check_subset(config, dataset) -> None:
-  """num_train/num_test ask for at most what the dataset has (no silent clamping), and
-  num_classes for at most its classes."""
-  _require(config.get("num_classes", 0) <= dataset.num_classes,
-           f"num_classes: {config.get('num_classes')} is more than {dataset.name}'s "
-           f"{dataset.num_classes} classes; allowed: 0 or 2..{dataset.num_classes}")
-  for field, asked, have in (("num_train", config.num_train, dataset.num_train),
-                             ("num_test", config.num_test, dataset.num_test)):
-    _require(asked <= have, f"{field}: {asked} is more than the {have:,} examples of "
-             f"{dataset.name}; allowed: 0 (all) or 1..{have}")
 
 
 def check_against_data(config, dataset) -> None:

@@ -25,46 +25,9 @@ from rethinking_jax.data import preprocess, stream
 from rethinking_jax.engine import loop, program, sharding
 from rethinking_jax.engine import members as members_lib
 from rethinking_jax.engine.strategies import MemberPrograms, resolve_step_loop, resolve_strategy
-from rethinking_jax.engine.streaming import StreamPrograms
+from rethinking_jax.engine.streaming import StreamInputs, StreamPrograms
 from rethinking_jax.errors import UserError
 from rethinking_jax.reports import files, markdown, tensorboard
-
-
-@functools.lru_cache(maxsize=2)
-def _load(name, data_dir, tfds_reader, synthetic_shape, synthetic_train, synthetic_test,
-          class_order, cache_dir) -> data.Dataset:
-  """One read per dataset per process: the sub-runs of a suite share it (read-only)."""
-  return data.load(name, data_dir=data_dir, tfds_reader=tfds_reader,
-                   synthetic_shape=synthetic_shape, synthetic_train=synthetic_train,
-                   synthetic_test=synthetic_test, class_order=class_order, cache_dir=cache_dir)
-
-
-def load_dataset(config) -> data.Dataset:
-  """The config's dataset in host memory (the device input path)."""
-  if config.dataset in data.STREAMED_DATASETS:
-    raise UserError(f"dataset: {config.dataset} is read from disk batch by batch "
-                    "(input_pipeline=stream) and cannot be loaded into memory here")
-  dataset = _load(config.dataset, config.data_dir or None, config.tfds_reader,
-                  tuple(config.synthetic_shape), config.synthetic_train, config.synthetic_test,
-                  config.get("class_order", ""), config.get("cache_dir", ""))
-  configuration.check_subset(config, dataset)
-  return dataset.subset(config.num_train, config.num_test).with_classes(
-      config.get("num_classes", 0))
-
-
-def open_stream(config) -> stream.StreamedDataset:
-  """The config's dataset as a stream: tfds and image-folder directories read from disk, the
-  other sources from their in-memory arrays."""
-  on_disk = config.dataset in data.TFDS_DATASETS or (
-      config.dataset == "image_folder" and os.path.isdir(config.data_dir))
-  source = stream.open_stream(
-      config.dataset, data_dir=config.data_dir, image_size=config.image_size,
-      workers=config.stream_workers, class_order=config.get("class_order", ""),
-      in_memory=None if on_disk else load_dataset(config))  # already subset
-  if not on_disk:
-    return source  # already subset
-  configuration.check_subset(config, source)
-  return source.subset(config.num_train, config.num_test)
 
 
 def program_spec(config, dataset, specs, mesh) -> program.ProgramSpec:
@@ -88,24 +51,26 @@ class Run:
   """Everything a run needs on the device, built from a validated config."""
 
   specs: list
-  dataset: data.Dataset | stream.StreamedDataset
+  dataset: data.Dataset | stream.StreamedDataset  # what it was opened from (its sizes, name)
   programs: MemberPrograms                 # a StreamPrograms on the streaming path
   members: members_lib.MemberArrays
-  labels: program.MemberLabels | None      # None when streaming: derived per batch
-  data: program.DeviceData | None          # None when streaming: the programs read it
+  inputs: program.DeviceInputs | StreamInputs  # what the programs read, one per input path
   settings: loop.FitSettings
 
   def fit(self, on_eval=lambda records: None, **resume) -> loop.FitResult:
     """loop.fit over this run; `resume`: state=, progress=, after_eval= (see loop.fit)."""
-    return loop.fit(self.programs, self.specs, self.members, self.labels, self.data,
-                    self.settings, on_eval, **resume)
+    return loop.fit(self.programs, self.specs, self.members, self.inputs, self.settings,
+                    on_eval, **resume)
+
+  def close(self) -> None:
+    self.inputs.close()
 
 
 def _open(config):
   """(members, dataset, mesh shape, member strategy) of a config, with every check that needs
   the data: the one place where a run's config is checked in full and `auto` resolved."""
   resolved = configuration.resolve(config)
-  dataset = open_stream(config) if configuration.streams(config) else load_dataset(config)
+  dataset = data.from_config(config)
   try:
     configuration.check_against_data(config, dataset)
     mesh_shape = functools.partial(sharding.mesh_shape, config.mesh_shape,
@@ -117,8 +82,7 @@ def _open(config):
                                   spread_members=mesh_shape(spread_members=True)[0] > 1)
     shape = mesh_shape(spread_members=strategy == "vmap")
   except BaseException:
-    if isinstance(dataset, stream.StreamedDataset):
-      dataset.close()
+    dataset.close()
     raise
   return resolved.members, dataset, shape, strategy
 
@@ -127,15 +91,13 @@ def check(config) -> None:
   """Raises the UserError that prepare(config) would, without building or placing anything
   (a suite checks all its runs before the first one trains)."""
   _, dataset, _, _ = _open(config)
-  if isinstance(dataset, stream.StreamedDataset):
-    dataset.close()
+  dataset.close()
 
 
 def prepare(config) -> Run:
   """Validates `config`, opens the data (on the device, or as a stream) and compiles nothing
   yet; raises UserError early."""
   specs, dataset, shape, strategy = _open(config)
-  streaming = isinstance(dataset, stream.StreamedDataset)
   mesh = sharding.make_mesh(shape)
   spec = program_spec(config, dataset, specs, mesh)
   settings = loop.FitSettings(
@@ -145,15 +107,16 @@ def prepare(config) -> Run:
       stop_when_memorized=config.stop_when_memorized, extra_epochs=config.extra_epochs,
       progress=config.progress)
   host_members = members_lib.stack(specs)
-  if streaming:
+  if isinstance(dataset, stream.StreamedDataset):  # the one place that asks the path
     channels = dataset.channels  # the statistics only matter to Gaussian members
     mean, std = (dataset.channel_stats(config.crop_size) if "gaussian" in spec.kinds_present
                  else (np.zeros(channels), np.ones(channels)))
-    programs = StreamPrograms(
-        spec, strategy, dataset, jax.tree.map(lambda x: x[0], host_members),
+    inputs = StreamInputs(
+        spec, dataset,
         data.subset_indices(dataset.num_train, config.eval_train_examples, specs[0].seed),
         mean, std, config.prefetch_batches)
-    return Run(specs, dataset, programs, programs.place_members(host_members), None, None,
+    programs = StreamPrograms(spec, strategy, jax.tree.map(lambda x: x[0], host_members))
+    return Run(specs, dataset, programs, programs.place_members(host_members), inputs,
                settings)
   mean, std = preprocess.channel_stats(dataset.train_images, config.crop_size)
   step_loop = resolve_step_loop(config.step_loop, models.record(config.model).convolutional,
@@ -162,10 +125,10 @@ def prepare(config) -> Run:
   member_arrays = programs.place_members(host_members)
   true_labels = sharding.place((dataset.train_labels, dataset.test_labels),
                                sharding.replicated(mesh))
-  labels = programs.labels(member_arrays, *true_labels)
-  return Run(specs, dataset, programs, member_arrays, labels,
-             loop.device_data(dataset.train_images, dataset.test_images, mean, std, mesh),
-             settings)
+  inputs = program.DeviceInputs(
+      programs.labels(member_arrays, *true_labels),
+      loop.device_data(dataset.train_images, dataset.test_images, mean, std, mesh))
+  return Run(specs, dataset, programs, member_arrays, inputs, settings)
 
 
 @jax.jit
@@ -313,8 +276,7 @@ def _train_in(config, workdir: str, run: Run, writes_outputs: bool) -> dict:
       writer.close()
       scalars.close()
       checkpointer.close()
-      if isinstance(run.dataset, stream.StreamedDataset):
-        run.dataset.close()  # its reader threads
+      run.close()  # a stream's reader threads
   if result.interrupted:
     raise Interrupted(f"stopped by {signals.received or 'another process'} at epoch "
                       f"{result.epochs}; checkpoint saved in {checkpointer.directory}; rerun "
@@ -322,7 +284,7 @@ def _train_in(config, workdir: str, run: Run, writes_outputs: bool) -> dict:
 
   summary = make_summary(config, dataset, specs, result, os.path.basename(workdir.rstrip("/")),
                          run.programs.spec.steps_per_epoch, run.programs.spec.mesh,
-                         metrics_lost, run.programs.strategy)
+                         run.inputs, metrics_lost, run.programs.strategy)
   if not writes_outputs:
     return summary
   files.write_json(os.path.join(workdir, "summary.json"), summary)
@@ -331,16 +293,15 @@ def _train_in(config, workdir: str, run: Run, writes_outputs: bool) -> dict:
 
 
 def make_summary(config, dataset, specs, result: loop.FitResult, name: str,
-                 steps_per_epoch: int, mesh, metrics_lines_lost: int = 0,
+                 steps_per_epoch: int, mesh, inputs, metrics_lines_lost: int = 0,
                  strategy: str | None = None) -> dict:
+  """summary.json's content; `inputs`: the run's (its input path and how many training
+  examples an evaluation measured)."""
   stop, reason = loop.stop_reason(result.status, result.epochs, config.num_epochs)
   run = {"name": name, "dataset": dataset.name, "num_train": dataset.num_train,
          "num_test": dataset.num_test, "model": config.model,
-         "input_pipeline": "stream" if isinstance(dataset, stream.StreamedDataset) else "device",
-         "train_eval_examples": (min(config.eval_train_examples or dataset.num_train,
-                                     dataset.num_train)
-                                 if isinstance(dataset, stream.StreamedDataset)
-                                 else dataset.num_train),
+         "input_pipeline": inputs.pipeline,
+         "train_eval_examples": inputs.train_eval_examples,
          "member_strategy": strategy or config.member_strategy,  # auto resolved
          "batch_size": config.batch_size,
          "epochs": result.epochs, "steps": result.progress.step,

@@ -168,7 +168,7 @@ def test_corrupt_test_labels_corrupts_the_test_labels_only():
     assert (a["train_loss"], a["train_acc"]) == (b["train_loss"], b["train_acc"])
   assert corrupt.history[0]["test_acc"] == plain.history[0]["test_acc"] > 0.9
   assert corrupt.history[1]["test_acc"] < plain.history[1]["test_acc"] - 0.2
-  changed = np.mean(np.asarray(run.labels.test[1]) != run.dataset.test_labels)
+  changed = np.mean(np.asarray(run.inputs.labels.test[1]) != run.dataset.test_labels)
   assert 0.35 < changed < 0.55  # p = 0.5 of them redrawn over 10 classes: ~45% differ
 
 
@@ -182,7 +182,7 @@ def test_a_corrupted_member_fits_its_clean_labels_before_its_corrupted_ones():
   first = corrupted[0]
   assert first["train_acc_clean"] > first["train_acc_corrupted"] + 0.3  # clean ones first
   assert corrupted[-1]["train_acc_corrupted"] == 1.0  # then it memorizes the rest
-  clean_share = 1 - float(np.mean(np.asarray(run.labels.train_corrupted[0])))
+  clean_share = 1 - float(np.mean(np.asarray(run.inputs.labels.train_corrupted[0])))
   np.testing.assert_allclose(first["train_acc"], clean_share * first["train_acc_clean"]
                              + (1 - clean_share) * first["train_acc_corrupted"], atol=1e-5)
   true = [r for r in result.history if r["member"] == 1]

@@ -20,7 +20,7 @@ from PIL import Image
 
 from rethinking_jax import checkpoints, configuration, data, report, suite, train
 from rethinking_jax import workdir as workdir_lib
-from rethinking_jax.data import image_folder
+from rethinking_jax.data import image_folder, inputs
 from rethinking_jax.engine import loop
 from rethinking_jax.errors import UserError
 
@@ -283,7 +283,7 @@ def test_unusable_workdirs_are_refused_before_the_data_is_read(tmp_path, monkeyp
   def read(config):
     raise AssertionError("the data was read before the workdir was checked")
 
-  monkeypatch.setattr(train, "load_dataset", read)
+  monkeypatch.setattr(inputs, "load_dataset", read)
   (tmp_path / "file").write_text("x")
   with pytest.raises(UserError, match="is a file, not a directory"):
     train.train_and_evaluate(tiny_config(), str(tmp_path / "file"))

@@ -11,7 +11,7 @@ import pytest
 from helpers import assert_same_conv_step, assert_trees_close, fit, tiny_config
 from PIL import Image
 
-from rethinking_jax import configuration, train
+from rethinking_jax import configuration, decoding, train
 from rethinking_jax.data import image_folder, stream
 from rethinking_jax.data.dataset import subset_indices
 from rethinking_jax.engine import streaming
@@ -31,7 +31,8 @@ def test_one_member_streamed_equals_the_device_resident_run(overrides):
   (XLA may fuse the device path's gather into the preprocessing and round differently)."""
   _, device = fit(tiny_config(input_pipeline="device", **overrides))
   run, streamed = fit(tiny_config(input_pipeline="stream", **overrides))
-  assert isinstance(run.programs, streaming.StreamPrograms) and run.data is None
+  assert isinstance(run.programs, streaming.StreamPrograms)
+  assert isinstance(run.inputs, streaming.StreamInputs)
   np.testing.assert_allclose([[r[k] for k in KEYS] for r in device.history],
                              [[r[k] for k in KEYS] for r in streamed.history], atol=1e-5)
   assert_trees_close(device.state.params, streamed.state.params, atol=1e-5)
@@ -51,10 +52,10 @@ def test_members_share_one_stream_and_keep_their_own_labels():
   """Member m>0 trains on member 0's order; its random labels are still its own."""
   run, result = fit(tiny_config(input_pipeline="stream", randomizations="true_labels,random_labels",
                                 seeds="3", num_epochs=1))
-  order = run.programs.epoch_order(0)
+  order = run.programs.epoch_order(run.dataset.num_train, 0)
   assert order.shape == (4, 16) and len(np.unique(order)) == 64
-  np.testing.assert_array_equal(order, run.programs.epoch_order(0))
-  assert not np.array_equal(order, run.programs.epoch_order(1))
+  np.testing.assert_array_equal(order, run.programs.epoch_order(run.dataset.num_train, 0))
+  assert not np.array_equal(order, run.programs.epoch_order(run.dataset.num_train, 1))
   true, random = result.history
   assert true["label"] == "true_labels" and random["label"] == "random_labels"
   assert true["train_acc"] != random["train_acc"]
@@ -92,13 +93,13 @@ def test_prefetch_keeps_order_and_raises_at_the_failing_item():
 def test_fit_square_resizes_the_shorter_side_and_crops_the_center():
   image = np.zeros((40, 80, 3), np.uint8)
   image[:, 30:50] = 255  # a bright band in the middle columns
-  out = stream.fit_square(image, 20, 3)
+  out = decoding.fit_square(image, 20, 3)
   assert out.shape == (20, 20, 3) and out.dtype == np.uint8
   assert out[:, 10].min() == 255 and out[:, 0].max() == 0  # the band is centered
-  gray = stream.fit_square(np.full((30, 30), 7, np.uint8), 10, 3)
+  gray = decoding.fit_square(np.full((30, 30), 7, np.uint8), 10, 3)
   assert gray.shape == (10, 10, 3) and np.all(gray == 7)
   same = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
-  assert stream.fit_square(same, 0, 3) is same
+  assert decoding.fit_square(same, 0, 3) is same
 
 
 def write_jpeg_folder(root, sizes, test_split="val"):
@@ -163,6 +164,42 @@ def test_one_folder_layout_rule_for_both_readers(tmp_path, test_splits):
   images, labels = streamed.read_rows("test", np.arange(streamed.num_test))
   np.testing.assert_array_equal(images, device.test_images)
   np.testing.assert_array_equal(labels, device.test_labels)
+
+
+def test_process_readers_give_the_threads_bytes(tmp_path):
+  """decoding.ProcessReader (worker processes, shared memory) on a subset with resizing:
+  byte for byte what the threads read, in order; a broken file is the same one-line error."""
+  write_jpeg_folder(tmp_path, [(20, 30), (33, 17), (16, 16)])
+  opened = {r: stream.open_stream("image_folder", data_dir=str(tmp_path), image_size=12,
+                                  workers=2, reader=r).subset(num_train=5)
+            for r in ("threads", "processes")}
+  assert opened["processes"].uses_processes and not opened["threads"].uses_processes
+  index = np.asarray([4, 0, 3, 3, 1])
+  try:
+    for split in ("train", "test"):
+      (a_img, a_lab), (b_img, b_lab) = (ds.read_rows(split, index) for ds in opened.values())
+      np.testing.assert_array_equal(a_img, b_img)
+      np.testing.assert_array_equal(a_lab, b_lab)
+      assert b_img.shape == (5, 12, 12, 3)
+    subset = opened["threads"].train
+    broken = subset.split.files[subset.index[0]]  # the subset's first training image
+    open(broken, "wb").write(b"not a jpeg")
+    for ds in opened.values():
+      with pytest.raises(UserError, match=f"cannot read image '{broken}'"):
+        ds.read_rows("train", np.arange(5))
+  finally:
+    for ds in opened.values():
+      ds.close()
+
+
+def test_auto_reader_uses_processes_for_files_and_threads_for_arrays(tmp_path):
+  write_jpeg_folder(tmp_path, [(16, 16)])
+  folder = stream.open_stream("image_folder", data_dir=str(tmp_path))
+  one = stream.open_stream("image_folder", data_dir=str(tmp_path), workers=1)
+  arrays = train.prepare(tiny_config(input_pipeline="stream")).dataset
+  assert folder.uses_processes and not one.uses_processes and not arrays.uses_processes
+  for ds in (folder, one, arrays):
+    ds.close()
 
 
 def test_folder_without_a_test_split_is_a_one_line_error(tmp_path):

@@ -295,7 +295,7 @@ def test_the_rademacher_estimate_is_two_train_accuracy_minus_one_on_random_binar
   sub = suite.sub_configs(config)["mlp_1x512"]
   run, result = fit(sub)
   assert run.dataset.num_classes == 2 and set(np.unique(run.dataset.train_labels)) <= {0, 1}
-  labels = np.asarray(run.labels.train)
+  labels = np.asarray(run.inputs.labels.train)
   assert set(np.unique(labels)) == {0, 1} and 0.35 < labels.mean() < 0.65
   assert np.mean(labels[0] != labels[1]) > 0.3  # independent labellings per member
   by_step = suite_report.rademacher_estimates(

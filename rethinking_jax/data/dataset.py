@@ -52,6 +52,9 @@ class Dataset:
         self, train_labels=(self.train_labels % num_classes).astype(np.int32),
         test_labels=(self.test_labels % num_classes).astype(np.int32), num_classes=num_classes)
 
+  def close(self) -> None:
+    """Nothing to release (a StreamedDataset's counterpart stops its reader threads)."""
+
   def subset(self, num_train: int = 0, num_test: int = 0) -> Dataset:
     """A fixed random `num_train` / `num_test` examples of each split (0 keeps it whole)."""
     tr = subset_indices(self.num_train, num_train)

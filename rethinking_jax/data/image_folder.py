@@ -10,7 +10,6 @@ warning. This is also how users bring their own datasets.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import tarfile
 import time
@@ -21,6 +20,7 @@ from absl import logging
 
 from rethinking_jax import atomic_files
 from rethinking_jax.data.dataset import Dataset
+from rethinking_jax.decoding import IMAGE_SUFFIXES, decode
 from rethinking_jax.errors import UserError
 
 CLASS_ORDERS = {"cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
@@ -30,7 +30,6 @@ SPLITS = ("train", "test")
 # first of these present as the test split (ImageNet's archives unpack to val/).
 TEST_FOLDERS = ("test", "val", "validation")
 _SPLIT_FOLDERS = ("train", *TEST_FOLDERS)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 CACHE_VERSION = 1
 
 
@@ -125,19 +124,6 @@ def source_hash(path: str, class_order) -> str:
       for block in iter(lambda: f.read(1 << 20), b""):
         h.update(block)
   return h.hexdigest()
-
-
-def decode(blob: bytes, name: str) -> np.ndarray:
-  from PIL import Image, UnidentifiedImageError
-
-  try:
-    with Image.open(io.BytesIO(blob)) as img:
-      img.load()
-      array = np.asarray(img.convert("L") if img.mode in ("L", "1", "I;16") else
-                         img.convert("RGB"), np.uint8)
-  except (UnidentifiedImageError, OSError, ValueError) as err:
-    raise UserError(f"data_dir: cannot read image {name!r} ({err})") from None
-  return array[..., None] if array.ndim == 2 else array
 
 
 def test_folder(folders) -> str | None:

@@ -16,7 +16,7 @@ TRANSFORMS = ("center_crop", "random_crop", "augment")
 def model_inputs(images_u8: jax.Array, index: jax.Array, *, kind, member_key: jax.Array,
                  split: str, mean, std, crop: int | None, transform: str, train: bool,
                  augment_key: jax.Array | None = None,
-                 kinds_present=randomize.INPUT_KINDS) -> jax.Array:
+                 kinds_present=None) -> jax.Array:
   """Model inputs [B,h,w,C] float32 for images_u8 [B,H,W,C] at dataset positions `index`."""
   x = preprocess.to_unit(images_u8)
   augmenting = train and transform != "center_crop"

@@ -9,21 +9,56 @@ copy of the images on the device and derive their inputs on the fly.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 
 from rethinking_jax.errors import UserError, unknown_name
 
-KINDS = ("true_labels", "corrupt_labels", "random_labels", "shuffled_pixels", "random_pixels",
-         "gaussian")
-KIND_CODE = {name: code for code, name in enumerate(KINDS)}
 LABEL_KINDS = ("true_labels", "corrupt_labels", "random_labels")
-INPUT_KINDS = ("shuffled_pixels", "random_pixels", "gaussian")
+# Every kind and its int32 code (a member's `kind` on the device): the label kinds, then each
+# input randomization in the order register_input added it. Extended only by register_input.
+KINDS: list[str] = list(LABEL_KINDS)
+KIND_CODE: dict[str, int] = {name: code for code, name in enumerate(KINDS)}
 
-# Independent random streams derived from one member seed.
+# Independent random streams derived from one member seed (an input randomization's own
+# stream is given when it is registered).
 _STREAM = {"labels": 1, "shuffle": 2, "pixels": 3, "gaussian": 4}
 _SPLIT = {"train": 0, "test": 1}
+
+
+@dataclasses.dataclass(frozen=True)
+class InputRandomization:
+  """An input randomization: `apply(x, index, key, mean, std) -> x'` on cropped [0,1] images
+  x [B,H,W,C] with their example positions `index` [B] in their split. `key` is the member's
+  own stream for it (folded with the split when `per_split`), so every draw is a function of
+  (seed, split, index): fixed across epochs. mean/std [C]: the training set's channel
+  statistics."""
+
+  stream: int
+  per_split: bool
+  apply: Callable
+
+
+# name -> InputRandomization, in registration order.
+INPUT_RANDOMIZATIONS: dict[str, InputRandomization] = {}
+
+
+def register_input(name: str, randomization: InputRandomization) -> None:
+  """Adds an input randomization kind (usable in `randomizations=` from then on)."""
+  if name in KIND_CODE:
+    raise ValueError(f"randomization {name!r} exists already")
+  if randomization.stream in {_STREAM["labels"], *(r.stream for r in
+                                                   INPUT_RANDOMIZATIONS.values())}:
+    raise ValueError(f"randomization {name!r}: stream {randomization.stream} is taken")
+  INPUT_RANDOMIZATIONS[name] = randomization
+  KINDS.append(name)
+  KIND_CODE[name] = len(KINDS) - 1
+
+
+def input_kinds() -> tuple[str, ...]:
+  return tuple(INPUT_RANDOMIZATIONS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,21 +145,35 @@ def gaussian_images(key: jax.Array, index: jax.Array, shape, mean, std) -> jax.A
 
 
 def randomize_inputs(x: jax.Array, index: jax.Array, kind, key: jax.Array, split: str,
-                     mean, std, kinds_present=INPUT_KINDS) -> jax.Array:
+                     mean, std, kinds_present=None) -> jax.Array:
   """Applies the member's input randomization to cropped [0,1] images x [B,H,W,C].
 
   `kind` may be traced (one code per member under vmap); only the input kinds listed in
-  `kinds_present` are computed, so runs without pixel randomizations pay nothing.
+  `kinds_present` (default: all) are computed, so runs without them pay nothing.
   """
-  num_positions = x.shape[1] * x.shape[2]
   out = x
-  if "shuffled_pixels" in kinds_present:  # one permutation for train and test
-    perm = pixel_permutation(stream(key, "shuffle"), num_positions)
-    out = jnp.where(kind == KIND_CODE["shuffled_pixels"], permute_pixels(x, perm), out)
-  if "random_pixels" in kinds_present:
-    perms = per_image_permutations(stream(key, "pixels", split), index, num_positions)
-    out = jnp.where(kind == KIND_CODE["random_pixels"], permute_pixels(x, perms), out)
-  if "gaussian" in kinds_present:
-    noise = gaussian_images(stream(key, "gaussian", split), index, x.shape[1:], mean, std)
-    out = jnp.where(kind == KIND_CODE["gaussian"], noise.astype(x.dtype), out)
+  for name, r in INPUT_RANDOMIZATIONS.items():
+    if kinds_present is not None and name not in kinds_present:
+      continue
+    own = jax.random.fold_in(key, r.stream)
+    if r.per_split:
+      own = jax.random.fold_in(own, _SPLIT[split])
+    out = jnp.where(kind == KIND_CODE[name], r.apply(x, index, own, mean, std).astype(x.dtype),
+                    out)
   return out
+
+
+# The paper's three input randomizations (PAPER.md §2). Their streams are the ones they
+# always had: changing one would change every number of a run that uses it.
+register_input("shuffled_pixels", InputRandomization(  # one permutation for train and test
+    _STREAM["shuffle"], per_split=False,
+    apply=lambda x, index, key, mean, std: permute_pixels(
+        x, pixel_permutation(key, x.shape[1] * x.shape[2]))))
+register_input("random_pixels", InputRandomization(  # a permutation per image
+    _STREAM["pixels"], per_split=True,
+    apply=lambda x, index, key, mean, std: permute_pixels(
+        x, per_image_permutations(key, index, x.shape[1] * x.shape[2]))))
+register_input("gaussian", InputRandomization(  # N(mean_c, std_c^2) noise per image
+    _STREAM["gaussian"], per_split=True,
+    apply=lambda x, index, key, mean, std: gaussian_images(key, index, x.shape[1:], mean,
+                                                           std)))

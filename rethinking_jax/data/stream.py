@@ -22,7 +22,10 @@ import numpy as np
 
 from rethinking_jax.data import image_folder, preprocess, tfds_source
 from rethinking_jax.data.dataset import Dataset, subset_indices
+from rethinking_jax.decoding import FolderSplit, ProcessReader, read_square
 from rethinking_jax.errors import UserError
+
+READERS = ("auto", "threads", "processes")
 
 # tfds split names (train, test) where they are not "train" and "test".
 TFDS_SPLITS = {"imagenet2012": ("train", "validation")}
@@ -66,11 +69,24 @@ class Subset:
 
 
 class TfdsSplit:
-  """A prepared tfds split read through `tfds.data_source` (ArrayRecord, TF-free)."""
+  """A prepared tfds split read through `tfds.data_source` (ArrayRecord, TF-free); pickled
+  as its name, split and directory (a reader process opens it again)."""
 
   def __init__(self, name: str, split: str, data_dir: str | None):
+    self._where = (name, split, data_dir)
+    self._open()
+
+  def __getstate__(self):
+    return self._where
+
+  def __setstate__(self, where):
+    self._where = where
+    self._open()
+
+  def _open(self):
     import tensorflow_datasets as tfds
 
+    name, split, data_dir = self._where
     where = data_dir or tfds_source.default_data_dir()
     try:
       self._source = tfds.data_source(name, split=split, data_dir=data_dir or None,
@@ -89,56 +105,23 @@ class TfdsSplit:
     return np.asarray(item["image"], np.uint8), int(item["label"])
 
 
-class FolderSplit:
-  """`<root>/<split>/<class>/<image>` files, decoded on demand (no array cache)."""
-
-  def __init__(self, root: str, split: str, classes: list[str]):
-    self.files, self.labels = [], []
-    for c, name in enumerate(classes):
-      folder = os.path.join(root, split, name)
-      if not os.path.isdir(folder):
-        continue
-      for file in sorted(os.listdir(folder)):
-        if file.lower().endswith(image_folder.IMAGE_SUFFIXES):
-          self.files.append(os.path.join(folder, file))
-          self.labels.append(c)
-
-  def __len__(self):
-    return len(self.files)
-
-  def read(self, i):
-    with open(self.files[i], "rb") as f:
-      return image_folder.decode(f.read(), self.files[i]), self.labels[i]
-
-
-def fit_square(image: np.ndarray, size: int, channels: int) -> np.ndarray:
-  """Shorter side resized to `size` (bilinear, antialiased), then the central size x size.
-
-  `size` 0 keeps the image as it is (the source must then have one fixed size).
-  """
-  if image.ndim == 2:
-    image = image[..., None]
-  if image.shape[-1] != channels:  # ImageNet holds a few grayscale and CMYK-decoded images
-    image = np.repeat(image[..., :1], channels, axis=-1) if image.shape[-1] == 1 \
-        else image[..., :channels]
-  height, width = image.shape[:2]
-  if not size or (height == size and width == size):
-    return image
-  from PIL import Image
-
-  scale = size / min(height, width)
-  new = (max(size, round(width * scale)), max(size, round(height * scale)))
-  squeeze = channels == 1
-  pil = Image.fromarray(image[..., 0] if squeeze else image)
-  resized = np.asarray(pil.resize(new, Image.BILINEAR, reducing_gap=None), np.uint8)
-  top, left = (new[1] - size) // 2, (new[0] - size) // 2
-  out = resized[top:top + size, left:left + size]
-  return out[..., None] if squeeze else out
+def _base(split: Split, index: np.ndarray) -> tuple[Split, np.ndarray]:
+  """The split under any Subsets, and `index` in its positions (what a reader process gets:
+  the base split, pickled once)."""
+  while isinstance(split, Subset):
+    split, index = split.split, split.index[np.asarray(index)]
+  return split, np.asarray(index)
 
 
 @dataclasses.dataclass
 class StreamedDataset:
-  """A dataset read batch by batch: two splits, one image size, a pool of reader threads."""
+  """A dataset read batch by batch: two splits, one image size, a pool of readers.
+
+  `reader`: `threads` (one process), `processes` (decoding.ProcessReader: worker processes
+  decoding into shared memory) or `auto` (processes for an image-folder directory with more
+  than one worker; threads for tfds sources, whose process path is untested here, and for
+  arrays already in memory). Both give the same bytes.
+  """
 
   name: str
   train: Split
@@ -147,10 +130,16 @@ class StreamedDataset:
   image_size: int
   channels: int
   workers: int = 8
+  reader: str = "auto"
 
   def __post_init__(self):
-    self._pool = concurrent.futures.ThreadPoolExecutor(max(1, self.workers),
-                                                       thread_name_prefix="stream")
+    self._threads = self._processes = None  # started on the first read
+
+  @property
+  def uses_processes(self) -> bool:
+    files = isinstance(_base(self.train, np.arange(0))[0], FolderSplit)
+    return self.reader == "processes" or (self.reader == "auto" and files
+                                          and self.workers > 1)
 
   @property
   def num_train(self) -> int:
@@ -169,19 +158,18 @@ class StreamedDataset:
 
   def read_rows(self, split: str, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """uint8 [n, S, S, C] images and int32 [n] true labels of `split` at `index`."""
-    source = self.split(split)
-
-    def one(i):
-      image, label = source.read(int(i))
-      image = fit_square(image, self.image_size, self.channels)
-      if image.shape != self.image_shape:
-        raise UserError(f"image_size: example {int(i)} of {self.name}/{split} is "
-                        f"{'x'.join(map(str, image.shape))}, the others "
-                        f"{'x'.join(map(str, self.image_shape))}; set image_size to resize "
-                        "every image to one square")
-      return image, label
-
-    pairs = list(self._pool.map(one, index))
+    if self.uses_processes:
+      if self._processes is None:
+        splits = {name: _base(self.split(name), np.arange(0))[0] for name in ("train", "test")}
+        self._processes = ProcessReader(splits, self.image_size, self.image_shape,
+                                        self.workers, self.name)
+      return self._processes.read(split, _base(self.split(split), index)[1])
+    if self._threads is None:
+      self._threads = concurrent.futures.ThreadPoolExecutor(max(1, self.workers),
+                                                            thread_name_prefix="stream")
+    source, where = self.split(split), f"{self.name}/{split}"
+    pairs = list(self._threads.map(
+        lambda i: read_square(source, i, self.image_size, self.image_shape, where), index))
     return (np.stack([image for image, _ in pairs]),
             np.asarray([label for _, label in pairs], np.int32))
 
@@ -203,7 +191,11 @@ class StreamedDataset:
     return out
 
   def close(self):
-    self._pool.shutdown(wait=False, cancel_futures=True)
+    if self._threads is not None:
+      self._threads.shutdown(wait=False, cancel_futures=True)
+    if self._processes is not None:
+      self._processes.close()
+    self._threads = self._processes = None
 
 
 def _first_shape(split: Split) -> tuple[int, ...]:
@@ -214,7 +206,8 @@ def _first_shape(split: Split) -> tuple[int, ...]:
 
 
 def open_stream(name: str, *, data_dir: str = "", image_size: int = 0, workers: int = 8,
-                in_memory: Dataset | None = None, class_order: str = "") -> StreamedDataset:
+                in_memory: Dataset | None = None, class_order: str = "",
+                reader: str = "auto") -> StreamedDataset:
   """The streamed dataset `name`: a tfds dataset, `image_folder` (a directory) or, with
   `in_memory`, that dataset's arrays."""
   if in_memory is not None:
@@ -233,7 +226,7 @@ def open_stream(name: str, *, data_dir: str = "", image_size: int = 0, workers: 
         "label"].num_classes
   shape = _first_shape(train)
   return StreamedDataset(name if in_memory is None else in_memory.name, train, test,
-                         num_classes, image_size or shape[0], shape[-1], workers)
+                         num_classes, image_size or shape[0], shape[-1], workers, reader)
 
 
 def _folder_splits(root: str, class_order: str):

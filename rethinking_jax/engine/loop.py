@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from rethinking_jax.engine import program, sharding
 from rethinking_jax.engine.members import MemberArrays, MemberSpec
-from rethinking_jax.engine.program import DeviceData, MemberLabels, TrainState
+from rethinking_jax.engine.program import DeviceData, TrainState
 from rethinking_jax.engine.strategies import MemberPrograms
 
 # train_acc_clean / train_acc_corrupted: train accuracy on the examples whose label the
@@ -169,13 +169,16 @@ def _records(specs, status, metrics, nonfinite, progress, spec, settings):
   return records
 
 
-def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays,
-        labels: MemberLabels, data: DeviceData, settings: FitSettings,
+def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays, inputs,
+        settings: FitSettings,
         on_eval: Callable[[list[dict]], None] = lambda records: None, *,
         state: TrainState | None = None, progress: Progress | None = None,
         after_eval: Callable[[TrainState, Progress], bool] = lambda state, progress: False,
         ) -> FitResult:
   """Trains all members until they memorized or `num_epochs`.
+
+  `inputs`: what `programs` read (program.DeviceInputs, or streaming.StreamInputs for
+  StreamPrograms); fit passes it through without asking which.
 
   Starts fresh, or from (`state`, `progress`) of a checkpoint. After every evaluation point
   calls `on_eval(records)`, then `after_eval(state, progress)`, which returns True to stop
@@ -207,8 +210,8 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
       chunk = min(chunk, progress.extra_left)
     compile_before = programs.compile_seconds
     start = time.perf_counter()
-    state = jax.block_until_ready(programs.train_chunk(state, members, labels, data,
-                                                       progress.step, chunk))
+    state = jax.block_until_ready(programs.train_chunk(state, members, inputs, progress.step,
+                                                       chunk))
     progress.train_seconds += (time.perf_counter() - start
                                - (programs.compile_seconds - compile_before))
     progress.step += chunk
@@ -219,7 +222,7 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
 
     compile_before = programs.compile_seconds
     start = time.perf_counter()
-    metrics = np.asarray(jax.device_get(programs.evaluate(state, members, labels, data)))
+    metrics = np.asarray(jax.device_get(programs.evaluate(state, members, inputs)))
     nonfinite = metrics[:, len(METRIC_NAMES)] > 0
     progress.eval_seconds += (time.perf_counter() - start
                               - (programs.compile_seconds - compile_before))

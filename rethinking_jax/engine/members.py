@@ -66,4 +66,4 @@ def stack(specs: list[MemberSpec]) -> MemberArrays:
 
 
 def input_kinds_present(specs: list[MemberSpec]) -> tuple[str, ...]:
-  return tuple(k for k in randomize.INPUT_KINDS if any(s.randomization.kind == k for s in specs))
+  return tuple(k for k in randomize.input_kinds() if any(s.randomization.kind == k for s in specs))

@@ -57,6 +57,23 @@ class MemberLabels(NamedTuple):
   train_corrupted: jax.Array
 
 
+class DeviceInputs(NamedTuple):
+  """The in-memory path's inputs: the dataset resident on the device and every member's
+  labels (the streaming path's counterpart is streaming.StreamInputs)."""
+
+  labels: MemberLabels
+  data: DeviceData
+  pipeline = "device"
+
+  @property
+  def train_eval_examples(self) -> int:
+    """How many training examples an evaluation measures: all of them."""
+    return int(self.data.train_images.shape[0])
+
+  def close(self) -> None:
+    """Nothing to release (the arrays go with the last reference)."""
+
+
 class TrainState(NamedTuple):
   """One member's training state (stacked on a leading axis for E members)."""
 

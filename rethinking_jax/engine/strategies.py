@@ -23,7 +23,7 @@ import jax
 from absl import logging
 
 from rethinking_jax.engine import program, sharding
-from rethinking_jax.engine.program import DeviceData, MemberLabels, ProgramSpec, TrainState
+from rethinking_jax.engine.program import DeviceInputs, MemberLabels, ProgramSpec, TrainState
 
 STRATEGIES = ("auto", "vmap", "map", "unrolled", "sequential")
 # How steps are grouped into programs: `scan` puts every epoch between two evaluation points
@@ -215,9 +215,10 @@ class MemberPrograms:
       total = out if total is None else total + out
     return total
 
-  def train_chunk(self, state: TrainState, members, labels: MemberLabels, data: DeviceData,
-                  first_step: int, num_steps: int) -> TrainState:
+  def train_chunk(self, state: TrainState, members, inputs: DeviceInputs, first_step: int,
+                  num_steps: int) -> TrainState:
     """Trains every member for steps [first_step, first_step + num_steps)."""
+    labels, data = inputs
     if self.step_loop == "scan":
       return self._call("chunk", self._chunk_fn, state, members, labels, data,
                         jax.numpy.int32(first_step), jax.numpy.int32(num_steps))
@@ -226,8 +227,7 @@ class MemberPrograms:
              for step in range(first_step, first_step + num_steps))
     return self._steps("chunk", self._chunk_fn, state, members, labels, steps)
 
-  def evaluate(self, state: TrainState, members, labels: MemberLabels,
-               data: DeviceData) -> jax.Array:
+  def evaluate(self, state: TrainState, members, inputs: DeviceInputs) -> jax.Array:
     """[E, 9]: program.metrics_from_sums (the six metrics, train accuracy on clean and on
     corrupted labels), then nonfinite."""
-    return self._call("eval", self._eval_fn, state, members, labels, data)
+    return self._call("eval", self._eval_fn, state, members, *inputs)

@@ -57,13 +57,15 @@ def eval_batches(index: np.ndarray, batch_size: int):
     yield np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - len(chunk))]), valid
 
 
-class StreamPrograms(MemberPrograms):
-  """MemberPrograms whose train chunks and evaluations read a StreamedDataset."""
+class StreamInputs:
+  """The streaming path's inputs: a StreamedDataset read batch by batch, the training
+  examples an evaluation measures, the Gaussian test statistics, and the rows of each batch
+  this process feeds (under a multi-host mesh each process reads only its devices' rows)."""
 
-  def __init__(self, spec: ProgramSpec, strategy: str, stream: StreamedDataset,
-               order_member: MemberArrays, train_eval_index: np.ndarray, mean, std,
-               prefetch_batches: int = 4):
-    super().__init__(spec, strategy, step_loop="host")
+  pipeline = "stream"
+
+  def __init__(self, spec: ProgramSpec, stream: StreamedDataset, train_eval_index: np.ndarray,
+               mean, std, prefetch_batches: int = 4):
     self.stream, self.train_eval_index = stream, train_eval_index
     self.prefetch_batches = prefetch_batches
     self._batch_sharding = sharding.batch_sharded(spec.mesh)
@@ -76,6 +78,38 @@ class StreamPrograms(MemberPrograms):
     size = min(spec.eval_batch_size, max(len(train_eval_index), stream.num_test))
     data_size = spec.mesh.shape["data"]
     self.eval_batch_size = -(-size // data_size) * data_size  # splits over the data axis
+
+  @property
+  def train_eval_examples(self) -> int:
+    return len(self.train_eval_index)
+
+  def feed(self, split: str, index: np.ndarray, valid: np.ndarray) -> Feed:
+    """Reads this process's rows of a global batch and places them on the mesh."""
+    rows = self._local_rows(len(index))
+    images, labels = self.stream.read_rows(split, index[rows])
+    placed = sharding.place_rows((images, labels, index[rows].astype(np.int32), valid[rows]),
+                                 rows, len(index), self._batch_sharding)
+    return Feed(*placed, *self._stats)
+
+  def eval_feeds(self, split: str):
+    """The feeds of one evaluation of `split`, read ahead on a background thread."""
+    index = self.train_eval_index if split == "train" else np.arange(self.stream.num_test)
+    return prefetch(lambda b: self.feed(split, *b), eval_batches(index, self.eval_batch_size),
+                    self.prefetch_batches)
+
+  def close(self) -> None:
+    self.stream.close()  # its reader threads
+
+
+class StreamPrograms(MemberPrograms):
+  """MemberPrograms whose train chunks and evaluations read StreamInputs."""
+
+  # The feed programs derive each member's labels from a batch's true labels: no labels are
+  # passed (an empty tree in the labels slot of MemberPrograms' calls).
+  _NO_LABELS = ()
+
+  def __init__(self, spec: ProgramSpec, strategy: str, order_member: MemberArrays):
+    super().__init__(spec, strategy, step_loop="host")
     self._order = jax.jit(functools.partial(program.epoch_batches, spec), static_argnums=1)
     self._order_member = order_member
 
@@ -86,49 +120,35 @@ class StreamPrograms(MemberPrograms):
                                                          split=split), replicated)
                       for split in ("train", "test")}
 
-  def epoch_order(self, epoch: int) -> np.ndarray:
+  def epoch_order(self, num_train: int, epoch: int) -> np.ndarray:
     """[steps_per_epoch, batch_size] example indices of `epoch`, shared by every member."""
-    return np.asarray(self._order(self._order_member, self.stream.num_train, epoch))
+    return np.asarray(self._order(self._order_member, num_train, epoch))
 
-  def feed(self, split: str, index: np.ndarray, valid: np.ndarray) -> Feed:
-    """Reads this process's rows of a global batch and places them on the mesh."""
-    rows = self._local_rows(len(index))
-    images, labels = self.stream.read_rows(split, index[rows])
-    placed = sharding.place_rows((images, labels, index[rows].astype(np.int32), valid[rows]),
-                                 rows, len(index), self._batch_sharding)
-    return Feed(*placed, *self._stats)
-
-  def train_chunk(self, state: TrainState, members, labels, data, first_step: int,
+  def train_chunk(self, state: TrainState, members, inputs: StreamInputs, first_step: int,
                   num_steps: int) -> TrainState:
     """Trains every member for steps [first_step, first_step + num_steps)."""
-    del data  # the stream is this object's
     full = np.ones(self.spec.batch_size, bool)
     spe = self.spec.steps_per_epoch
     positions = (divmod(step, spe) for step in range(first_step, first_step + num_steps))
-    order = functools.lru_cache(maxsize=1)(self.epoch_order)  # one fetch per epoch
+    order = functools.lru_cache(maxsize=1)(  # one fetch per epoch
+        functools.partial(self.epoch_order, inputs.stream.num_train))
 
     def make_feed(position):
       epoch, step = position
-      return self.feed("train", order(epoch)[step], full)
+      return inputs.feed("train", order(epoch)[step], full)
 
-    feeds = prefetch(make_feed, positions, self.prefetch_batches)
-    return self._steps("chunk", self._chunk_fn, state, members, labels,
+    feeds = prefetch(make_feed, positions, inputs.prefetch_batches)
+    return self._steps("chunk", self._chunk_fn, state, members, self._NO_LABELS,
                        ((feed,) for feed in feeds))
 
-  def evaluate(self, state: TrainState, members, labels, data) -> np.ndarray:
+  def evaluate(self, state: TrainState, members, inputs: StreamInputs) -> np.ndarray:
     """[E, 9]: program.metrics_from_sums of each member, then nonfinite; train metrics over
     `train_eval_index`, test metrics over the whole test split."""
-    del data
-    sums = []
-    for split, index in (("train", self.train_eval_index),
-                         ("test", np.arange(self.stream.num_test))):
-      feeds = prefetch(lambda b, split=split: self.feed(split, *b),
-                       eval_batches(index, self.eval_batch_size), self.prefetch_batches)
-      sums.append(np.asarray(jax.device_get(
-          self._summed(f"eval_{split}", self._eval_fns[split], state, members, labels, feeds)),
-          np.float64))
+    sums = [np.asarray(jax.device_get(self._summed(
+        f"eval_{split}", self._eval_fns[split], state, members, self._NO_LABELS,
+        inputs.eval_feeds(split))), np.float64) for split in ("train", "test")]
     columns = np.stack([np.asarray(program.metrics_from_sums(
-        train, test, len(self.train_eval_index), self.stream.num_test))
+        train, test, inputs.train_eval_examples, inputs.stream.num_test))
         for train, test in zip(*sums, strict=True)])
     nonfinite = np.asarray(jax.device_get(state.nonfinite), np.float32)[:, None]
     return np.concatenate([columns, nonfinite], axis=1)

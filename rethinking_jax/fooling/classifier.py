@@ -45,18 +45,18 @@ def from_workdir(workdir: str, member: int) -> Classifier:
 def images_of_workdir(workdir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """(train mean image, test images, test labels) of the run's dataset, cropped, in [0,1].
 
-  The dataset is loaded exactly as the run loaded it (train.load_dataset on its config.json).
+  The dataset is loaded exactly as the run loaded it (data.load_dataset on its config.json).
   """
   import json
   import os
 
   import ml_collections
 
-  from rethinking_jax import train
+  from rethinking_jax import data
 
   with open(os.path.join(workdir, "config.json")) as f:
     config = ml_collections.ConfigDict(json.load(f))
-  ds = train.load_dataset(config)
+  ds = data.load_dataset(config)
   crop = preprocess.crop_size_for(ds.image_shape, config.crop_size)
   unit = lambda u8: np.asarray(preprocess.center_crop(preprocess.to_unit(jnp.asarray(u8)), crop))
   return unit(ds.train_images).mean(axis=0), unit(ds.test_images), ds.test_labels

@@ -85,7 +85,7 @@ def measure_run(workdir: str, examples: int = 4096, which: str = "latest") -> li
                     f"{os.path.join(workdir, next(iter(config_dict['runs'])))}")
   config = ml_collections.ConfigDict(config_dict)
   run = train.prepare(config)
-  if run.data is None:
+  if run.inputs.pipeline != "device":
     raise UserError("workdir: measures need the in-memory input path (not a streamed run)")
   spec = run.programs.spec
   init = run.programs.init(run.members)
@@ -104,7 +104,8 @@ def measure_run(workdir: str, examples: int = 4096, which: str = "latest") -> li
     for m, member_spec in enumerate(run.specs):
       start = time.perf_counter()
       member = _member(run.members, m)
-      x, y = program.member_examples(spec, member, _member(run.labels, m), run.data, index)
+      x, y = program.member_examples(spec, member, _member(run.inputs.labels, m),
+                                     run.inputs.data, index)
       variables = {"params": _member(state.params, m),
                    **({"batch_stats": _member(state.batch_stats, m)}
                       if state.batch_stats else {})}

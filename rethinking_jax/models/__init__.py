@@ -1,7 +1,8 @@
 """The models, one record each: what the code knows about a model is said once, here.
 
 Adding a model: write its Flax module (any NHWC input, `num_classes`, `dtype`, and the
-constructor fields its record asks for), then add one `ModelRecord` line to RECORDS.
+constructor fields its record asks for), then add one `ModelRecord` line to RECORDS (or call
+`register(record)` from your own code).
 """
 
 from __future__ import annotations
@@ -64,6 +65,15 @@ PAPER_PARAM_COUNTS = {r.name: r.paper_params for r in RECORDS.values() if r.pape
 PAPER_LEARNING_RATES = {r.name: r.learning_rate for r in RECORDS.values()}
 
 
+def register(r: ModelRecord) -> None:
+  """Adds model `r.name` (usable as `model=` from then on)."""
+  global NAMES
+  if r.name in RECORDS:
+    raise ValueError(f"model {r.name!r} exists already")
+  RECORDS[r.name] = r
+  NAMES = tuple(RECORDS)
+
+
 def record(name: str) -> ModelRecord:
   if name not in RECORDS:
     raise unknown_name("model", name, NAMES)
@@ -116,4 +126,4 @@ def param_count(name: str, input_shape=(28, 28, 3), num_classes: int = 10) -> in
 __all__ = ["IMAGENET_MODELS", "MODELS", "NAMES", "PAPER_LEARNING_RATES", "PAPER_PARAM_COUNTS",
            "RECORDS", "REFERENCE_TRAINABLE_PARAMS", "ModelRecord", "build", "count_params",
            "from_config", "has_batch_norm", "local_response_normalization", "param_count",
-           "record"]
+           "record", "register"]

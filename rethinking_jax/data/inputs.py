@@ -1,0 +1,79 @@
+"""A config's dataset, opened for the input path it trains on: the one place where config
+fields become data (train, fooling, the measures and the benchmarks all come here).
+
+The path is decided once (`streams`): in memory and then resident on the device, or read
+from disk batch by batch (a stream.StreamedDataset) -- the datasets that do not fit
+(STREAMED_DATASETS) always stream; any other streams when asked to (input_pipeline=stream).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from rethinking_jax import data
+from rethinking_jax.data import stream
+from rethinking_jax.data.dataset import Dataset
+from rethinking_jax.errors import UserError
+
+
+def streams(config) -> bool:
+  """Whether the run reads its data batch by batch (auto: only datasets that must be)."""
+  return config.input_pipeline == "stream" or (config.input_pipeline == "auto"
+                                               and config.dataset in data.STREAMED_DATASETS)
+
+
+def check_subset(config, dataset) -> None:
+  """num_train/num_test ask for at most what the dataset has (no silent clamping), and
+  num_classes for at most its classes."""
+  if config.get("num_classes", 0) > dataset.num_classes:
+    raise UserError(f"num_classes: {config.get('num_classes')} is more than {dataset.name}'s "
+                    f"{dataset.num_classes} classes; allowed: 0 or 2..{dataset.num_classes}")
+  for field, asked, have in (("num_train", config.num_train, dataset.num_train),
+                             ("num_test", config.num_test, dataset.num_test)):
+    if asked > have:
+      raise UserError(f"{field}: {asked} is more than the {have:,} examples of "
+                      f"{dataset.name}; allowed: 0 (all) or 1..{have}")
+
+
+@functools.lru_cache(maxsize=2)
+def _load(name, data_dir, tfds_reader, synthetic_shape, synthetic_train, synthetic_test,
+          class_order, cache_dir) -> Dataset:
+  """One read per dataset per process: the sub-runs of a suite share it (read-only)."""
+  return data.load(name, data_dir=data_dir, tfds_reader=tfds_reader,
+                   synthetic_shape=synthetic_shape, synthetic_train=synthetic_train,
+                   synthetic_test=synthetic_test, class_order=class_order, cache_dir=cache_dir)
+
+
+def load_dataset(config) -> Dataset:
+  """The config's dataset in host memory (the device input path), its subset and classes."""
+  if config.dataset in data.STREAMED_DATASETS:
+    raise UserError(f"dataset: {config.dataset} is read from disk batch by batch "
+                    "(input_pipeline=stream) and cannot be loaded into memory here")
+  dataset = _load(config.dataset, config.data_dir or None, config.tfds_reader,
+                  tuple(config.synthetic_shape), config.synthetic_train, config.synthetic_test,
+                  config.get("class_order", ""), config.get("cache_dir", ""))
+  check_subset(config, dataset)
+  return dataset.subset(config.num_train, config.num_test).with_classes(
+      config.get("num_classes", 0))
+
+
+def open_stream(config) -> stream.StreamedDataset:
+  """The config's dataset as a stream: tfds and image-folder directories read from disk, the
+  other sources from their in-memory arrays."""
+  on_disk = config.dataset in data.TFDS_DATASETS or (
+      config.dataset == "image_folder" and os.path.isdir(config.data_dir))
+  source = stream.open_stream(
+      config.dataset, data_dir=config.data_dir, image_size=config.image_size,
+      workers=config.stream_workers, class_order=config.get("class_order", ""),
+      reader=config.get("stream_reader", "auto"),
+      in_memory=None if on_disk else load_dataset(config))  # already subset
+  if not on_disk:
+    return source
+  check_subset(config, source)
+  return source.subset(config.num_train, config.num_test)
+
+
+def from_config(config) -> Dataset | stream.StreamedDataset:
+  """The config's dataset for its input path: a Dataset or an open StreamedDataset."""
+  return open_stream(config) if streams(config) else load_dataset(config)

@@ -1,0 +1,113 @@
+"""The README's recipes ("Adding a model, a randomization, a source, a table"), each followed
+once: what a user writes, registered the way the recipe says, trained end to end."""
+
+import json
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+from helpers import tiny_config
+
+from rethinking_jax import data, models, suite, train
+from rethinking_jax.data import randomize
+from rethinking_jax.engine import program
+from rethinking_jax.reports import suite_report
+
+
+@pytest.fixture
+def registries(monkeypatch):
+  """Every registry restored after the test (a registration lasts for the process)."""
+  monkeypatch.setattr(models, "RECORDS", dict(models.RECORDS))
+  monkeypatch.setattr(models, "NAMES", models.NAMES)
+  monkeypatch.setattr(randomize, "KINDS", list(randomize.KINDS))
+  monkeypatch.setattr(randomize, "KIND_CODE", dict(randomize.KIND_CODE))
+  monkeypatch.setattr(randomize, "INPUT_RANDOMIZATIONS", dict(randomize.INPUT_RANDOMIZATIONS))
+  monkeypatch.setattr(data, "SOURCES", dict(data.SOURCES))
+  monkeypatch.setattr(data, "DATASETS", data.DATASETS)
+  monkeypatch.setattr(suite_report, "SECTIONS", dict(suite_report.SECTIONS))
+
+
+class TinyCNN(nn.Module):
+  """The recipe's module: any NHWC input, num_classes, dtype."""
+
+  num_classes: int = 10
+  dtype: object = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    x = nn.relu(nn.Conv(4, (3, 3), dtype=self.dtype)(x))
+    return nn.Dense(self.num_classes, dtype=self.dtype)(x.mean(axis=(1, 2)))
+
+
+def test_adding_a_model(registries, tmp_path):
+  models.register(models.ModelRecord("tiny_cnn", TinyCNN, learning_rate=0.05,
+                                     convolutional=True, paper=False))
+  config = tiny_config(model="tiny_cnn", learning_rate=None, num_epochs=3,
+                       randomizations="true_labels,random_labels")
+  summary = train.train_and_evaluate(config, str(tmp_path))
+  assert summary["run"]["model"] == "tiny_cnn"
+  assert summary["run"]["member_strategy"] == "sequential"  # its record: convolutional, CPU
+  assert [m["learning_rate"] for m in summary["members"]] == [0.05, 0.05]  # the record's
+  assert models.param_count("tiny_cnn", (8, 8, 3)) == 3 * 3 * 3 * 4 + 4 + 4 * 10 + 10
+  with pytest.raises(ValueError, match="exists already"):
+    models.register(models.ModelRecord("tiny_cnn", TinyCNN, 0.05, True))
+
+
+def test_adding_an_input_randomization(registries):
+  randomize.register_input("inverted_pixels", randomize.InputRandomization(
+      stream=20, per_split=False, apply=lambda x, index, key, mean, std: 1.0 - x))
+  run = train.prepare(tiny_config(randomizations="true_labels,inverted_pixels"))
+  member = lambda m: jax.tree.map(lambda x: x[m], run.members)
+  index = jnp.arange(8)
+  inputs = [program.member_examples(run.programs.spec, member(m),
+                                    jax.tree.map(lambda x, m=m: x[m], run.inputs.labels),
+                                    run.inputs.data, index)[0] for m in (0, 1)]
+  # Per-image whitening of 1 - x is minus the whitening of x.
+  np.testing.assert_allclose(inputs[1], -inputs[0], atol=1e-4)
+  result = run.fit()
+  assert len(result.history) == 2 * 2  # both members trained and evaluated, twice
+  with pytest.raises(ValueError, match="stream 20 is taken"):
+    randomize.register_input("again", randomize.InputRandomization(20, False, None))
+
+
+def test_adding_a_source(registries, tmp_path):
+  def load_stripes(options: data.LoadOptions) -> data.Dataset:
+    """Horizontal (class 0) or vertical (class 1) stripes."""
+    rng = np.random.default_rng(options.synthetic_seed)
+
+    def split(n):
+      labels = rng.integers(0, 2, n).astype(np.int32)
+      stripes = (np.arange(8) % 2 * 255).astype(np.uint8)
+      images = np.where(labels[:, None, None, None] == 0, stripes[None, :, None, None],
+                        stripes[None, None, :, None])
+      return np.broadcast_to(images, (n, 8, 8, 3)).copy(), labels
+
+    return data.Dataset("stripes", *split(64), *split(32), num_classes=2)
+
+  data.register_source("stripes", load_stripes)
+  config = tiny_config(dataset="stripes", model="mlp_1x512", num_epochs=5, learning_rate=0.1)
+  summary = train.train_and_evaluate(config, str(tmp_path))
+  assert summary["run"]["dataset"] == "stripes" and summary["run"]["num_train"] == 64
+  assert summary["members"][0]["test_acc"] == 1.0  # stripes are easy
+
+
+def test_adding_a_paper_table(registries, tmp_path):
+  def my_table(workdir, runs):
+    """One line per run: its model and final train accuracy."""
+    return ["## My table", ""] + [
+        f"- {name}: {run['summary']['run']['model']} "
+        f"{100 * run['summary']['members'][0]['train_acc']:.1f}%" for name, run in runs.items()]
+
+  suite_report.SECTIONS["my_table"] = ("My table", my_table)
+  config = tiny_config(report="my_table", runs=ml_collections.ConfigDict(
+      {"wide": {"model": "mlp_1x512"}, "narrow": {"model": "mlp_1x32"}}))
+  result = suite.run_suite(config, str(tmp_path))
+  report = open(result["report"]).read()
+  assert report.startswith("# My table") and "## My table" in report
+  accs = {name: s["members"][0]["train_acc"] for name, s in result["runs"].items()}
+  assert f"- wide: mlp_1x512 {100 * accs['wide']:.1f}%" in report
+  assert f"- narrow: mlp_1x32 {100 * accs['narrow']:.1f}%" in report
+  assert json.loads((tmp_path / "config.json").read_text())["report"] == "my_table"
