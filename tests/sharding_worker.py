@@ -4,7 +4,8 @@
         --port P] [--workdir DIR --epochs N] [--stream]
 
 DEVICES fake CPU devices per process. With --workdir the run goes through
-train_and_evaluate (checkpoints and resume); otherwise through prepare + fit.
+train_and_evaluate (checkpoints and resume; exit code 3 when a signal stopped it);
+otherwise through prepare + fit.
 """
 
 import argparse
@@ -49,7 +50,11 @@ def main():
   if a.workdir:
     from absl import logging
     logging.set_verbosity(logging.INFO)
-    train.train_and_evaluate(config, a.workdir)
+    try:
+      train.train_and_evaluate(config, a.workdir)
+    except train.Interrupted as err:  # a signal to any process stops every process
+      print("interrupted:", err, flush=True)
+      sys.exit(3)
     leaves = []
     if jax.process_index() == 0 and a.processes == 1:  # restore_member is a one-process tool
       params = [checkpoints.restore_member(a.workdir, m)["params"] for m in range(8)]

@@ -1,9 +1,12 @@
 """Multi-device and multi-host runs (fake CPU devices, one subprocess per device setup)."""
 
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -140,6 +143,44 @@ def test_two_processes_through_the_cli_path_write_outputs_once(tmp_path):
   assert len(lines) == 2 * 8  # written once (by process 0), not once per process
   summary = (tmp_path / "two" / "summary.json").read_text()
   assert '"processes": 2' in summary and '"devices": 4' in summary
+
+
+def test_a_signal_to_one_process_stops_every_process_and_the_run_resumes(tmp_path):
+  """SIGTERM to process 1 only: both stop at the same evaluation point with a checkpoint (a
+  process stopping alone would leave the other waiting in a collective), and rerunning both
+  continues to the numbers of an uninterrupted run."""
+  workdir = tmp_path / "two"
+  single = launch(tmp_path / "one.npz", 1, "auto", "--workdir", str(tmp_path / "one"),
+                  "--epochs", "10")
+
+  def pair(epochs):
+    port = str(free_port())
+    return [launch(tmp_path / "two.npz", 2, "auto", "--process", str(i), "--processes", "2",
+                   "--port", port, "--workdir", str(workdir), "--epochs", str(epochs))
+            for i in range(2)]
+
+  procs = pair(epochs=400)
+  metrics = workdir / "metrics.jsonl"
+  deadline = time.time() + 200
+  while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 8):  # epoch 1
+    assert time.time() < deadline and procs[1].poll() is None, "no epoch was written"
+    time.sleep(0.05)
+  procs[1].send_signal(signal.SIGTERM)
+  outs = []
+  for proc in procs:
+    out, _ = proc.communicate(timeout=120)  # a process left in a collective: a timeout
+    outs.append(out)
+    assert proc.returncode == 3, out[-3000:]  # stopped by the signal, not finished or crashed
+  assert "stopped by another process" in outs[0] and "stopped by SIGTERM" in outs[1]
+  stopped_at = len(metrics.read_text().splitlines()) // 8
+  assert 1 <= stopped_at < 10, stopped_at
+  finish(*pair(epochs=10), single)  # resumed (a run may be asked to go on for less)
+  lines = metrics.read_text().splitlines()
+  assert len(lines) == 10 * 8  # every evaluation point once
+  sessions = json.loads((workdir / "summary.json").read_text())["run"]["sessions"]
+  assert len(sessions) == 2 and sessions[0][0] == 0 and sessions[1][1] == 10 * 4, sessions
+  np.testing.assert_allclose(np.load(tmp_path / "two.npz")["metrics"],
+                             np.load(tmp_path / "one.npz")["metrics"], atol=1e-4)
 
 
 @pytest.mark.parametrize("text, members, batch, message", [
