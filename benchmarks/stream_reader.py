@@ -3,6 +3,7 @@
     python benchmarks/stream_reader.py --data_dir=DIR --image_size=342 --workers=1,2,4 \
         --json=benchmarks/stream_reader.json
     python benchmarks/stream_reader.py --synthetic=500x375 --image_size=342   # ImageNet-sized
+    ... --readers=threads,processes      # both reader kinds (data/stream.py stream_reader)
 
 On a streamed run the device waits whenever the host reads slower than the device trains, so
 this says how many `stream_workers` (and CPU cores) a run needs. `--data_dir`: an image-folder
@@ -48,9 +49,10 @@ def synthetic_folder(root: str, size: str, count: int) -> str:
   return root
 
 
-def bench(data_dir: str, image_size: int, workers: int, batch_size: int, batches: int):
+def bench(data_dir: str, image_size: int, workers: int, batch_size: int, batches: int,
+          reader: str = "threads"):
   ds = stream.open_stream("image_folder", data_dir=data_dir, image_size=image_size,
-                          workers=workers)
+                          workers=workers, reader=reader)
   rng = np.random.default_rng(0)
   times = []
   for b in range(batches + 1):
@@ -61,7 +63,8 @@ def bench(data_dir: str, image_size: int, workers: int, batch_size: int, batches
       times.append(time.perf_counter() - start)
   ds.close()
   seconds = statistics.median(times)
-  return {"workers": workers, "image_size": image_size, "batch_size": len(index),
+  return {"reader": reader, "workers": workers, "image_size": image_size,
+          "batch_size": len(index),
           "source_shape": list(ds.train.read(0)[0].shape), "batch_seconds": seconds,
           "images_per_second": len(index) / seconds, "out_shape": list(images.shape[1:])}
 
@@ -73,6 +76,7 @@ def main(argv=None):
   p.add_argument("--synthetic_count", type=int, default=256)
   p.add_argument("--image_size", type=int, default=0, help="resize target (0 = keep)")
   p.add_argument("--workers", default="1,2,4")
+  p.add_argument("--readers", default="threads", help="threads and/or processes")
   p.add_argument("--batch_size", type=int, default=128)
   p.add_argument("--batches", type=int, default=10)
   p.add_argument("--json", default="")
@@ -82,13 +86,14 @@ def main(argv=None):
   with tempfile.TemporaryDirectory() as tmp:
     data_dir = a.data_dir or synthetic_folder(tmp, a.synthetic, a.synthetic_count)
     rows = []
-    for workers in map(int, a.workers.split(",")):
-      row = bench(data_dir, a.image_size, workers, a.batch_size, a.batches)
-      rows.append(row)
-      print(f"{'x'.join(map(str, row['source_shape'])):>12s} -> "
-            f"{'x'.join(map(str, row['out_shape'])):10s} workers={workers:<3d} "
-            f"{row['images_per_second']:8.0f} images/s  ({row['batch_seconds'] * 1e3:.0f} ms "
-            f"per batch of {row['batch_size']})", flush=True)
+    for reader in a.readers.split(","):
+      for workers in map(int, a.workers.split(",")):
+        row = bench(data_dir, a.image_size, workers, a.batch_size, a.batches, reader)
+        rows.append(row)
+        print(f"{'x'.join(map(str, row['source_shape'])):>12s} -> "
+              f"{'x'.join(map(str, row['out_shape'])):10s} {reader:9s} workers={workers:<3d} "
+              f"{row['images_per_second']:8.0f} images/s  ({row['batch_seconds'] * 1e3:.0f} "
+              f"ms per batch of {row['batch_size']})", flush=True)
   return write_result(a.json, "stream_reader", a, rows)
 
 

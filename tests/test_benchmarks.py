@@ -96,3 +96,18 @@ def test_member_conv_reads_every_convolution_of_the_model():
   forms = {(r["formulation"], r["members"]) for r in result["rows"]}
   assert forms == {(f, 2) for f in (*mc.FORMULATIONS, "bn")}
   assert all(r["ms"] > 0 for r in result["rows"])
+
+
+def test_stream_reader_benchmark_times_both_reader_kinds(tmp_path):
+  sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+  import stream_reader
+
+  result = stream_reader.main(["--synthetic=40x30", "--synthetic_count=16", "--batch_size=8",
+                               "--batches=2", "--workers=1,2", "--image_size=24",
+                               "--readers=threads,processes",
+                               f"--json={tmp_path / 'out.json'}"])
+  rows = result["rows"]
+  assert [(r["reader"], r["workers"]) for r in rows] == [
+      ("threads", 1), ("threads", 2), ("processes", 1), ("processes", 2)]
+  assert all(r["images_per_second"] > 0 and r["out_shape"] == [24, 24, 3] for r in rows)
+  assert json.loads((tmp_path / "out.json").read_text())["rows"] == rows
