@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The member-scaling suite for one accelerator, sized for one 10-minute device call:
-#   bash benchmarks/gpu_suite.sh OUTDIR [--tiny]      (--tiny: seconds, on a CPU; a test)
+#   bash benchmarks/gpu_suite.sh OUTDIR [--tiny|--cpu]  (--tiny: seconds, on a CPU; a test.
+#   --cpu: the same table on a 2-core CPU in ~10 minutes: smaller training sets, E = 2, 4, 8,
+#   the small Inception sequential only -- its vmapped and unrolled programs compile for
+#   minutes there)
 # Parts, most important first, each under its own time limit (`timeout`: one slow part cannot
 # cost the later ones) and each writing OUTDIR/<part>.json as rows finish (a part cut by its
 # limit keeps the rows it reached, "partial": true):
@@ -24,6 +27,13 @@ if [ "$MODE" = "--tiny" ]; then
   LIMIT=(member_conv=120 mlp=120 inception=240 inception_bf16=240 alexnet=120)
   SUB_MODELS=alexnet_small  # inception parts run AlexNet in --tiny (the small Inception
                             # compiles for minutes on a CPU)
+elif [ "$MODE" = "--cpu" ]; then
+  N=2048; EPOCHS=2; CONV=(--models=alexnet_small --members=1,4 --repeats=3); E_MLP=2,4,8
+  E_CONV=2,4,8; E_BF16=2
+  S_CONV=sequential; S_BF16=sequential; S_ALEX=vmap,unrolled,sequential
+  LIMIT=(member_conv=120 mlp=150 inception=300 inception_bf16=150 alexnet=240)
+  SUB_MODELS=inception_small
+  MEM_CONV_N=(--num_train=256)  # the conv nets: 2 steps per epoch
 else
   N=50000; EPOCHS=4; CONV=(--members=1,8 --dtypes=float32,bfloat16 --repeats=5); E_MLP=2,4,8,32
   E_CONV=2,4,8; E_BF16=8
@@ -51,14 +61,15 @@ part() {  # part NAME COMMAND...: runs COMMAND under NAME's time limit, logs its
   echo "part $name: $status after $(( SECONDS - start )) s" | tee -a "$OUT/log.txt"
 }
 MEM=(benchmarks/memorization.py --num_train=$N --max_epochs=$EPOCHS --lr=0.01)
+CONV_N=("${MEM_CONV_N[@]:-}")  # a smaller training set for the conv nets (--cpu)
 part member_conv $PY benchmarks/member_conv.py "${CONV[@]}" --json="$OUT/member_conv.json"
 part mlp $PY "${MEM[@]}" --models=mlp_1x512 --members=$E_MLP --strategies=vmap,auto \
   --json="$OUT/mlp.json"
-part inception $PY "${MEM[@]}" --models=$SUB_MODELS --members=$E_CONV \
+part inception $PY "${MEM[@]}" ${CONV_N[@]} --models=$SUB_MODELS --members=$E_CONV \
   --strategies=$S_CONV --json="$OUT/inception.json"
-part inception_bf16 $PY "${MEM[@]}" --models=$SUB_MODELS --members=$E_BF16 \
+part inception_bf16 $PY "${MEM[@]}" ${CONV_N[@]} --models=$SUB_MODELS --members=$E_BF16 \
   --strategies=$S_BF16 --dtype=bfloat16 --json="$OUT/inception_bf16.json"
-part alexnet $PY "${MEM[@]}" --models=alexnet_small --members=$E_CONV \
+part alexnet $PY "${MEM[@]}" ${CONV_N[@]} --models=alexnet_small --members=$E_CONV \
   --strategies=$S_ALEX --json="$OUT/alexnet.json"
 $PY benchmarks/suite_summary.py "$OUT" | tee "$OUT/summary.md"
 echo "done: $(ls "$OUT")" | tee -a "$OUT/log.txt"
