@@ -8,7 +8,8 @@
 # Run the parts one at a time: two at once on 2 cores ran each ~7x slower, not 2x.
 #
 #   cp ../shared/data/cifar10-jpeg.tar.gz data/     # git-ignored
-#   bash scripts/results_cpu.sh [PARTS]     # PARTS: table1,figure1,measures,table3,rademacher (all)
+#   bash scripts/results_cpu.sh [PARTS]   # PARTS: table1,figure1,measures,table3,rademacher (all)
+#                                         # or table3_features (its random-feature rows only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -40,10 +41,14 @@ for part in ${PARTS//,/ }; do
     table3)
       timed "$PY" -m rethinking_jax.main --config=configs/table3.py:cifar10_jpeg \
         --workdir=results/table3_cifar10 "--config.data_dir=$DATA" ;;
+    table3_features)  # the random-feature rows alone (configs/table3.py says why)
+      timed "$PY" -m rethinking_jax.main --config=configs/table3.py:cifar10_jpeg_features \
+        --workdir=results/table3_cifar10_features "--config.data_dir=$DATA" ;;
     rademacher)  # random +-1 labels; evaluated every 2 epochs (the estimate along training)
       timed "$PY" -m rethinking_jax.main --config=configs/rademacher.py:seeds=3 \
         --workdir=results/rademacher "${COMMON[@]}" --config.eval_every_epochs=2 ;;
-    *) echo "error: part $part: allowed table1, figure1, measures, table3, rademacher" >&2
+    *) echo "error: part $part: allowed table1, figure1, measures, table3, table3_features," \
+         "rademacher" >&2
        exit 2 ;;
   esac
 done

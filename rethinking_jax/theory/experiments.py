@@ -120,7 +120,8 @@ def table3(config, workdir: str) -> dict:
     x_train, x_test = featurized[fkey]
     result = kernels.fit_and_evaluate(
         x_train, ds.train_labels, x_test, ds.test_labels, ds.num_classes, row.kernel,
-        l2=row.l2, dtype=np.float64 if config.kernel_float64 else np.float32)
+        l2=row.l2,
+        dtype=np.float64 if row.get("float64", config.kernel_float64) else np.float32)
     rows.append({"row": name, "dataset": ds.name, "features": row.features,
                  "dim": int(x_train.shape[1]), **result, "paper_error": row.paper_error,
                  "seconds": time.perf_counter() - start,
