@@ -117,6 +117,12 @@ def test_the_cifar10_jpeg_variant_keeps_the_three_cifar_rows():
   assert sorted(config.table3_rows) == ["cifar10_gaussian", "cifar10_random_features",
                                         "cifar10_random_features_l2"]
   assert config.dataset == "image_folder" and not config.kernel_float64
+  rows = config.table3_rows
+  assert not rows.cifar10_gaussian.get("float64", False)  # 40,000 points: float32
+  assert rows.cifar10_random_features.float64 and rows.cifar10_random_features_l2.float64
+  features = importlib.import_module("configs.table3").get_config("cifar10_jpeg_features")
+  assert sorted(features.table3_rows) == ["cifar10_random_features",
+                                          "cifar10_random_features_l2"]
 
 
 def test_the_blocked_factorization_and_solves_equal_the_dense_ones():
