@@ -105,12 +105,19 @@ class TfdsSplit:
     return np.asarray(item["image"], np.uint8), int(item["label"])
 
 
-def _base(split: Split, index: np.ndarray) -> tuple[Split, np.ndarray]:
-  """The split under any Subsets, and `index` in its positions (what a reader process gets:
-  the base split, pickled once)."""
+def _base_split(split: Split) -> Split:
+  """The split under any Subsets (what a reader process gets, pickled once)."""
   while isinstance(split, Subset):
-    split, index = split.split, split.index[np.asarray(index)]
-  return split, np.asarray(index)
+    split = split.split
+  return split
+
+
+def _base_index(split: Split, index: np.ndarray) -> np.ndarray:
+  """`index` of `split` as positions in its _base_split."""
+  index = np.asarray(index)
+  while isinstance(split, Subset):
+    split, index = split.split, split.index[index]
+  return index
 
 
 @dataclasses.dataclass
@@ -137,7 +144,7 @@ class StreamedDataset:
 
   @property
   def uses_processes(self) -> bool:
-    files = isinstance(_base(self.train, np.arange(0))[0], FolderSplit)
+    files = isinstance(_base_split(self.train), FolderSplit)
     return self.reader == "processes" or (self.reader == "auto" and files
                                           and self.workers > 1)
 
@@ -160,10 +167,10 @@ class StreamedDataset:
     """uint8 [n, S, S, C] images and int32 [n] true labels of `split` at `index`."""
     if self.uses_processes:
       if self._processes is None:
-        splits = {name: _base(self.split(name), np.arange(0))[0] for name in ("train", "test")}
+        splits = {name: _base_split(self.split(name)) for name in ("train", "test")}
         self._processes = ProcessReader(splits, self.image_size, self.image_shape,
                                         self.workers, self.name)
-      return self._processes.read(split, _base(self.split(split), index)[1])
+      return self._processes.read(split, _base_index(self.split(split), index))
     if self._threads is None:
       self._threads = concurrent.futures.ThreadPoolExecutor(max(1, self.workers),
                                                             thread_name_prefix="stream")

@@ -358,7 +358,7 @@ def _panel(name: str, run) -> str:
   declared = run["config"].get("panel")
   if declared is not None:
     return declared
-  return next((p for p in ("a", "bc") if name.startswith(f"{p}_")), "")
+  return next((p for p in PANELS["figure1"] if name.startswith(f"{p}_")), "")
 
 
 def panel_runs(runs, panel: str) -> list[dict]:
