@@ -59,12 +59,14 @@ def test_blocked_gram_and_solver_equal_a_reference_solve():
   np.testing.assert_allclose(kernels.gram(x, y, "linear", block=16), x @ y.T, rtol=1e-12)
   k = kernels.gram(x, x, "gaussian", bw)
   targets = kernels.one_hot(rng.integers(0, 3, 70), 3)
-  for l2 in (0.0, 0.1):
-    np.testing.assert_allclose(kernels.solve(k, targets, l2),
-                               np.linalg.solve(k + l2 * np.eye(70), targets), rtol=1e-6)
-  alpha = kernels.solve(k, targets)
-  np.testing.assert_allclose(kernels.class_norms(alpha, k) ** 2,
-                             np.diag(alpha.T @ k @ alpha), rtol=1e-8)
+  for l2 in (0.0, 0.1):  # the blocked in-place float64 fit against a dense solve
+    alpha, scores, norms, jitter = kernels._fit_in_place(x, targets, "gaussian", bw, l2,
+                                                         block=16, dtype=np.float64)
+    dense = np.linalg.solve(k + l2 * np.eye(70), targets)
+    assert jitter == 0.0  # float64 interpolates exactly: no jitter tried first
+    np.testing.assert_allclose(alpha, dense, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(scores, k @ dense, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(norms ** 2, np.diag(dense.T @ k @ dense), rtol=1e-6)
   with pytest.raises(UserError, match="kernel: unknown value 'rbf'; allowed: gaussian, linear"):
     kernels.gram(x, y, "rbf")
 

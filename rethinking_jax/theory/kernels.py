@@ -55,20 +55,6 @@ def gram(x: np.ndarray, y: np.ndarray, kernel: str, bandwidth: float = 1.0,
   return out
 
 
-def solve(k_train: np.ndarray, targets: np.ndarray, l2: float = 0.0,
-          jitter: float = 0.0) -> np.ndarray:
-  """alpha with (K + (l2 + jitter) I) alpha = targets; Cholesky, LU if K is not PD."""
-  k = k_train.copy()
-  k[np.diag_indices_from(k)] += l2 + jitter
-  try:
-    factor = scipy.linalg.cho_factor(k, lower=True, overwrite_a=True, check_finite=False)
-    return scipy.linalg.cho_solve(factor, targets, check_finite=False)
-  except np.linalg.LinAlgError:
-    k = k_train.copy()
-    k[np.diag_indices_from(k)] += l2 + jitter
-    return scipy.linalg.solve(k, targets, check_finite=False)
-
-
 def blocked_cholesky(k: np.ndarray, block: int = 2048) -> np.ndarray:
   """The lower Cholesky factor of `k`, in k's own memory (its upper triangle is left as it
   was), by blocks: LAPACK factors only block x block diagonal tiles and every other call is a
@@ -134,30 +120,19 @@ def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
   return np.eye(num_classes, dtype=np.float64)[labels]
 
 
-def class_norms(alpha: np.ndarray, k_train: np.ndarray) -> np.ndarray:
-  """||w_c|| = sqrt(alpha_c^T K alpha_c) for each class column c (the RKHS norm)."""
-  return np.sqrt(np.maximum(np.einsum("nc,nm,mc->c", alpha, k_train, alpha), 0.0))
-
-
 def fit_and_evaluate(x_train, y_train, x_test, y_test, num_classes: int, kernel: str,
                      bandwidth: float | None = None, l2: float = 0.0, block: int = 2048,
                      dtype=np.float64) -> dict:
   """Min-norm (or l2-regularized) kernel interpolation with one-hot targets; test error.
 
-  float64 keeps K and factors a copy; float32 (for n = 50,000: a 10 GB Gram matrix) factors
-  K in place and needs no second n x n array (`_fit_in_place`)."""
+  Both precisions factor K in its own memory by blocks (`_fit_in_place`): one n x n array
+  (for n = 20,000 in float64: 3.2 GB; n = 50,000 in float32: 10 GB), and no LAPACK call on
+  the whole matrix (scipy's cho_factor segfaulted here on the 20,000^2 float64 one)."""
   if kernel == "gaussian" and bandwidth is None:
     bandwidth = median_pairwise_distance(x_train)
   targets = one_hot(y_train, num_classes)
-  if dtype == np.float32:
-    alpha, train_scores, norms, jitter = _fit_in_place(x_train, targets, kernel,
-                                                       bandwidth or 1.0, l2, block)
-  else:
-    k_train = gram(x_train, x_train, kernel, bandwidth or 1.0, block, dtype)
-    jitter = 0.0
-    alpha = solve(k_train, targets, l2, jitter)
-    train_scores, norms = k_train @ alpha, class_norms(alpha, k_train)
-    del k_train
+  alpha, train_scores, norms, jitter = _fit_in_place(x_train, targets, kernel,
+                                                     bandwidth or 1.0, l2, block, dtype)
   test_scores = gram(x_test, x_train, kernel, bandwidth or 1.0, block, dtype) @ alpha
   return {"kernel": kernel, "bandwidth": bandwidth, "l2": l2, "jitter": jitter,
           "dtype": np.dtype(dtype).name,
@@ -167,26 +142,33 @@ def fit_and_evaluate(x_train, y_train, x_test, y_test, num_classes: int, kernel:
           "num_train": int(len(x_train)), "num_test": int(len(x_test))}
 
 
-def _fit_in_place(x_train, targets, kernel, bandwidth, l2, block, tries: int = 4):
-  """float32: K + (l2 + jitter) I = L L^T factored in K's own memory. The jitter starts at
-  1e-6 of K's mean diagonal and grows tenfold while float32 rounding makes the factorization
-  fail. Train scores K alpha = L (L^T alpha) - (l2 + jitter) alpha and the norms
+def jitters(dtype, scale: float, tries: int = 4) -> list[float]:
+  """The diagonal jitters tried in turn: float64 first tries none (exact min-norm); float32
+  starts at 1e-6 of K's mean diagonal. Each next one is tenfold, while rounding makes the
+  factorization fail."""
+  grown = [1e-6 * scale * 10**i for i in range(tries)]
+  return ([0.0] + grown[:-1]) if np.dtype(dtype) == np.float64 else grown
+
+
+def _fit_in_place(x_train, targets, kernel, bandwidth, l2, block, dtype=np.float32):
+  """K + (l2 + jitter) I = L L^T factored in K's own memory, the jitter taken from `jitters`.
+  Train scores K alpha = L (L^T alpha) - (l2 + jitter) alpha and the norms
   alpha^T K alpha = |L^T alpha|^2 - (l2 + jitter)|alpha|^2 come from the factor."""
-  scale = None
-  for attempt in range(tries):
-    k = gram(x_train, x_train, kernel, bandwidth, block, np.float32)
-    scale = scale or float(np.mean(np.diag(k)))
-    jitter = 1e-6 * scale * 10**attempt
-    k[np.diag_indices_from(k)] += l2 + jitter
+  k = gram(x_train, x_train, kernel, bandwidth, block, dtype)
+  diagonal = np.diag(k).copy()
+  for jitter in jitters(dtype, float(np.mean(diagonal))):
+    if k is None:
+      k = gram(x_train, x_train, kernel, bandwidth, block, dtype)
+    k[np.diag_indices_from(k)] = diagonal + (l2 + jitter)
     try:
       lower = blocked_cholesky(k, block)
       break
     except np.linalg.LinAlgError:
-      del k
+      k = None  # the failed factorization overwrote part of K's lower triangle
   else:
-    raise np.linalg.LinAlgError(f"K is not positive definite in float32 even with a jitter "
-                                f"of {jitter:g}")
-  targets = np.asarray(targets, np.float32)
+    raise np.linalg.LinAlgError(f"K is not positive definite in {np.dtype(dtype).name} even "
+                                f"with a jitter of {jitter:g}")
+  targets = np.asarray(targets, dtype)
   alpha = lower_solve(lower, lower_solve(lower, targets, block), block, transpose=True)
   lt_alpha = lower_times(lower, alpha, block, transpose=True)          # L^T alpha
   train_scores = lower_times(lower, lt_alpha, block) - (l2 + jitter) * alpha
