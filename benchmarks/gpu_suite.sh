@@ -19,8 +19,11 @@ set -uo pipefail
 OUT=${1:?usage: benchmarks/gpu_suite.sh OUTDIR [--tiny]}
 MODE=${2:-}
 cd "$(dirname "$0")/.."
-mkdir -p "$OUT"
 PY=${PYTHON:-python}
+"$PY" -c "import jax" 2>/dev/null || {
+  echo "error: PYTHON=$PY cannot import jax (activate the venv, or PYTHON=.venv/bin/python)" >&2
+  exit 2; }
+mkdir -p "$OUT"
 if [ "$MODE" = "--tiny" ]; then
   N=256; EPOCHS=2; CONV=(--tiny --models=alexnet_small); E_MLP=2; E_CONV=2; E_BF16=2
   S_CONV=unrolled; S_BF16=sequential; S_ALEX=vmap  # one strategy each: compile time

@@ -38,6 +38,7 @@ def test_gpu_suite_tiny_runs_on_cpu(tmp_path):
                                                       for r in mlp["rows"]}  # CPU
   summary = (tmp_path / "summary.md").read_text()
   assert "| mlp | mlp_1x512 | float32 | jax 2 member(s), vmap |" in summary
+  assert json.loads((tmp_path / "member_conv.json").read_text())["partial"] is False
   assert "## Convolutions of E members" in summary
 
 
@@ -85,17 +86,27 @@ def test_every_member_conv_formulation_equals_the_vmapped_one(lhs, rhs, strides,
                                  err_msg=f"{form} {name}")
 
 
-def test_member_conv_reads_every_convolution_of_the_model():
+def test_member_conv_reads_every_convolution_of_the_model(tmp_path, monkeypatch):
   mc = _member_conv()
   shapes = mc.conv_shapes("alexnet_small", batch=2)
   assert [(s.lhs, s.rhs, s.count) for s in shapes] == [
       ((2, 28, 28, 3), (5, 5, 3, 64), 1), ((2, 14, 14, 64), (5, 5, 64, 64), 1)]
   # the small Inception: 1 + 2 per Inception module (8) + 1 per downsample module (2)
   assert sum(s.count for s in mc.conv_shapes("inception_small", batch=2)) == 1 + 16 + 2
-  result = mc.main(["--tiny", "--models=alexnet_small"])
+  result = mc.main(["--tiny", "--models=alexnet_small", f"--json={tmp_path}/conv.json"])
+  assert json.loads((tmp_path / "conv.json").read_text())["partial"] is False
   forms = {(r["formulation"], r["members"]) for r in result["rows"]}
   assert forms == {(f, 2) for f in (*mc.FORMULATIONS, "bn")}
   assert all(r["ms"] > 0 for r in result["rows"])
+  # every row is on disk as soon as it is timed (a part cut by its time limit keeps them)
+  written = []
+  record = mc.write_result
+  monkeypatch.setattr(mc, "write_result",
+                      lambda *args, **kw: written.append((len(args[3]), kw["partial"]))
+                      or record(*args, **kw))
+  mc.main(["--tiny", "--models=alexnet_small", f"--json={tmp_path}/conv.json"])
+  n = len(result["rows"])
+  assert written == [(i, True) for i in range(1, n + 1)] + [(n, False)]
 
 
 def test_stream_reader_benchmark_times_both_reader_kinds(tmp_path):
@@ -111,3 +122,15 @@ def test_stream_reader_benchmark_times_both_reader_kinds(tmp_path):
       ("threads", 1), ("threads", 2), ("processes", 1), ("processes", 2)]
   assert all(r["images_per_second"] > 0 and r["out_shape"] == [24, 24, 3] for r in rows)
   assert json.loads((tmp_path / "out.json").read_text())["rows"] == rows
+
+
+def test_gpu_suite_without_jax_stops_with_one_line(tmp_path):
+  """A python that cannot import jax (no venv active) is one line and exit 2, not five
+  failed parts and an empty table."""
+  env = {**os.environ, "PYTHON": "false"}
+  proc = subprocess.run(["bash", "benchmarks/gpu_suite.sh", str(tmp_path / "out"), "--cpu"],
+                        cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines() == [
+      "error: PYTHON=false cannot import jax (activate the venv, or PYTHON=.venv/bin/python)"]
+  assert not (tmp_path / "out").exists()  # nothing written
