@@ -16,7 +16,7 @@
 # then OUTDIR/summary.md: one table of every row (examples/s, vs one member, vs the fastest
 # PyTorch form, final train accuracy, MFU).
 set -uo pipefail
-OUT=${1:?usage: benchmarks/gpu_suite.sh OUTDIR [--tiny]}
+OUT=${1:?usage: benchmarks/gpu_suite.sh OUTDIR [--tiny|--cpu]}
 MODE=${2:-}
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
@@ -36,7 +36,7 @@ elif [ "$MODE" = "--cpu" ]; then
   S_CONV=sequential; S_BF16=sequential; S_ALEX=vmap,unrolled,sequential
   LIMIT=(member_conv=120 mlp=150 inception=300 inception_bf16=150 alexnet=240)
   SUB_MODELS=inception_small
-  MEM_CONV_N=(--num_train=256)  # the conv nets: 2 steps per epoch
+  N_CONV=256  # the conv nets: 2 steps per epoch
 else
   N=50000; EPOCHS=4; CONV=(--members=1,8 --dtypes=float32,bfloat16 --repeats=5); E_MLP=2,4,8,32
   E_CONV=2,4,8; E_BF16=8
@@ -64,15 +64,15 @@ part() {  # part NAME COMMAND...: runs COMMAND under NAME's time limit, logs its
   echo "part $name: $status after $(( SECONDS - start )) s" | tee -a "$OUT/log.txt"
 }
 MEM=(benchmarks/memorization.py --num_train=$N --max_epochs=$EPOCHS --lr=0.01)
-CONV_N=("${MEM_CONV_N[@]:-}")  # a smaller training set for the conv nets (--cpu)
+MEM_CONV=(benchmarks/memorization.py --num_train=${N_CONV:-$N} --max_epochs=$EPOCHS --lr=0.01)
 part member_conv $PY benchmarks/member_conv.py "${CONV[@]}" --json="$OUT/member_conv.json"
 part mlp $PY "${MEM[@]}" --models=mlp_1x512 --members=$E_MLP --strategies=vmap,auto \
   --json="$OUT/mlp.json"
-part inception $PY "${MEM[@]}" ${CONV_N[@]} --models=$SUB_MODELS --members=$E_CONV \
+part inception $PY "${MEM_CONV[@]}" --models=$SUB_MODELS --members=$E_CONV \
   --strategies=$S_CONV --json="$OUT/inception.json"
-part inception_bf16 $PY "${MEM[@]}" ${CONV_N[@]} --models=$SUB_MODELS --members=$E_BF16 \
+part inception_bf16 $PY "${MEM_CONV[@]}" --models=$SUB_MODELS --members=$E_BF16 \
   --strategies=$S_BF16 --dtype=bfloat16 --json="$OUT/inception_bf16.json"
-part alexnet $PY "${MEM[@]}" ${CONV_N[@]} --models=alexnet_small --members=$E_CONV \
+part alexnet $PY "${MEM_CONV[@]}" --models=alexnet_small --members=$E_CONV \
   --strategies=$S_ALEX --json="$OUT/alexnet.json"
 $PY benchmarks/suite_summary.py "$OUT" | tee "$OUT/summary.md"
 echo "done: $(ls "$OUT")" | tee -a "$OUT/log.txt"

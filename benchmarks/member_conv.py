@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import math
 import os
 import sys
@@ -165,6 +166,8 @@ def main(argv=None):
     a.batch, a.members, a.repeats = 4, "2", 1
   formulations = [f for f in a.formulations.split(",") if f]
   rows = []
+  record = functools.partial(write_result, a.json, "member_conv", a, rows,
+                             platform=jax.devices()[0].platform)
   print(f"{'model':16s} {'shape (x | w | stride)':44s} {'E':>2s} {'dtype':8s} "
         f"{'formulation':10s} {'ms':>9s} {'GFLOP/s':>8s} {'vs E x one':>10s}")
   for model in a.models.split(","):
@@ -192,8 +195,7 @@ def main(argv=None):
                    "gflops": None if form == "bn" else flops / ms / 1e6,
                    "vs_members_alone": None if form == "bn" else e * one_ms / ms}
             rows.append(row)
-            write_result(a.json, "member_conv", a, rows, platform=jax.devices()[0].platform,
-                         partial=True)  # what a part killed by its time limit still reports
+            record(partial=True)  # what a part killed by its time limit still reports
             gf = "" if row["gflops"] is None else f"{row['gflops']:8.1f}"
             vs = "" if row["vs_members_alone"] is None else f"{row['vs_members_alone']:9.2f}x"
             print(f"{model:16s} {label:44s} {e:2d} {dtype:8s} {form:10s} {ms:9.3f} {gf:>8s} "
@@ -202,8 +204,7 @@ def main(argv=None):
   for (model, e, dtype, form), ms in sorted(totals.items()):
     print(f"total {model:16s} E={e:<2d} {dtype:8s} {form:10s} {ms:9.2f} ms per step "
           "(every convolution of a forward + backward pass, counts included)")
-  return write_result(a.json, "member_conv", a, rows, platform=jax.devices()[0].platform,
-                      partial=False)
+  return record(partial=False)
 
 
 def summarize(rows) -> dict:
