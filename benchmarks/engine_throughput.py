@@ -46,14 +46,18 @@ def bench_one(model, members, strategy, num_train, epochs, batch_size, step_loop
   run = train.prepare(c)
   programs, state = run.programs, run.programs.init(run.members)
   args = (run.members, run.inputs)
-  state = jax.block_until_ready(programs.train_chunk(state, *args, 0, 1))  # compile + warm up
+  steps = epochs * programs.spec.steps_per_epoch  # train_chunk counts steps, not epochs
+  warm_up = programs.spec.steps_per_epoch
+  state = jax.block_until_ready(programs.train_chunk(state, *args, 0, warm_up))  # + compile
   times = []
   for r in range(repeats):
     start = time.perf_counter()
-    state = jax.block_until_ready(programs.train_chunk(state, *args, 1 + r * epochs, epochs))
+    state = jax.block_until_ready(programs.train_chunk(state, *args, warm_up + r * steps, steps))
     times.append(time.perf_counter() - start)
   seconds = statistics.median(times)
-  steps = epochs * programs.spec.steps_per_epoch
+  steps_taken = int(jax.device_get(state.step).max())  # what the timed calls trained, checked
+  if steps_taken != warm_up + repeats * steps:
+    raise RuntimeError(f"trained {steps_taken} steps, expected {warm_up + repeats * steps}")
   return {"model": model, "members": members, "strategy": strategy,
           "input_pipeline": input_pipeline, "step_loop": programs.step_loop, "seconds": seconds,
           "steps_per_second": steps / seconds,
