@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The member-scaling suite for one accelerator, sized for one 10-minute device call:
 #   bash benchmarks/gpu_suite.sh OUTDIR [--tiny|--cpu]  (--tiny: seconds, on a CPU; a test.
-#   --cpu: the same table on a 2-core CPU in ~13 minutes: smaller training sets, E = 2, 4, 8,
-#   the small Inception sequential only -- its vmapped and unrolled programs compile for
-#   minutes there -- and member_conv without lax.map)
+#   --cpu: the same table on a 2-core CPU in at most 18 minutes, the sum of its parts'
+#   limits (11 minutes measured with member_conv's earlier 120 s limit): smaller training
+#   sets, E = 2, 4, 8, the small Inception sequential only -- its vmapped and unrolled
+#   programs compile for minutes there -- and member_conv without lax.map)
 # Parts, most important first, each under its own time limit (`timeout`: one slow part cannot
 # cost the later ones) and each writing OUTDIR/<part>.json as rows finish (a part cut by its
 # limit keeps the rows it reached, "partial": true):
@@ -32,7 +33,7 @@ if [ "$MODE" = "--tiny" ]; then
                             # compiles for minutes on a CPU)
 elif [ "$MODE" = "--cpu" ]; then
   N=2048; EPOCHS=2; E_MLP=2,4,8
-  # lax.map's convolutions with gradients ran 20-53x slower than unrolled ones on XLA:CPU
+  # lax.map's convolutions with gradients ran 17-53x slower than unrolled ones on XLA:CPU
   # (cpu_suite/log.txt, 2026-12-02): timing them cost the part its limit within AlexNet's
   # second layer
   CONV=(--models=alexnet_small --members=1,4 --formulations=vmap,unrolled,patches --repeats=2)

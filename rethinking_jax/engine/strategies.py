@@ -46,10 +46,11 @@ def resolve_strategy(strategy: str, convolutional: bool, platform: str,
 
   - members spread over devices (`spread_members`): `vmap`, the one that shards the member
     axis;
-  - CPU: `sequential` (benchmarks/RESULTS.md, 2-core CPU, all 50,000 images: MLP 1x512 at
-    E = 4, 28.0k ex/s sequential vs 24.1k vmap; AlexNet 534 vs 138 -- a vmapped convolution
-    is a grouped one. `unrolled` is 1.2-1.3x sequential for AlexNet, but the small
-    Inception's unrolled program compiles for minutes there, unmeasured);
+  - CPU: `sequential` (benchmarks/RESULTS.md, 2-core CPU: MLP 1x512 at E = 4 on all 50,000
+    images, 28.0k ex/s sequential vs 24.1k vmap; AlexNet on 512 images, 534 vs 138 -- a
+    vmapped convolution is a grouped one. `unrolled` is 1.2-1.4x sequential for AlexNet at
+    E = 4-8, but the small Inception's unrolled program compiles for minutes there and its
+    speed is unmeasured);
   - GPU, MLPs: `vmap` (issue #15, one H200: MLP 1x512 at E = 8, 3.43x one member's
     throughput);
   - GPU, convolutional nets: `sequential` (same H200: small Inception at E = 4, 1.17x one
