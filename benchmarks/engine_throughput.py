@@ -26,14 +26,15 @@ import jax
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]
 
+import host  # noqa: E402
 from record import write_result  # noqa: E402
 
 from configs import default  # noqa: E402
-from rethinking_jax import train  # noqa: E402
+from rethinking_jax import models, train  # noqa: E402
 
 
 def bench_one(model, members, strategy, num_train, epochs, batch_size, step_loop, repeats,
-              input_pipeline="device"):
+              input_pipeline="device", layer_impl="auto"):
   c = default.get_config()
   c.dataset, c.synthetic_shape = "synthetic", (32, 32, 3)
   c.synthetic_train, c.synthetic_test = num_train, 128
@@ -43,7 +44,9 @@ def bench_one(model, members, strategy, num_train, epochs, batch_size, step_loop
   c.progress = False
   c.step_loop = step_loop
   c.input_pipeline = input_pipeline
+  c.layer_impl = layer_impl
   run = train.prepare(c)
+  load_start = host.loadavg()
   programs, state = run.programs, run.programs.init(run.members)
   args = (run.members, run.inputs)
   steps = epochs * programs.spec.steps_per_epoch  # train_chunk counts steps, not epochs
@@ -59,6 +62,9 @@ def bench_one(model, members, strategy, num_train, epochs, batch_size, step_loop
   if steps_taken != warm_up + repeats * steps:
     raise RuntimeError(f"trained {steps_taken} steps, expected {warm_up + repeats * steps}")
   return {"model": model, "members": members, "strategy": strategy,
+          "layer_impl": models.layer_impl_for(model, layer_impl),
+          "loadavg_start": load_start, "loadavg_end": host.loadavg(),
+          "timed_seconds": sum(times),
           "input_pipeline": input_pipeline, "step_loop": programs.step_loop, "seconds": seconds,
           "steps_per_second": steps / seconds,
           "examples_per_second": steps * batch_size * members / seconds,
@@ -80,12 +86,17 @@ def main(argv=None):
                  help="comma-separated: device (dataset on the device), stream (host-fed)")
   p.add_argument("--batch_size", type=int, default=128)
   p.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported")
+  p.add_argument("--layer_impls", default="auto",
+                 help="comma-separated max-pool / LRN formulations: auto, xla, custom")
   p.add_argument("--json", default="")
+  host.add_flags(p)
   a = p.parse_args(argv)
+  setting = host.configure(a.threads, a.pin)  # before the first computation
   rows = []
   strategies = a.strategies.split(",")
-  for model, step_loop, pipeline in itertools.product(
-      a.models.split(","), a.step_loops.split(","), a.input_pipelines.split(",")):
+  for model, step_loop, pipeline, layer_impl in itertools.product(
+      a.models.split(","), a.step_loops.split(","), a.input_pipelines.split(","),
+      a.layer_impls.split(",")):
     n = a.num_train if model.startswith("mlp") else a.alexnet_num_train
     single = None
     for members, strategy in itertools.product(map(int, a.members.split(",")), strategies):
@@ -94,16 +105,20 @@ def main(argv=None):
           continue
         strategy = "sequential"
       row = bench_one(model, members, strategy, n, a.epochs, a.batch_size, step_loop,
-                      a.repeats, pipeline)
+                      a.repeats, pipeline, layer_impl)
+      row.update(setting)
       single = row if members == 1 else single
       row["num_train"] = n
       row["vs_sequential_runs"] = (members * single["seconds"] / row["seconds"]
                                    if single else None)
       rows.append(row)
-      print(f"{model:14s} {pipeline:6s} {row['step_loop']:5s} E={members:<2d} {strategy:10s} "
+      print(f"{model:14s} {pipeline:6s} {row['step_loop']:5s} {row['layer_impl'] or '-':6s} "
+            f"E={members:<2d} {strategy:10s} "
             f"{row['examples_per_second']:9.0f} ex/s {row['steps_per_second']:7.2f} steps/s  "
             f"compile {row['compile_seconds']:5.1f} s  "
-            f"vs E single runs {row['vs_sequential_runs'] or 0:5.2f}x", flush=True)
+            f"vs E single runs {row['vs_sequential_runs'] or 0:5.2f}x  timed "
+            f"{row['timed_seconds']:.1f} s  load {row['loadavg_start']} -> "
+            f"{row['loadavg_end']}", flush=True)
   return write_result(a.json, "engine_throughput", a, rows)
 
 

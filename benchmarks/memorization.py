@@ -6,11 +6,12 @@
 
 Random labels; train until 100% train accuracy (full training set, eval mode) or
 --max_epochs. Reported per entry: time to memorize (training time only: compilation and
-warm-up excluded and reported apart, evaluation excluded), the final train accuracy,
-steady-state examples/s, the ratios to the *fastest* PyTorch form of the run (typical,
-optimized, expert), model FLOPs per training example (counted from the jaxpr of one step:
-models/flops.py), and the achieved FLOP/s against the measured matrix-multiply peak of the
-same device and compute dtype (MFU).
+evaluation excluded; every epoch counts on both sides, the first one included -- JAX's
+compilation, ahead of time, and torch.compile's are left out and reported apart), the final
+train accuracy, examples/s over those epochs, the ratios to the *fastest* PyTorch form of
+the run (typical, optimized, expert), model FLOPs per training example (counted from the
+jaxpr of one step: models/flops.py), and the achieved FLOP/s against the measured
+matrix-multiply peak of the same device and compute dtype (MFU).
 PyTorch entries are skipped when torch is not installed (pip install -e '.[torch]').
 """
 
@@ -29,6 +30,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]
 
+import host  # noqa: E402
 from record import write_result  # noqa: E402
 
 from configs import default  # noqa: E402
@@ -104,7 +106,8 @@ def torch_entry(args, model, form, images, images_name):
                                         lr_decay=args.lr_decay, max_epochs=args.max_epochs,
                                         compile_model=args.torch_compile
                                         and form in ("optimized", "expert"),
-                                        bfloat16=args.dtype == "bfloat16")
+                                        bfloat16=args.dtype == "bfloat16",
+                                        threads=args.threads or None)
   return {"framework": "torch", "members": 1, "data": images_name,
           "compile_seconds": r.pop("warmup_seconds"), **r,
           "form": f"{form}{' + compile' if args.torch_compile and form != 'typical' else ''}"}
@@ -126,7 +129,9 @@ def main(argv=None):
   p.add_argument("--max_epochs", type=int, default=60)
   p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
   p.add_argument("--json", default="")
+  host.add_flags(p)
   a = p.parse_args(argv)
+  setting = host.configure(a.threads, a.pin)  # before the first computation
   images, images_name = dataset(a)
   peak = matmul_peak_gflops(dtype=jnp.bfloat16 if a.dtype == "bfloat16" else jnp.float32)
   have_torch = importlib.util.find_spec("torch") is not None
@@ -144,7 +149,9 @@ def main(argv=None):
                                                                   images_name))
     model_rows = []
     for entry in entries:
+      load_start = host.loadavg()
       row = entry()
+      row.update(setting, loadavg_start=load_start, loadavg_end=host.loadavg())
       row["flops_per_example"] = flops
       row["mfu"] = row["examples_per_second"] * flops / (peak * 1e9)
       model_rows.append(row)
@@ -162,6 +169,7 @@ def main(argv=None):
       row["torch_reference_form"] = reference["form"] if reference else None
       row["throughput_vs_torch_fastest"] = (
           row["examples_per_second"] / reference["examples_per_second"] if reference else None)
+      row["warning"] = ("under 5 s of timed work" if row["time_to_memorize"] < 5.0 else None)
       row["time_vs_torch_fastest"] = (row["time_to_memorize"] / reference["time_to_memorize"]
                                       if reference else None)
     rows += model_rows

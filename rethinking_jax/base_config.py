@@ -48,6 +48,8 @@ def get_config(arg=None):
   c.compute_dtype = "float32"    # float32 | bfloat16 (params and loss stay float32)
   c.bn_momentum = 0.999          # [default]
   c.bn_epsilon = 1e-3            # [default]
+  c.layer_impl = "auto"          # max-pool / LRN formulation: auto | xla | custom (auto:
+  #                                custom on CPU; models/layers.py). Same numbers up to rounding
 
   # Optimisation.
   c.batch_size = 128             # [default]

@@ -65,6 +65,7 @@ def validate(config) -> None:
   _one_of("train_transform", c.train_transform, pipeline.TRANSFORMS)
   _one_of("tfds_reader", c.tfds_reader, tfds_source.READERS)
   _one_of("compute_dtype", c.compute_dtype, ("float32", "bfloat16"))
+  _one_of("layer_impl", c.layer_impl, models.LAYER_IMPLS)
   for spec in _split(c.randomizations):
     randomize.parse(spec)
   _require(bool(_split(c.randomizations)), "randomizations: empty; allowed: a comma-separated "

@@ -303,6 +303,7 @@ def make_summary(config, dataset, specs, result: loop.FitResult, name: str,
          "input_pipeline": inputs.pipeline,
          "train_eval_examples": inputs.train_eval_examples,
          "member_strategy": strategy or config.member_strategy,  # auto resolved
+         "layer_impl": models.layer_impl_for(config.model, config.layer_impl),  # resolved
          "batch_size": config.batch_size,
          "epochs": result.epochs, "steps": result.progress.step,
          "sessions": result.progress.sessions,

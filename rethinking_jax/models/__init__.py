@@ -17,9 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from rethinking_jax.errors import UserError, unknown_name
-from rethinking_jax.models.alexnet import AlexNetSmall, local_response_normalization
+from rethinking_jax.models import layers
+from rethinking_jax.models.alexnet import AlexNetSmall
 from rethinking_jax.models.inception import InceptionSmall
 from rethinking_jax.models.inception_v3 import REFERENCE_TRAINABLE_PARAMS, InceptionV3
+from rethinking_jax.models.layers import LAYER_IMPLS, local_response_normalization
 from rethinking_jax.models.mlp import MLP
 
 
@@ -33,6 +35,7 @@ class ModelRecord:
   convolutional: bool
   batch_norm: bool = False             # takes bn_momentum / bn_epsilon
   dropout: bool = False                # has dropout layers (takes dropout_rate)
+  layer_impl: bool = False             # has max-pool / LRN layers in two formulations
   min_input: int = 1                   # the smallest input side it accepts
   paper_params: int | None = None      # Table 1's count on 28x28x3, 10 classes
   dataset: str = "cifar10"             # the paper's dataset for it (inception_v3: ImageNet)
@@ -44,12 +47,12 @@ RECORDS = {r.name: r for r in (
                 paper_params=1_209_866),
     ModelRecord("mlp_3x512", functools.partial(MLP, hidden=(512, 512, 512)), 0.01, False,
                 dropout=True, paper_params=1_735_178),
-    ModelRecord("alexnet_small", AlexNetSmall, 0.01, True, dropout=True,
+    ModelRecord("alexnet_small", AlexNetSmall, 0.01, True, dropout=True, layer_impl=True,
                 paper_params=1_387_786),
     ModelRecord("inception_small", functools.partial(InceptionSmall, batch_norm=True), 0.1,
-                True, batch_norm=True, paper_params=1_649_402),
+                True, batch_norm=True, layer_impl=True, paper_params=1_649_402),
     ModelRecord("inception_small_nobn", functools.partial(InceptionSmall, batch_norm=False),
-                0.1, True, paper_params=1_649_402),
+                0.1, True, layer_impl=True, paper_params=1_649_402),
     # ImageNet (Table 2): inputs of at least 75x75 (299x299 in the paper).
     ModelRecord("inception_v3", InceptionV3, 0.1, True, batch_norm=True, dropout=True,
                 min_input=75, dataset="imagenet2012"),
@@ -85,10 +88,15 @@ def has_batch_norm(name: str) -> bool:
 
 
 def build(name: str, num_classes: int = 10, *, dropout_rate: float = 0.0,
-          bn_momentum: float = 0.999, bn_epsilon: float = 1e-3, dtype=jnp.float32) -> nn.Module:
-  """The model `name` (one of NAMES); works for any NHWC input shape."""
+          bn_momentum: float = 0.999, bn_epsilon: float = 1e-3, dtype=jnp.float32,
+          layer_impl: str = "xla") -> nn.Module:
+  """The model `name` (one of NAMES); works for any NHWC input shape. `layer_impl`: the
+  max-pool / LRN formulation (models/layers.py; resolved already, not `auto`), ignored by
+  models without such layers."""
   r = record(name)
   kwargs = {"num_classes": num_classes, "dtype": dtype}
+  if r.layer_impl:
+    kwargs["layer_impl"] = layer_impl
   if r.batch_norm:
     kwargs.update(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
   if r.dropout:
@@ -102,14 +110,24 @@ def build(name: str, num_classes: int = 10, *, dropout_rate: float = 0.0,
 def from_config(config, num_classes: int) -> nn.Module:
   """The model a run's config (a ConfigDict or its saved dict) trains: the one place where
   config fields become a model. Fields absent from an older run's config take the defaults
-  of rethinking_jax.base_config (the behaviour before they existed)."""
+  of rethinking_jax.base_config (the behaviour before they existed); `layer_impl=auto` is
+  resolved for this process's platform (layer_impl_for)."""
   from rethinking_jax import base_config
 
   defaults = base_config.get_config()
   get = lambda key: config.get(key, defaults[key])
   return build(get("model"), num_classes, dropout_rate=get("dropout_rate"),
                bn_momentum=get("bn_momentum"), bn_epsilon=get("bn_epsilon"),
-               dtype=jnp.dtype(get("compute_dtype")))
+               dtype=jnp.dtype(get("compute_dtype")),
+               layer_impl=layer_impl_for(get("model"), get("layer_impl")))
+
+
+def layer_impl_for(name: str, layer_impl: str) -> str | None:
+  """The max-pool / LRN formulation model `name` runs with here (None: it has no such
+  layers); `auto` resolved for the default backend's platform (models/layers.py)."""
+  if not record(name).layer_impl:
+    return None
+  return layers.resolve(layer_impl, jax.default_backend())
 
 
 def count_params(params) -> int:
@@ -123,7 +141,7 @@ def param_count(name: str, input_shape=(28, 28, 3), num_classes: int = 10) -> in
   return count_params(shapes["params"])
 
 
-__all__ = ["IMAGENET_MODELS", "MODELS", "NAMES", "PAPER_LEARNING_RATES", "PAPER_PARAM_COUNTS",
-           "RECORDS", "REFERENCE_TRAINABLE_PARAMS", "ModelRecord", "build", "count_params",
-           "from_config", "has_batch_norm", "local_response_normalization", "param_count",
-           "record", "register"]
+__all__ = ["IMAGENET_MODELS", "LAYER_IMPLS", "MODELS", "NAMES", "PAPER_LEARNING_RATES",
+           "PAPER_PARAM_COUNTS", "RECORDS", "REFERENCE_TRAINABLE_PARAMS", "ModelRecord", "build",
+           "count_params", "from_config", "has_batch_norm", "layer_impl_for",
+           "local_response_normalization", "param_count", "record", "register"]

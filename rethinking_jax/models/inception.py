@@ -9,6 +9,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from rethinking_jax.models.layers import max_pool
+
 
 class ConvUnit(nn.Module):
   """Conv(k, C, s), SAME -> BatchNorm (shift only) -> ReLU; or conv+bias -> ReLU without BN."""
@@ -40,6 +42,7 @@ class InceptionSmall(nn.Module):
   bn_momentum: float = 0.999
   bn_epsilon: float = 1e-3
   dtype: Any = jnp.float32
+  layer_impl: str = "xla"       # max-pool formulation (models/layers.py)
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -50,7 +53,7 @@ class InceptionSmall(nn.Module):
       return jnp.concatenate([unit(c1, 1)(x, train), unit(c3, 3)(x, train)], axis=-1)
 
     def downsample(x, c3):
-      pooled = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
+      pooled = max_pool(x, 3, 2, "SAME", self.layer_impl)
       return jnp.concatenate([unit(c3, 3, 2)(x, train), pooled], axis=-1)
 
     x = unit(96, 3)(x, train)

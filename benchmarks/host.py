@@ -1,0 +1,57 @@
+"""Threads, core pinning and load: set before jax or torch is imported, recorded per row.
+
+On a shared 2-core VM a 2-thread ratio measures the other tenant as much as the code
+(PyTorch's OpenMP threads lose up to 8x when a core is taken, XLA's pool does not), so every
+benchmark row carries the threads, the pinned cores and /proc/loadavg at its start and end.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def add_flags(parser) -> None:
+  parser.add_argument("--threads", type=int, default=0,
+                      help="threads for XLA:CPU and PyTorch (0: the library's default)")
+  parser.add_argument("--pin", default="",
+                      help="comma-separated CPU cores to run on (sched_setaffinity), e.g. 1")
+
+
+def configure(threads: int, pin: str) -> dict:
+  """Pins this process and caps the threads of XLA:CPU and PyTorch. Call before importing
+  jax or torch: XLA sizes its pool from the cores it may run on, OpenMP reads its variables
+  once."""
+  if pin:
+    os.sched_setaffinity(0, {int(c) for c in pin.split(",")})
+  if threads:
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+      os.environ[var] = str(threads)
+    if threads == 1:  # Eigen's intra-op pool off; one core left to XLA's thunks
+      os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                                 + " --xla_cpu_multi_thread_eigen=false").strip()
+  return setting(threads)
+
+
+def setting(threads: int = 0) -> dict:
+  return {"threads": threads or "default", "cores": sorted(os.sched_getaffinity(0)),
+          "cpu": cpu_model()}
+
+
+def cpu_model() -> str:
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return "unknown"
+
+
+def loadavg() -> str:
+  """The 1, 5 and 15 minute load averages ('' where /proc is absent)."""
+  try:
+    with open("/proc/loadavg") as f:
+      return " ".join(f.read().split()[:3])
+  except OSError:
+    return ""
