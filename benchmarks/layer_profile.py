@@ -28,6 +28,7 @@ import functools
 import glob
 import gzip
 import json
+import math
 import os
 import re
 import statistics
@@ -201,6 +202,58 @@ def torch_profile(run, steps: int) -> dict:
   return dict(ms)
 
 
+# --- convolution candidates -------------------------------------------------------------
+
+def im2col_conv(x, kernel):
+  """A stride-1 SAME NHWC convolution as patches (the kh*kw shifted slices, concatenated on
+  the channel axis in HWIO order) times the flattened kernel: one GEMM forward, and under
+  autodiff two GEMMs (patches^T g, g kernel^T) plus the patches' transpose (pads and adds)."""
+  import jax.numpy as jnp
+
+  kh, kw, cin, cout = kernel.shape
+  n, h, w, _ = x.shape
+  padded = jnp.pad(x, ((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)))
+  patches = jnp.concatenate([padded[:, i:i + h, j:j + w] for i in range(kh)
+                             for j in range(kw)], axis=-1)
+  return (patches.reshape(-1, kh * kw * cin) @ kernel.reshape(-1, cout)).reshape(n, h, w, cout)
+
+
+def conv_candidates(repeats: int = 10) -> list[dict]:
+  """ms of the small AlexNet's two convolutions (forward, input and weight gradient) as XLA's
+  convolution and as im2col + GEMM; GFLOP/s of the forward."""
+  import jax
+  from jax import lax
+
+  def timed(fn, *args):
+    fn = jax.jit(fn)
+    jax.block_until_ready(fn(*args))
+    start = time.perf_counter()
+    for _ in range(repeats):
+      out = fn(*args)
+    jax.block_until_ready(out)
+    return (time.perf_counter() - start) / repeats * 1e3
+
+  xla = lambda x, k: lax.conv_general_dilated(x, k, (1, 1), "SAME",
+                                              dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  rows = []
+  for side, cin in ((28, 3), (14, 64)):
+    x = jax.random.normal(jax.random.key(0), (BATCH, side, side, cin))
+    k = 0.05 * jax.random.normal(jax.random.key(1), (5, 5, cin, 64))
+    g = jax.random.normal(jax.random.key(2), (BATCH, side, side, 64))
+    gflop = 2 * BATCH * side * side * 25 * cin * 64 / 1e9
+    for name, conv in (("xla", xla), ("im2col+gemm", im2col_conv)):
+      fwd = timed(conv, x, k)
+      dx = timed(lambda x, k, g, conv=conv: jax.vjp(lambda x: conv(x, k), x)[1](g)[0], x, k, g)
+      dw = timed(lambda x, k, g, conv=conv: jax.vjp(lambda k: conv(x, k), k)[1](g)[0], x, k, g)
+      rows.append({"layer": f"conv {side}x{side}x{cin} -> 64", "formulation": name,
+                   "forward_ms": fwd, "input_grad_ms": dx, "weight_grad_ms": dw,
+                   "forward_gflops": gflop / fwd * 1e3})
+      print(f"{rows[-1]['layer']:22s} {name:12s} forward {fwd:6.1f} ms "
+            f"({rows[-1]['forward_gflops']:5.1f} GFLOP/s)  input grad {dx:6.1f} ms  "
+            f"weight grad {dw:6.1f} ms", flush=True)
+  return rows
+
+
 # --- main ----------------------------------------------------------------------------------
 
 def main(argv=None):
@@ -211,6 +264,8 @@ def main(argv=None):
   p.add_argument("--seconds", type=float, default=6.0, help="timed work per form and model")
   p.add_argument("--rounds", type=int, default=3, help="alternated rounds (median reported)")
   p.add_argument("--profile_steps", type=int, default=3, help="0: no profile")
+  p.add_argument("--conv_candidates", action="store_true",
+                 help="also time AlexNet's convolutions as XLA convs and as im2col + GEMM")
   p.add_argument("--json", default="")
   host.add_flags(p)
   a = p.parse_args(argv)
@@ -231,13 +286,14 @@ def main(argv=None):
       else:
         runs[form] = torch_step(model_name, variant)
       runs[form](a.warmup)
-    # steps per round: a round of each form lasts ~seconds / rounds
+    # steps per round: a round of each form lasts at least ~seconds / rounds (calibrated on
+    # 3 steps, with a margin: the machine's speed moves by 10-30% between rounds)
     per_step = {}
     for form, run in runs.items():
       start = time.perf_counter()
-      run(1)
-      per_step[form] = time.perf_counter() - start
-    steps = {f: max(1, round(a.seconds / a.rounds / s)) for f, s in per_step.items()}
+      run(3)
+      per_step[form] = (time.perf_counter() - start) / 3
+    steps = {f: max(1, math.ceil(1.3 * a.seconds / a.rounds / s)) for f, s in per_step.items()}
     rates = collections.defaultdict(list)
     load = {f: [host.loadavg(), ""] for f in runs}
     for _ in range(a.rounds):
@@ -252,6 +308,7 @@ def main(argv=None):
              "rounds": [round(r, 1) for r in rates[form]],
              "timed_seconds": steps[form] * BATCH * a.rounds / statistics.median(rates[form]),
              "loadavg_start": load[form][0], "loadavg_end": load[form][1]}
+      row["warning"] = "under 5 s of timed work" if row["timed_seconds"] < 5 else None
       rows.append(row)
       print(f"{model_name:16s} {form:20s} {row['examples_per_second']:8.1f} ex/s  rounds "
             f"{row['rounds']}  load {row['loadavg_start']} -> {row['loadavg_end']}", flush=True)
@@ -261,7 +318,9 @@ def main(argv=None):
                 else torch_profile(run, a.profile_steps))
         profiles[f"{model_name} {form}"] = prof
       print_profile(model_name, {f: profiles[f"{model_name} {f}"] for f in runs})
+  candidates = conv_candidates() if a.conv_candidates else []
   return write_result(a.json, "layer_profile", a, rows, profiles=profiles, host=setting,
+                      conv_candidates=candidates,
                       torch=torch.__version__, jax_backend=jax.default_backend())
 
 

@@ -79,7 +79,8 @@ def _open(config):
     if strategy == "auto":  # members spread over devices where the mesh can spread them
       strategy = resolve_strategy(strategy, models.record(config.model).convolutional,
                                   jax.devices()[0].platform,
-                                  spread_members=mesh_shape(spread_members=True)[0] > 1)
+                                  spread_members=mesh_shape(spread_members=True)[0] > 1,
+                                  model=config.model)
     shape = mesh_shape(spread_members=strategy == "vmap")
   except BaseException:
     dataset.close()

@@ -152,3 +152,26 @@ def test_engine_throughput_times_the_steps_it_reports(tmp_path):
   for r in rows:  # 512 / 64 = 8 steps per epoch, 2 epochs timed
     assert r["steps_per_second"] * r["seconds"] == pytest.approx(16)
     assert r["examples_per_second"] * r["seconds"] == pytest.approx(16 * 64 * r["members"])
+
+
+def test_layer_profile_attributes_the_step_to_its_layers(monkeypatch, tmp_path):
+  """benchmarks/layer_profile.py on a tiny batch: every JAX row is timed, and the profile
+  puts XLA's ops where they belong -- the reference max-pool's select-and-scatter under
+  'max-pool backward', the custom form's pooling and LRN gradients under their rows, the
+  convolutions' three passes apart."""
+  sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+  import layer_profile
+
+  monkeypatch.setattr(layer_profile, "BATCH", 4)
+  monkeypatch.setattr(layer_profile, "SHAPE", (12, 12, 3))
+  result = layer_profile.main(["--models=alexnet_small", "--forms=jax:xla,jax:custom",
+                               "--warmup=1", "--seconds=0.2", "--rounds=1",
+                               "--profile_steps=1", f"--json={tmp_path}/p.json"])
+  assert [r["form"] for r in result["rows"]] == ["jax:xla", "jax:custom"]
+  assert all(r["examples_per_second"] > 0 and r["loadavg_start"] for r in result["rows"])
+  for form in ("jax:xla", "jax:custom"):
+    profile = result["profiles"][f"alexnet_small {form}"]
+    for row in ("conv forward", "conv input grad", "conv weight grad", "max-pool backward",
+                "LRN forward", "LRN backward", "dense layers"):
+      assert profile.get(row, 0) > 0, (form, row, profile)
+  assert json.loads((tmp_path / "p.json").read_text())["benchmark"] == "layer_profile"

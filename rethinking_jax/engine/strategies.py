@@ -40,17 +40,22 @@ def resolve_step_loop(step_loop: str, convolutional: bool, platform: str) -> str
   return "host" if platform == "cpu" and convolutional else "scan"
 
 
+# Models whose members train fastest `unrolled` on a CPU (measured; resolve_strategy).
+CPU_UNROLLED_MODELS = frozenset({"alexnet_small"})
+
+
 def resolve_strategy(strategy: str, convolutional: bool, platform: str,
-                     spread_members: bool) -> str:
+                     spread_members: bool, model: str = "") -> str:
   """`auto`: the fastest strategy measured for this platform and model family.
 
   - members spread over devices (`spread_members`): `vmap`, the one that shards the member
     axis;
-  - CPU: `sequential` (benchmarks/RESULTS.md, 2-core CPU: MLP 1x512 at E = 4 on all 50,000
-    images, 28.0k ex/s sequential vs 24.1k vmap; AlexNet on 512 images, 534 vs 138 -- a
-    vmapped convolution is a grouped one. `unrolled` is 1.2-1.4x sequential for AlexNet at
-    E = 4-8, but the small Inception's unrolled program compiles for minutes there and its
-    speed is unmeasured);
+  - CPU, small AlexNet: `unrolled` (benchmarks/RESULTS.md, 2-core AMD EPYC, 2026-12-03,
+    layer_impl=custom: 400 vs 347 ex/s sequential at E = 4; 1.2-1.4x in the 2026-12-02 runs
+    with XLA's pooling);
+  - CPU, other models: `sequential` (MLP 1x512 at E = 4 on all 50,000 images, 28.0k ex/s
+    sequential vs 24.1k vmap; a vmapped convolution is a grouped one, 534 vs 138 for AlexNet;
+    the small Inception's unrolled program compiles for minutes and its speed is unmeasured);
   - GPU, MLPs: `vmap` (issue #15, one H200: MLP 1x512 at E = 8, 3.43x one member's
     throughput);
   - GPU, convolutional nets: `sequential` (same H200: small Inception at E = 4, 1.17x one
@@ -65,6 +70,8 @@ def resolve_strategy(strategy: str, convolutional: bool, platform: str,
     return "vmap"
   if platform == "gpu" and not convolutional:
     return "vmap"
+  if platform == "cpu" and model in CPU_UNROLLED_MODELS:
+    return "unrolled"
   return "sequential"
 
 
