@@ -27,13 +27,14 @@ CHECKPOINT_DIR = "checkpoints"
 # Fields a resumed run may change: how long it goes and how it reports (for example to
 # train longer), and how it is laid out on devices and compiled (the same numbers up to float
 # reassociation; for example to continue on a machine with more devices, or on another
-# platform, whose max-pool / LRN formulation `layer_impl=auto` picks differently), and how the
+# platform or core count, where `layer_impl` / `conv_impl=auto` pick differently), and how the
 # streaming path reads (the same batches whatever the threads), and where its suite's report
 # shows it (panel).
 RUN_LENGTH_FIELDS = frozenset({"num_epochs", "extra_epochs", "stop_when_memorized", "progress",
                                "checkpoint_every_epochs", "checkpoints_to_keep", "restart",
                                "eval_batch_size", "mesh_shape", "distributed",
-                               "member_strategy", "step_loop", "layer_impl", "stream_workers",
+                               "member_strategy", "step_loop", "layer_impl", "conv_impl",
+                               "stream_workers",
                                "stream_reader", "prefetch_batches", "tensorboard", "panel"})
 
 

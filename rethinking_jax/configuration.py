@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from rethinking_jax import data, models
+from rethinking_jax import data, models, xla_cpu
 from rethinking_jax.data import pipeline, preprocess, randomize, stream, tfds_source
 from rethinking_jax.data.inputs import streams
 from rethinking_jax.engine import members as members_lib
@@ -66,6 +66,7 @@ def validate(config) -> None:
   _one_of("tfds_reader", c.tfds_reader, tfds_source.READERS)
   _one_of("compute_dtype", c.compute_dtype, ("float32", "bfloat16"))
   _one_of("layer_impl", c.layer_impl, models.LAYER_IMPLS)
+  _one_of("conv_impl", c.conv_impl, xla_cpu.CONV_IMPLS)
   for spec in _split(c.randomizations):
     randomize.parse(spec)
   _require(bool(_split(c.randomizations)), "randomizations: empty; allowed: a comma-separated "

@@ -158,6 +158,12 @@ def main(argv):
   config = _load_config()
   if not _WORKDIR.value:
     _fail("--workdir is required, e.g. --workdir=runs/quickstart")
+  from rethinking_jax import xla_cpu
+
+  try:
+    xla_cpu.apply(config.get("conv_impl", "auto"))  # XLA reads its flags once: first
+  except UserError as err:
+    _fail(str(err))
   if config.distributed or os.environ.get("JAX_COORDINATOR_ADDRESS"):
     import jax  # before anything touches the backend
 

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from rethinking_jax import checkpoints, configuration, data, models
+from rethinking_jax import checkpoints, configuration, data, models, xla_cpu
 from rethinking_jax import workdir as workdir_lib
 from rethinking_jax.data import preprocess, stream
 from rethinking_jax.engine import loop, program, sharding
@@ -98,6 +98,7 @@ def check(config) -> None:
 def prepare(config) -> Run:
   """Validates `config`, opens the data (on the device, or as a stream) and compiles nothing
   yet; raises UserError early."""
+  xla_cpu.apply(config.get("conv_impl", "auto"))  # before JAX opens its backend, if it can
   specs, dataset, shape, strategy = _open(config)
   mesh = sharding.make_mesh(shape)
   spec = program_spec(config, dataset, specs, mesh)
@@ -305,6 +306,8 @@ def make_summary(config, dataset, specs, result: loop.FitResult, name: str,
          "train_eval_examples": inputs.train_eval_examples,
          "member_strategy": strategy or config.member_strategy,  # auto resolved
          "layer_impl": models.layer_impl_for(config.model, config.layer_impl),  # resolved
+         "conv_impl": (xla_cpu.in_effect() if models.record(config.model).convolutional
+                       and jax.default_backend() == "cpu" else None),  # what XLA ran
          "batch_size": config.batch_size,
          "epochs": result.epochs, "steps": result.progress.step,
          "sessions": result.progress.sessions,

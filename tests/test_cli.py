@@ -18,7 +18,7 @@ MEMBER_KEYS = {"member", "label", "randomization", "corruption_p", "seed", "lear
                "test_top5",
                "best_test_acc", "steps_to_memorize", "epochs_to_memorize", "diverged"}
 RUN_KEYS = {"name", "dataset", "num_train", "num_test", "model", "input_pipeline",
-            "train_eval_examples", "member_strategy", "layer_impl",
+            "train_eval_examples", "member_strategy", "layer_impl", "conv_impl",
             "batch_size", "epochs", "steps", "sessions", "stop", "stop_reason", "memorized",
             "diverged",
             "corrupt_test_labels", "metrics_lines_lost", "train_seconds", "eval_seconds",

@@ -1,0 +1,75 @@
+"""Which library runs the convolutions on XLA:CPU: `conv_impl` (a process-wide compiler flag).
+
+jaxlib 0.10.2 hands each convolution to YNNPACK (`ynn`), which runs it on one thread, or,
+with YNNPACK's convolutions switched off, to Eigen's convolution (`eigen`), which uses every
+core XLA may run on. Measured on the 2-core VM (benchmarks/RESULTS.md, 2026-12-03, small
+AlexNet, layer_impl=custom, one SGD step at batch 128): pinned to one core, `ynn` 400 vs
+`eigen` 337 ex/s; on two cores, `eigen` 542 vs `ynn` 391. Hence `auto`: `ynn` with one core,
+`eigen` with more. Dots stay with YNNPACK either way (the MLPs are unaffected), and the two
+give the same numbers up to float rounding (a different order of the convolution's sums).
+
+XLA reads its flags once, when JAX first opens its backend: `apply` must run before that
+(main.py and train.prepare call it); later it only reports what is in effect.
+"""
+
+from __future__ import annotations
+
+import os
+
+from absl import logging
+
+from rethinking_jax.errors import unknown_name
+
+CONV_IMPLS = ("auto", "ynn", "eigen")
+_YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
+_EIGEN = f"{_YNN_FLAG}=-individual_convolution"
+
+
+def resolve(conv_impl: str, cores: int | None = None) -> str:
+  """`auto`: `ynn` on one core, `eigen` on more (the measurements are in the docstring)."""
+  if conv_impl not in CONV_IMPLS:
+    raise unknown_name("conv_impl", conv_impl, CONV_IMPLS)
+  if conv_impl != "auto":
+    return conv_impl
+  cores = cores if cores is not None else len(os.sched_getaffinity(0))
+  return "ynn" if cores <= 1 else "eigen"
+
+
+def in_effect(xla_flags: str | None = None) -> str:
+  """The convolution library that XLA_FLAGS selects (`ynn` unless YNNPACK's convolutions
+  are switched off by the last ynn_fusion_type flag)."""
+  flags = os.environ.get("XLA_FLAGS", "") if xla_flags is None else xla_flags
+  values = [f.split("=", 1)[1] if "=" in f else "" for f in flags.split()
+            if f.split("=", 1)[0] == _YNN_FLAG]
+  if not values:
+    return "ynn"
+  items = [v for v in values[-1].split(",") if v]
+  if items and all(v[0] in "+-" for v in items):  # edits of the default list
+    return "eigen" if "-individual_convolution" in items else "ynn"
+  return "ynn" if "individual_convolution" in items else "eigen"  # the whole list
+
+
+def _backend_started() -> bool:
+  try:
+    from jax._src import xla_bridge
+    return xla_bridge.backends_are_initialized()
+  except (ImportError, AttributeError):  # a jax without the helper: assume started
+    return True
+
+
+def apply(conv_impl: str) -> str:
+  """Selects the convolution library for this process if JAX has not opened its backend
+  yet; returns the one in effect (which differs from the request only when the backend was
+  already open: said in the log)."""
+  wanted = resolve(conv_impl)
+  current = in_effect()
+  if wanted == current:
+    return current
+  if _backend_started():
+    logging.warning("conv_impl=%s: JAX's backend is already open with %s convolutions; "
+                    "XLA reads its flags only once per process (keeping %s)", conv_impl,
+                    current, current)
+    return current
+  flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if f.split("=")[0] != _YNN_FLAG]
+  os.environ["XLA_FLAGS"] = " ".join(flags + ([_EIGEN] if wanted == "eigen" else []))
+  return wanted
