@@ -34,7 +34,7 @@ from rethinking_jax import models, train  # noqa: E402
 
 
 def bench_one(model, members, strategy, num_train, epochs, batch_size, step_loop, repeats,
-              input_pipeline="device", layer_impl="auto"):
+              input_pipeline="device", layer_impl="auto", conv_impl="auto"):
   c = default.get_config()
   c.dataset, c.synthetic_shape = "synthetic", (32, 32, 3)
   c.synthetic_train, c.synthetic_test = num_train, 128
@@ -44,7 +44,7 @@ def bench_one(model, members, strategy, num_train, epochs, batch_size, step_loop
   c.progress = False
   c.step_loop = step_loop
   c.input_pipeline = input_pipeline
-  c.layer_impl = layer_impl
+  c.layer_impl, c.conv_impl = layer_impl, conv_impl
   run = train.prepare(c)
   load_start = host.loadavg()
   programs, state = run.programs, run.programs.init(run.members)
@@ -91,7 +91,7 @@ def main(argv=None):
   p.add_argument("--json", default="")
   host.add_flags(p)
   a = p.parse_args(argv)
-  setting = host.configure(a.threads, a.pin)  # before the first computation
+  setting = host.configure(a.threads, a.pin, a.conv_impl)  # before the first computation
   rows = []
   strategies = a.strategies.split(",")
   for model, step_loop, pipeline, layer_impl in itertools.product(
@@ -105,7 +105,7 @@ def main(argv=None):
           continue
         strategy = "sequential"
       row = bench_one(model, members, strategy, n, a.epochs, a.batch_size, step_loop,
-                      a.repeats, pipeline, layer_impl)
+                      a.repeats, pipeline, layer_impl, a.conv_impl)
       row.update(setting)
       single = row if members == 1 else single
       row["num_train"] = n

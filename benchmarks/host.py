@@ -15,9 +15,11 @@ def add_flags(parser) -> None:
                       help="threads for XLA:CPU and PyTorch (0: the library's default)")
   parser.add_argument("--pin", default="",
                       help="comma-separated CPU cores to run on (sched_setaffinity), e.g. 1")
+  parser.add_argument("--conv_impl", default="auto", choices=("auto", "ynn", "eigen"),
+                      help="XLA:CPU's convolution library (rethinking_jax/xla_cpu.py)")
 
 
-def configure(threads: int, pin: str) -> dict:
+def configure(threads: int, pin: str, conv_impl: str = "auto") -> dict:
   """Pins this process and caps the threads of XLA:CPU and PyTorch. Call before importing
   jax or torch: XLA sizes its pool from the cores it may run on, OpenMP reads its variables
   once."""
@@ -29,7 +31,9 @@ def configure(threads: int, pin: str) -> dict:
     if threads == 1:  # Eigen's intra-op pool off; one core left to XLA's thunks
       os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                                  + " --xla_cpu_multi_thread_eigen=false").strip()
-  return setting(threads)
+  from rethinking_jax import xla_cpu
+
+  return {**setting(threads), "conv_impl": xla_cpu.apply(conv_impl)}
 
 
 def setting(threads: int = 0) -> dict:

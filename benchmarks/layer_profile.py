@@ -269,7 +269,7 @@ def main(argv=None):
   p.add_argument("--json", default="")
   host.add_flags(p)
   a = p.parse_args(argv)
-  setting = host.configure(a.threads, a.pin)
+  setting = host.configure(a.threads, a.pin, a.conv_impl)
   import torch
   if a.threads:
     torch.set_num_threads(a.threads)

@@ -79,7 +79,7 @@ def jax_entry(args, model, members, strategy, images_name):
   c.randomizations, c.seeds = "random_labels", ",".join(str(s) for s in range(members))
   c.learning_rate, c.lr_decay_rate = args.lr, args.lr_decay
   c.num_epochs, c.eval_every_epochs, c.progress = args.max_epochs, 1, False
-  c.compute_dtype = args.dtype
+  c.compute_dtype, c.conv_impl = args.dtype, args.conv_impl
   run = train.prepare(c)
   result = run.fit()
   memorized = all(st.steps_to_memorize is not None for st in result.status)
@@ -131,7 +131,7 @@ def main(argv=None):
   p.add_argument("--json", default="")
   host.add_flags(p)
   a = p.parse_args(argv)
-  setting = host.configure(a.threads, a.pin)  # before the first computation
+  setting = host.configure(a.threads, a.pin, a.conv_impl)  # before the first computation
   images, images_name = dataset(a)
   peak = matmul_peak_gflops(dtype=jnp.bfloat16 if a.dtype == "bfloat16" else jnp.float32)
   have_torch = importlib.util.find_spec("torch") is not None

@@ -51,8 +51,8 @@ def resolve_strategy(strategy: str, convolutional: bool, platform: str,
   - members spread over devices (`spread_members`): `vmap`, the one that shards the member
     axis;
   - CPU, small AlexNet: `unrolled` (benchmarks/RESULTS.md, 2-core AMD EPYC, 2026-12-03,
-    layer_impl=custom: 400 vs 347 ex/s sequential at E = 4; 1.2-1.4x in the 2026-12-02 runs
-    with XLA's pooling);
+    layer_impl=custom, E = 4: 492 vs 371 ex/s sequential with YNN convolutions, 554 vs 539
+    with Eigen's; 1.2-1.4x in the 2026-12-02 runs with XLA's pooling);
   - CPU, other models: `sequential` (MLP 1x512 at E = 4 on all 50,000 images, 28.0k ex/s
     sequential vs 24.1k vmap; a vmapped convolution is a grouped one, 534 vs 138 for AlexNet;
     the small Inception's unrolled program compiles for minutes and its speed is unmeasured);
