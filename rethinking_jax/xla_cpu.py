@@ -6,8 +6,8 @@ core XLA may run on. Measured on the 2-core VM (benchmarks/RESULTS.md, 2026-12-0
 AlexNet, layer_impl=custom, one SGD step at batch 128, benchmarks/layer_profile.py): pinned to
 one core, `ynn` 394 vs `eigen` 376 ex/s; on two cores, `eigen` 537 vs `ynn` 389 (small
 Inception, two cores: `eigen` 72.7, against 29.8 for `ynn` on one). Hence `auto`: `ynn` with
-one core, `eigen` with more. Dots stay with YNNPACK either way (the MLPs are unaffected), and the two
-give the same numbers up to float rounding (a different order of the convolution's sums).
+one core, `eigen` with more. Dots stay with YNNPACK either way (the MLPs are unaffected), and
+the two give the same numbers up to float rounding (another order of the convolution's sums).
 
 XLA reads its flags once, when JAX first opens its backend: `apply` must run before that
 (main.py and train.prepare call it); later it only reports what is in effect.

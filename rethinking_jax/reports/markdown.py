@@ -49,6 +49,14 @@ def _pct(x):
   return "—" if x is None else f"{100 * x:.2f}"
 
 
+def _kernels(run: dict) -> str:
+  """How the conv nets' layers ran (absent from older summaries and for MLPs)."""
+  parts = [f"{name} `{run[key]}`" for key, name in (("layer_impl", "pooling/LRN"),
+                                                    ("conv_impl", "convolutions"))
+           if run.get(key)]
+  return "".join(f", {p}" for p in parts)
+
+
 def run_report(summary: dict, config: dict | None = None) -> str:
   run = summary["run"]
   lines = [
@@ -56,7 +64,7 @@ def run_report(summary: dict, config: dict | None = None) -> str:
       "",
       f"Dataset **{run['dataset']}** ({run['num_train']} train / {run['num_test']} test), "
       f"model **{run['model']}**, {len(summary['members'])} members trained together "
-      f"(strategy `{run['member_strategy']}`), batch {run['batch_size']}.",
+      f"(strategy `{run['member_strategy']}`{_kernels(run)}), batch {run['batch_size']}.",
       "",
       f"Stopped after {run['epochs']} epochs ({run['steps']} steps): {run['stop_reason']}. "
       f"Training {run['train_seconds']:.1f} s, evaluation {run['eval_seconds']:.1f} s, "
