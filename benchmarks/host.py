@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import os
 
+from rethinking_jax import xla_cpu  # no jax import: safe before the backend opens
+
 
 def add_flags(parser) -> None:
   parser.add_argument("--threads", type=int, default=0,
                       help="threads for XLA:CPU and PyTorch (0: the library's default)")
   parser.add_argument("--pin", default="",
                       help="comma-separated CPU cores to run on (sched_setaffinity), e.g. 1")
-  parser.add_argument("--conv_impl", default="auto", choices=("auto", "ynn", "eigen"),
+  parser.add_argument("--conv_impl", default="auto", choices=xla_cpu.CONV_IMPLS,
                       help="XLA:CPU's convolution library (rethinking_jax/xla_cpu.py)")
 
 
 def configure(threads: int, pin: str, conv_impl: str = "auto") -> dict:
-  """Pins this process and caps the threads of XLA:CPU and PyTorch. Call before importing
-  jax or torch: XLA sizes its pool from the cores it may run on, OpenMP reads its variables
-  once."""
+  """Pins this process, caps the threads of XLA:CPU and PyTorch and picks XLA's convolution
+  library. Call before the first computation (importing jax is fine): XLA reads its flags and
+  sizes its pool from the cores it may run on when its backend opens, OpenMP reads its
+  variables once."""
   if pin:
     os.sched_setaffinity(0, {int(c) for c in pin.split(",")})
   if threads:
@@ -31,8 +34,6 @@ def configure(threads: int, pin: str, conv_impl: str = "auto") -> dict:
     if threads == 1:  # Eigen's intra-op pool off; one core left to XLA's thunks
       os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                                  + " --xla_cpu_multi_thread_eigen=false").strip()
-  from rethinking_jax import xla_cpu
-
   return {**setting(threads), "conv_impl": xla_cpu.apply(conv_impl)}
 
 

@@ -14,7 +14,7 @@ allocations), then rounds of steps until `--seconds` of timed work per form, the
 alternated A B C D A B C D; examples/s is the median round. Threads, pinned cores and
 /proc/loadavg at the start and end of every row are recorded.
 
-Then a per-operation profile of one step of each form (`--profile`): JAX through a
+Then a per-operation profile of `--profile_steps` steps of each form: JAX through a
 jax.profiler trace, each XLA op's time attributed to a row through its op metadata (the
 `max_pool` / `lrn` name scopes of models/layers.py, flax's module names) and the HLO;
 PyTorch through torch.profiler's self times by aten op.
@@ -121,9 +121,8 @@ def _jax_row(name: str, info) -> str:
   if "convolution(" in body or "conv_general_dilated" in op_name:
     # (1x1 convolutions may be lowered to dots.) Activations lead with the batch, kernels
     # and their gradients with a spatial side or a channel count.
-    activations = re.match(r"\w+\[(\d+)", shape) and int(re.match(r"\w+\[(\d+)",
-                                                                  shape).group(1)) == BATCH
-    if activations:
+    leading = re.match(r"\w+\[(\d+)", shape)
+    if leading and int(leading.group(1)) == BATCH:
       return "conv input grad" if backward else "conv forward"
     return "conv weight grad"
   if "dot(" in body or "dot_general" in op_name:
@@ -230,17 +229,10 @@ def conv_candidates(repeats: int = 10) -> list[dict]:
   """ms of the small AlexNet's two convolutions (forward, input and weight gradient) as XLA's
   convolution and as im2col + GEMM; GFLOP/s of the forward."""
   import jax
+  from ensemble_matmul import timed as timed_ms
   from jax import lax
 
-  def timed(fn, *args):
-    fn = jax.jit(fn)
-    jax.block_until_ready(fn(*args))
-    start = time.perf_counter()
-    for _ in range(repeats):
-      out = fn(*args)
-    jax.block_until_ready(out)
-    return (time.perf_counter() - start) / repeats * 1e3
-
+  timed = functools.partial(timed_ms, repeats=repeats)
   xla = lambda x, k: lax.conv_general_dilated(x, k, (1, 1), "SAME",
                                               dimension_numbers=("NHWC", "HWIO", "NHWC"))
   rows = []
@@ -295,7 +287,7 @@ def main(argv=None):
         runs[form] = torch_step(model_name, variant)
       runs[form](a.warmup)
     # steps per round: a round of each form lasts at least ~seconds / rounds (calibrated on
-    # 3 steps, with a margin: the machine's speed moves by 10-30% between rounds)
+    # 3 steps, with a margin: on this VM a form's rounds spread by up to a third)
     per_step = {}
     for form, run in runs.items():
       start = time.perf_counter()

@@ -4,7 +4,7 @@ jaxlib 0.10.2 hands each convolution to YNNPACK (`ynn`), which runs it on one th
 with YNNPACK's convolutions switched off, to Eigen's convolution (`eigen`), which uses every
 core XLA may run on. Measured on the 2-core VM (benchmarks/RESULTS.md, 2026-12-03, small
 AlexNet, layer_impl=custom, one SGD step at batch 128, benchmarks/layer_profile.py): pinned to
-one core, `ynn` 394 vs `eigen` 376 ex/s; on two cores, `eigen` 537-592 vs `ynn` 389 (small
+one core, `ynn` 394 vs `eigen` 376 ex/s; on two cores, `eigen` 592 vs `ynn` 389 (small
 Inception, two cores: `eigen` 72.7, against 29.8 for `ynn` on one). Hence `auto`: `ynn` with
 one core, `eigen` with more. Dots stay with YNNPACK either way (the MLPs are unaffected), and
 the two give the same numbers up to float rounding (another order of the convolution's sums).
