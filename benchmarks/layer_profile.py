@@ -270,9 +270,15 @@ def main(argv=None):
   host.add_flags(p)
   a = p.parse_args(argv)
   setting = host.configure(a.threads, a.pin, a.conv_impl)
-  import torch
-  if a.threads:
-    torch.set_num_threads(a.threads)
+  torch = None
+  if any(f.startswith("torch:") for f in a.forms.split(",")):
+    try:
+      import torch
+    except ImportError:
+      raise SystemExit("layer_profile: --forms names torch forms but torch is not installed "
+                       "(pip install torch, or --forms=jax:xla,jax:custom)")
+    if a.threads:
+      torch.set_num_threads(a.threads)
   import jax
   from record import write_result
 
@@ -321,7 +327,7 @@ def main(argv=None):
   candidates = conv_candidates() if a.conv_candidates else []
   return write_result(a.json, "layer_profile", a, rows, profiles=profiles, host=setting,
                       conv_candidates=candidates,
-                      torch=torch.__version__, jax_backend=jax.default_backend())
+                      torch=torch.__version__ if torch else None, jax_backend=jax.default_backend())
 
 
 def print_profile(model_name: str, by_form: dict) -> None:
