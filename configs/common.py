@@ -14,18 +14,50 @@ SEED_OFFSET = {"table1": 0, "figure1": 100, "figure2": 200, "table4": 300, "tabl
                "rademacher": 500}
 
 
-def parse_arg(arg):
-  """'smoke,inception,seeds=3' -> (True, ['inception'], 3); '' -> (False, [], 1)."""
-  parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
-  seeds = [p for p in parts if p.startswith("seeds=")]
+# The paper's epoch: 50,000 CIFAR-10 training images in batches of 128 (PAPER.md §4). On a
+# subset, the schedule and the caps stay counted in these steps (subset=N).
+PAPER_TRAIN_EXAMPLES = 50_000
+
+
+def _positive(parts, key, what):
+  """The value of the last `key=N` of `parts` (None when absent), a positive integer."""
+  given = [p for p in parts if p.startswith(f"{key}=")]
+  if not given:
+    return None
   try:
-    num_seeds = int(seeds[-1].split("=", 1)[1]) if seeds else 1
+    value = int(given[-1].split("=", 1)[1])
   except ValueError:
-    num_seeds = 0
-  if num_seeds < 1:
-    raise ValueError(f"config argument {seeds[-1]!r}: seeds=N takes a positive integer "
-                     "(the members per row, with independent seeds)")
-  return "smoke" in parts, [p for p in parts if p != "smoke" and p not in seeds], num_seeds
+    value = 0
+  if value < 1:
+    raise ValueError(f"config argument {given[-1]!r}: {key}=N takes a positive integer "
+                     f"({what})")
+  return value
+
+
+def parse_arg(arg):
+  """'smoke,inception,seeds=3,subset=10000' -> (True, ['inception'], 3, 10000);
+  '' -> (False, [], 1, None)."""
+  parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
+  num_seeds = _positive(parts, "seeds", "the members per row, with independent seeds") or 1
+  subset = _positive(parts, "subset", "a fixed random N of the training images")
+  named = [p for p in parts if p != "smoke" and not p.startswith(("seeds=", "subset="))]
+  return "smoke" in parts, named, num_seeds, subset
+
+
+def on_subset(c, num_train: int) -> None:
+  """Trains on a fixed random `num_train` of the training images (the same N images for
+  every run that asks for N) and keeps the paper's schedule *per step*: the learning rate
+  decays once every 390 steps (the paper's epoch) and `num_epochs` stays a cap in the
+  paper's epochs, converted to subset epochs. A decay per subset epoch would decay
+  50,000 / N times faster per step and could stop memorization early."""
+  if num_train // c.batch_size < 1:
+    raise ValueError(f"config argument subset={num_train}: needs at least batch_size="
+                     f"{c.batch_size} images")
+  c.num_train = num_train
+  paper_steps = PAPER_TRAIN_EXAMPLES // c.batch_size   # 390
+  subset_steps = num_train // c.batch_size
+  c.lr_decay_every_epochs = paper_steps / subset_steps
+  c.num_epochs = -(-c.num_epochs * paper_steps // subset_steps)
 
 
 def suite(report: str, runs: dict, arg=None, num_epochs: int = 200, smoke=None, **base):
@@ -38,7 +70,7 @@ def suite(report: str, runs: dict, arg=None, num_epochs: int = 200, smoke=None, 
   give mean ± standard deviation). `smoke`: the suite's own overrides of make_smoke's
   stand-in.
   """
-  smoke_run, selected, num_seeds = parse_arg(arg)
+  smoke_run, selected, num_seeds, subset = parse_arg(arg)
   c = default.get_config()
   c.report = report
   offset = SEED_OFFSET.get(report, 0)
@@ -52,7 +84,8 @@ def suite(report: str, runs: dict, arg=None, num_epochs: int = 200, smoke=None, 
 
   def chosen(name, model):
     return any(name == s or (model == s if s in models else
-                             s not in runs and model.startswith(s)) for s in selected)
+                             s not in runs and (model.startswith(s) or name.startswith(s)))
+               for s in selected)
 
   kept = {name: o for name, o in runs.items() if not selected or chosen(name, o["model"])}
   if not kept:
@@ -60,6 +93,8 @@ def suite(report: str, runs: dict, arg=None, num_epochs: int = 200, smoke=None, 
                      f"{', '.join(sorted(models | set(runs)))} (or a model prefix such as "
                      "inception)")
   c.runs = ml_collections.ConfigDict({name: dict(o) for name, o in kept.items()})
+  if subset:
+    on_subset(c, subset)
   if smoke_run:
     make_smoke(c, **(smoke or {}))
   return c

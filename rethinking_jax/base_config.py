@@ -70,6 +70,10 @@ def get_config(arg=None):
   c.eval_every_epochs = 1
   c.eval_every_steps = 0         # > 0: evaluate every this many steps instead (a fraction of
   #                                an epoch: convergence times to within that many steps)
+  c.eval_full_every = 1          # > 1: only every Nth evaluation point measures both splits
+  #                                in full; the others as much of the train split as tells
+  #                                whether a member memorized (the same step is found; the
+  #                                point of a memorization and the last are full). engine/loop
   c.eval_batch_size = 1000
   c.memorize_threshold = 1.0     # "memorized" = train accuracy (eval mode) >= this [default]
   c.stop_when_memorized = True   # end once every member memorized ...

@@ -94,6 +94,14 @@ def validate(config) -> None:
   _require(c.eval_every_steps >= 0, f"eval_every_steps: {c.eval_every_steps} must be >= 0 "
            "(0 = every eval_every_epochs epochs)")
   _require(c.extra_epochs >= 0, f"extra_epochs: {c.extra_epochs} must be >= 0")
+  _require(isinstance(c.eval_full_every, int) and c.eval_full_every >= 1,
+           f"eval_full_every: {c.eval_full_every} must be an integer >= 1 (1 = every "
+           "evaluation point in full)")
+  streamed = c.input_pipeline == "stream" or (c.input_pipeline == "auto"
+                                              and c.dataset in data.STREAMED_DATASETS)
+  _require(c.eval_full_every == 1 or not streamed,
+           f"eval_full_every: {c.eval_full_every} needs the device input path (the streamed "
+           "one evaluates every point in full); allowed with input_pipeline=stream: 1")
   _require(0 < c.memorize_threshold <= 1,
            f"memorize_threshold: {c.memorize_threshold} must be in (0, 1]")
   _require(0 <= c.dropout_rate < 1, f"dropout_rate: {c.dropout_rate} must be in [0, 1)")

@@ -104,7 +104,7 @@ def prepare(config) -> Run:
   spec = program_spec(config, dataset, specs, mesh)
   settings = loop.FitSettings(
       num_epochs=config.num_epochs, eval_every_epochs=config.eval_every_epochs,
-      eval_every_steps=config.eval_every_steps,
+      eval_every_steps=config.eval_every_steps, eval_full_every=config.eval_full_every,
       memorize_threshold=config.memorize_threshold,
       stop_when_memorized=config.stop_when_memorized, extra_epochs=config.extra_epochs,
       progress=config.progress)

@@ -36,6 +36,9 @@ for part in ${PARTS//,/ }; do
     figure1)  # evaluated every half epoch (195 steps): Figure 1b's ratios carry < 5% rounding
       timed "$PY" -m rethinking_jax.main --config=configs/figure1.py:mlp_1x512,seeds=3 \
         --workdir=results/figure1_mlp_1x512 "${COMMON[@]}" --config.eval_every_steps=195 ;;
+    figure1a_mlp)  # Figure 1a's five input kinds, MLP 1x512, all 50,000 images; every 2 epochs
+      timed "$PY" -m rethinking_jax.main --config=configs/figure1.py:a_mlp_1x512 \
+        --workdir=results/figure1a_mlp_1x512 "${COMMON[@]}" --config.eval_every_epochs=2 ;;
     measures)
       timed "$PY" -m rethinking_jax.measures --workdir=results/figure1_mlp_1x512/bc_mlp_1x512 ;;
     table3)
@@ -47,7 +50,7 @@ for part in ${PARTS//,/ }; do
     rademacher)  # random +-1 labels; evaluated every 2 epochs (the estimate along training)
       timed "$PY" -m rethinking_jax.main --config=configs/rademacher.py:seeds=3 \
         --workdir=results/rademacher "${COMMON[@]}" --config.eval_every_epochs=2 ;;
-    *) echo "error: part $part: allowed table1, figure1, measures, table3, table3_features," \
+    *) echo "error: part $part: allowed table1, figure1, figure1a_mlp, measures, table3, table3_features," \
          "rademacher" >&2
        exit 2 ;;
   esac

@@ -4,7 +4,7 @@ import pytest
 from helpers import assert_same_conv_step, assert_trees_close, fit, member_params, tiny_config
 
 from rethinking_jax import train
-from rethinking_jax.engine import program
+from rethinking_jax.engine import loop, program
 
 MIXED = "true_labels,random_labels,shuffled_pixels,random_pixels,gaussian"
 
@@ -213,3 +213,72 @@ def test_an_auto_run_is_the_run_of_the_strategy_it_picked():
                                   member_strategy="sequential"))
   assert auto.history == [dict(r, wall_time=a["wall_time"])
                           for r, a in zip(sequential.history, auto.history, strict=True)]
+
+
+def test_max_errors_below_is_the_float32_boundary_of_the_threshold():
+  """The most errors whose accuracy, computed as the evaluation computes it (float32
+  correct / n), still reaches the threshold: one error more falls short."""
+  acc = lambda correct, n: float(np.float32(correct) / np.float32(n))
+  for n in (7, 64, 1000, 10_000, 50_000):
+    for threshold in (1.0, 0.999, 0.95, 0.9, 0.75, 0.5, 0.1):
+      errors = loop.max_errors_below(threshold, n)
+      assert acc(n - errors, n) >= threshold, (n, threshold)
+      assert errors == n or acc(n - errors - 1, n) < threshold, (n, threshold)
+  assert loop.max_errors_below(1.0, 50_000) == 0
+  assert loop.max_errors_below(0.95, 50_000) == 2499  # float32(47500 / 50000) < 0.95
+
+
+def test_a_train_evaluation_stops_at_the_first_batch_past_the_errors_allowed():
+  """evaluate_train_until against a per-example count in its visiting order: for every
+  error budget it covers exactly the batches up to the first whose errors exceed it (all of
+  them when none does), and its sums are those of the examples covered."""
+  config = tiny_config(randomizations="random_labels", eval_batch_size=8, num_epochs=1)
+  run, result = fit(config)
+  spec, (labels, data) = run.programs.spec, run.inputs
+  one = lambda tree: jax.tree.map(lambda x: x[0], tree)
+  state, member, labels = one(result.state), one(run.members), one(labels)
+  n, size = labels.train.shape[0], spec.eval_batch_size
+  order = np.asarray(jax.random.permutation(jax.random.key(program._EVAL_ORDER_SEED), n))
+  x, y = program.member_examples(spec, member, labels, data, order)
+  logits = spec.model.apply(program._variables(state), x)
+  wrong = np.asarray(jax.numpy.argmax(logits, -1) != y)
+  errors_after = np.cumsum(wrong)[np.minimum(np.arange(size, n + size, size), n) - 1]
+  total = int(wrong.sum())
+  assert 0 < total < n
+  for max_errors in range(-1, total + 2):
+    out = np.asarray(program.evaluate_train_until(
+        spec, state, member, (labels, jax.numpy.float32(max_errors)), data))
+    past = np.flatnonzero(errors_after > max_errors)
+    covered = n if len(past) == 0 else min((past[0] + 1) * size, n)
+    assert out[program.SUMS] == covered, max_errors
+    assert out[1] == covered - wrong[:covered].sum(), max_errors  # top-1 correct
+
+
+@pytest.mark.parametrize("threshold", [1.0, 0.8])
+def test_cheap_evaluation_finds_every_memorization_at_the_step_full_evaluation_does(threshold):
+  """eval_full_every=1000 (no scheduled full point) against a full evaluation at every step:
+  every member memorizes at the same step, the final and memorization records are the same
+  numbers, and the points in between measured the test split not at all and the training
+  split in part."""
+  base = dict(randomizations="true_labels,random_labels,shuffled_pixels,random_pixels",
+              eval_batch_size=8, eval_every_steps=1, num_epochs=40,
+              memorize_threshold=threshold, stop_when_memorized=True)
+  _, full = fit(tiny_config(**base))
+  _, cheap = fit(tiny_config(**base, eval_full_every=1000))
+  steps = [st.steps_to_memorize for st in full.status]
+  assert all(s is not None for s in steps) and len(set(steps)) > 1, steps
+  assert [st.steps_to_memorize for st in cheap.status] == steps
+  assert [st.final for st in cheap.status] == [
+      {**st.final, "wall_time": c.final["wall_time"]}
+      for st, c in zip(full.status, cheap.status, strict=True)]
+  by_point = {(r["step"], r["member"]): r for r in full.history}
+  skipped = [r for r in cheap.history if r["test_acc"] is None]
+  assert skipped and any(r["train_examples"] < 64 for r in skipped)
+  budget = loop.max_errors_below(threshold, 64)
+  for r in cheap.history:
+    if r["test_acc"] is not None:  # a full point: the same numbers as the full run's
+      assert r["train_examples"] == 64
+      assert r["train_acc"] == by_point[(r["step"], r["member"])]["train_acc"]
+    elif r["step"] < steps[r["member"]]:  # not memorized yet: measured until past its budget
+      assert round((1 - r["train_acc"]) * r["train_examples"]) > budget, r
+  assert {r["step"] for r in cheap.history if r["test_acc"] is not None} >= set(steps)

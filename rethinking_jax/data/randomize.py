@@ -151,16 +151,22 @@ def randomize_inputs(x: jax.Array, index: jax.Array, kind, key: jax.Array, split
   `kind` may be traced (one code per member under vmap); only the input kinds listed in
   `kinds_present` (default: all) are computed, so runs without them pay nothing.
   """
-  out = x
-  for name, r in INPUT_RANDOMIZATIONS.items():
-    if kinds_present is not None and name not in kinds_present:
-      continue
+  names = [name for name in INPUT_RANDOMIZATIONS
+           if kinds_present is None or name in kinds_present]
+  if not names:
+    return x
+
+  def branch(name):
+    r = INPUT_RANDOMIZATIONS[name]
     own = jax.random.fold_in(key, r.stream)
     if r.per_split:
       own = jax.random.fold_in(own, _SPLIT[split])
-    out = jnp.where(kind == KIND_CODE[name], r.apply(x, index, own, mean, std).astype(x.dtype),
-                    out)
-  return out
+    return lambda x: r.apply(x, index, own, mean, std).astype(x.dtype)
+
+  # A switch, not a select over every kind: a member computes only its own randomization
+  # (under vmap JAX turns it into the select, so vmapped members pay for every kind present)
+  which = sum(jnp.where(kind == KIND_CODE[name], i + 1, 0) for i, name in enumerate(names))
+  return jax.lax.switch(which, [lambda x: x] + [branch(name) for name in names], x)
 
 
 # The paper's three input randomizations (PAPER.md §2). Their streams are the ones they

@@ -39,6 +39,9 @@ class FitSettings:
   extra_epochs: int = 0
   progress: bool = True
   eval_every_steps: int = 0       # > 0: evaluate every this many steps (finer than an epoch)
+  # Every this many evaluation points, both splits in full; at the others only as much of the
+  # training split as tells whether a member memorized (see `fit`). 1: every point in full.
+  eval_full_every: int = 1
 
   def eval_interval(self, steps_per_epoch: int) -> int:
     """Steps between two evaluation points (they fall on multiples of it)."""
@@ -147,21 +150,74 @@ def _finite_or_none(x: float):
   return float(x) if math.isfinite(x) else None
 
 
-def _records(specs, status, metrics, nonfinite, progress, spec, settings):
+def _news(metrics, status, settings) -> list[str | None]:
+  """What an evaluation tells of each member that its status does not know yet: 'diverged'
+  (a NaN/inf training loss), 'memorized' (train accuracy >= the threshold), or None."""
+  news = []
+  for row, st in zip(metrics, status, strict=True):
+    loss, acc = float(row[0]), float(row[1])
+    if row[len(METRIC_NAMES)] > 0 or not math.isfinite(loss):
+      news.append(None if st.diverged else "diverged")
+    elif st.steps_to_memorize is None and acc >= settings.memorize_threshold:
+      news.append("memorized")
+    else:
+      news.append(None)
+  return news
+
+
+def max_errors_below(threshold: float, n: int) -> int:
+  """The most top-1 errors on `n` examples whose accuracy, computed as the evaluation does
+  (float32 correct / n), still reaches `threshold`; -1 when none does."""
+  correct = max(0, math.floor(threshold * n) - 2)
+  while correct <= n and float(np.float32(correct) / np.float32(n)) < threshold:
+    correct += 1
+  return n - correct
+
+
+def _evaluate(programs, state, members, inputs, settings, progress, status, interval,
+              final: bool) -> np.ndarray:
+  """One evaluation point's [E, 10] metrics (the 10th column: train examples measured).
+
+  Every `eval_full_every`-th point, and a point that ends the run (`final`), evaluates both
+  splits in full. Any other measures the training split only, each member until its errors
+  show it cannot have memorized (program.evaluate_train_until; members that memorized
+  already: one batch, an estimate); should that show a member newly memorized or diverged, or
+  the run ending, the point is evaluated again in full. So convergence is found at exactly
+  the step a full evaluation at every point finds, and it and the run's end carry test
+  metrics; in between, test metrics are absent and train metrics cover part of the split.
+  """
+  n = inputs.train_eval_examples
+  point = progress.step // interval
+  if not final and settings.eval_full_every > 1 and point % settings.eval_full_every:
+    limits = [-1 if st.steps_to_memorize is not None or st.diverged else
+              max_errors_below(settings.memorize_threshold, n) for st in status]
+    metrics = np.asarray(jax.device_get(programs.evaluate_train_until(state, members, inputs,
+                                                                      limits)))
+    # No news, no end: a run ends at a point only when its last member memorizes or diverges
+    # there (or at the points `final` names)
+    if not any(_news(metrics, status, settings)):
+      return metrics
+  metrics = np.asarray(jax.device_get(programs.evaluate(state, members, inputs)))
+  return np.concatenate([metrics, np.full((metrics.shape[0], 1), n, metrics.dtype)], axis=1)
+
+
+def _records(specs, status, metrics, progress, spec, settings):
   """Updates per-member status from one evaluation and returns its metrics records."""
   step = progress.step
   lr_scale = float(program.learning_rate(spec, 1.0, step))
   records = []
-  for m, (member, st) in enumerate(zip(specs, status, strict=True)):
+  for m, ((member, st), new) in enumerate(zip(zip(specs, status, strict=True),
+                                              _news(metrics, status, settings), strict=True)):
     values = dict(zip(METRIC_NAMES, map(float, metrics[m, :len(METRIC_NAMES)]), strict=True))
-    if nonfinite[m] or not math.isfinite(values["train_loss"]):
+    if new == "diverged":
       st.diverged = True
-    elif st.steps_to_memorize is None and values["train_acc"] >= settings.memorize_threshold:
+    elif new == "memorized":
       st.steps_to_memorize, st.epochs_to_memorize = step, progress.epoch
     if math.isfinite(values["test_acc"]):
       st.best_test_acc = max(st.best_test_acc, values["test_acc"])
     record = {"step": step, "epoch": progress.epoch, "member": m, "label": member.label,
               **{k: _finite_or_none(v) for k, v in values.items()},
+              "train_examples": int(metrics[m, len(METRIC_NAMES) + 1]),
               "learning_rate": member.learning_rate * lr_scale,
               "wall_time": round(progress.train_seconds + progress.eval_seconds, 4)}
     st.final = record
@@ -222,8 +278,10 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
 
     compile_before = programs.compile_seconds
     start = time.perf_counter()
-    metrics = np.asarray(jax.device_get(programs.evaluate(state, members, inputs)))
-    nonfinite = metrics[:, len(METRIC_NAMES)] > 0
+    final = (progress.step >= total or (progress.extra_left is not None
+                                        and progress.extra_left - chunk <= 0))
+    metrics = _evaluate(programs, state, members, inputs, settings, progress, progress.status,
+                        interval, final)
     progress.eval_seconds += (time.perf_counter() - start
                               - (programs.compile_seconds - compile_before))
     progress.compile_seconds += programs.compile_seconds - compiled_before
@@ -231,7 +289,7 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
     if bar is None:  # after the first chunk and evaluation, which include compilation
       bar = tqdm(total=settings.num_epochs, initial=progress.epoch, unit="epoch",
                  disable=not settings.progress, leave=False)
-    records = _records(specs, progress.status, metrics, nonfinite, progress, spec, settings)
+    records = _records(specs, progress.status, metrics, progress, spec, settings)
     history.extend(records)
     on_eval(records)
 

@@ -354,6 +354,55 @@ def evaluate(spec: ProgramSpec, state: TrainState, member: MemberArrays, labels:
                           state.nonfinite.astype(jnp.float32)[None]]).astype(jnp.float32)
 
 
+# The fixed order in which evaluate_train_until visits the training split: a random one, so
+# that the examples an early stop leaves out are no particular part of the split.
+_EVAL_ORDER_SEED = 20170101
+
+
+def evaluate_train_until(spec: ProgramSpec, state: TrainState, member: MemberArrays,
+                         limited: tuple[MemberLabels, jax.Array], data: DeviceData) -> jax.Array:
+  """The train split's SUMS and the number of examples they cover, eval mode, in a fixed
+  random order, stopping after the first batch at which the member has made more than
+  `max_errors` top-1 errors (`limited` = (labels, max_errors), max_errors per member).
+
+  With max_errors = the fewest errors that keep the member below memorize_threshold, minus
+  one, a member that memorized is always evaluated on every example (it never makes that
+  many), so it is found at the same step as by a full evaluation; one that has not is found
+  wanting after as few batches as its errors allow. At least one batch is evaluated.
+  """
+  labels, max_errors = limited
+  n = labels.train.shape[0]
+  size = min(spec.eval_batch_size, n)
+  num_batches = -(-n // size)
+  order = jax.random.permutation(jax.random.key(_EVAL_ORDER_SEED), n)
+  order = jnp.concatenate([order, jnp.zeros(num_batches * size - n, order.dtype)])
+  order = order.reshape(num_batches, size)
+
+  def go_on(carry):
+    b, sums = carry
+    errors = jnp.minimum(b * size, n).astype(jnp.float32) - sums[1]
+    return (b == 0) | ((b < num_batches) & (errors <= max_errors))
+
+  def batch(carry):
+    b, sums = carry
+    valid = b * size + jnp.arange(size) < n
+    idx = _data_parallel(spec, order[b])
+    out = _batch_sums(spec, state, member, data.train_images[idx], labels.train[idx],
+                      labels.train_corrupted[idx], idx, valid, "train", data.mean, data.std)
+    return b + 1, sums + out
+
+  b, sums = jax.lax.while_loop(go_on, batch, (jnp.int32(0), jnp.zeros(SUMS, jnp.float32)))
+  return jnp.concatenate([sums, jnp.minimum(b * size, n).astype(jnp.float32)[None]])
+
+
+def metrics_of_train_sums(sums: jax.Array, nonfinite: jax.Array) -> jax.Array:
+  """evaluate's row from evaluate_train_until's [SUMS, examples]: the train metrics over
+  those examples, the test metrics NaN, nonfinite, then the examples."""
+  nan = jnp.full(SUMS, jnp.nan, jnp.float32)
+  metrics = metrics_from_sums(sums[:SUMS], nan, sums[SUMS], 1)
+  return jnp.concatenate([metrics, nonfinite.astype(jnp.float32)[None], sums[SUMS:]])
+
+
 def evaluate_feed(spec: ProgramSpec, state: TrainState, member: MemberArrays, _labels,
                   feed: Feed, split: str) -> jax.Array:
   """The SUMS of one host-fed eval batch of `split`."""

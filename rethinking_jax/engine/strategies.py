@@ -144,6 +144,8 @@ class MemberPrograms:
                               else program.train_step_in_epoch, self.spec)
     self._chunk_fn = self._jit(chunk, by_member, donate=True)
     self._eval_fn = self._jit(functools.partial(program.evaluate, self.spec), replicated)
+    self._eval_train_fn = self._jit(functools.partial(program.evaluate_train_until,
+                                                      self.spec), replicated)
 
   def _jit(self, fn, out_shardings, donate: bool = False):
     """fn(state, member, labels, data, *rest) compiled for all members with this strategy."""
@@ -241,3 +243,13 @@ class MemberPrograms:
     """[E, 9]: program.metrics_from_sums (the six metrics, train accuracy on clean and on
     corrupted labels), then nonfinite."""
     return self._call("eval", self._eval_fn, state, members, *inputs)
+
+  def evaluate_train_until(self, state: TrainState, members, inputs: DeviceInputs,
+                           max_errors) -> jax.Array:
+    """[E, 9] like `evaluate`, the test metrics NaN, the train metrics over the examples
+    program.evaluate_train_until visited before each member's `max_errors` ([E] ints) were
+    exceeded; then a 10th column, how many examples that was."""
+    labels, data = inputs
+    limited = (labels, jax.numpy.asarray(max_errors, jax.numpy.float32))
+    sums = self._call("eval_train", self._eval_train_fn, state, members, limited, data)
+    return jax.vmap(program.metrics_of_train_sums)(sums, state.nonfinite)
