@@ -39,6 +39,22 @@ for part in ${PARTS//,/ }; do
     figure1a_mlp)  # Figure 1a's five input kinds, MLP 1x512, all 50,000 images; every 2 epochs
       timed "$PY" -m rethinking_jax.main --config=configs/figure1.py:a_mlp_1x512 \
         --workdir=results/figure1a_mlp_1x512 "${COMMON[@]}" --config.eval_every_epochs=2 ;;
+    figure1a_alexnet)  # Figure 1a, small AlexNet, a fixed random 10,000 training images
+      # (SUBSET), one sub-run per input kind (KINDS, in this order), the schedule per step:
+      # lr x 0.95 every 390 steps, the cap 60 paper epochs (23,400 steps = 300 subset epochs).
+      # Evaluated every 78 steps (one subset epoch), in full every 10th point
+      # (eval_full_every: the memorization step is exact; README).
+      first=1
+      for kind in ${KINDS:-random_labels true_labels gaussian random_pixels shuffled_pixels}; do
+        extra=(); [[ $first = 1 ]] || extra=(--config.restart=False)  # the later kinds join
+        timed "$PY" -m rethinking_jax.main \
+          "--config=configs/figure1.py:a_alexnet_small_$kind,subset=${SUBSET:-10000}" \
+          --workdir=results/figure1a_alexnet_small "${COMMON[@]}" "${extra[@]}" \
+          --config.num_epochs=$(( 60 * 390 / (${SUBSET:-10000} / 128) )) \
+          --config.member_strategy=auto --config.eval_every_steps=$(( ${SUBSET:-10000} / 128 )) \
+          --config.eval_full_every=10
+        first=0
+      done ;;
     measures)
       timed "$PY" -m rethinking_jax.measures --workdir=results/figure1_mlp_1x512/bc_mlp_1x512 ;;
     table3)
@@ -50,7 +66,7 @@ for part in ${PARTS//,/ }; do
     rademacher)  # random +-1 labels; evaluated every 2 epochs (the estimate along training)
       timed "$PY" -m rethinking_jax.main --config=configs/rademacher.py:seeds=3 \
         --workdir=results/rademacher "${COMMON[@]}" --config.eval_every_epochs=2 ;;
-    *) echo "error: part $part: allowed table1, figure1, figure1a_mlp, measures, table3, table3_features," \
+    *) echo "error: part $part: allowed table1, figure1, figure1a_mlp, figure1a_alexnet, measures, table3, table3_features," \
          "rademacher" >&2
        exit 2 ;;
   esac

@@ -254,14 +254,16 @@ def test_a_train_evaluation_stops_at_the_first_batch_past_the_errors_allowed():
     assert out[1] == covered - wrong[:covered].sum(), max_errors  # top-1 correct
 
 
-@pytest.mark.parametrize("threshold", [1.0, 0.8])
-def test_cheap_evaluation_finds_every_memorization_at_the_step_full_evaluation_does(threshold):
+@pytest.mark.parametrize("threshold,strategy", [(1.0, "sequential"), (0.8, "sequential"),
+                                                (0.8, "vmap")])
+def test_cheap_evaluation_finds_every_memorization_at_the_step_full_evaluation_does(
+    threshold, strategy):
   """eval_full_every=1000 (no scheduled full point) against a full evaluation at every step:
   every member memorizes at the same step, the final and memorization records are the same
   numbers, and the points in between measured the test split not at all and the training
-  split in part."""
+  split in part (vmapped: each member's stopping rule its own inside one batched loop)."""
   base = dict(randomizations="true_labels,random_labels,shuffled_pixels,random_pixels",
-              eval_batch_size=8, eval_every_steps=1, num_epochs=40,
+              eval_batch_size=8, eval_every_steps=1, num_epochs=40, member_strategy=strategy,
               memorize_threshold=threshold, stop_when_memorized=True)
   _, full = fit(tiny_config(**base))
   _, cheap = fit(tiny_config(**base, eval_full_every=1000))

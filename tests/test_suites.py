@@ -304,3 +304,24 @@ def test_the_rademacher_estimate_is_two_train_accuracy_minus_one_on_random_binar
   last = result.history[-1]["step"]
   assert by_step[last] == pytest.approx(
       [2 * r["train_acc"] - 1 for r in result.history if r["step"] == last])
+
+
+def test_figure1a_puts_a_models_per_kind_runs_back_together(tmp_path):
+  """The small AlexNet's Figure 1a as one sub-run per input kind (each member 0 of its own
+  run) reads as one panel: one section, every kind a row, each its own steps."""
+  kinds = {"true_labels": 20, "random_labels": 30}
+  (tmp_path / "config.json").write_text(json.dumps(
+      {"report": "figure1", "runs": {f"a_alexnet_small_{k}": {"panel": "a"} for k in kinds}}))
+  for kind, steps in kinds.items():
+    write_run(tmp_path, f"a_alexnet_small_{kind}", "alexnet_small", "center_crop",
+              [member(kind, kind, steps=steps)], epochs=steps // 10, panel="a")
+    path = tmp_path / f"a_alexnet_small_{kind}" / "metrics.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for r in records:
+      r["train_acc"] = 1.0 if r["step"] == steps else 0.5
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+  report = open(suite_report.write(str(tmp_path))).read()
+  assert report.count("### (a) alexnet_small") == 1
+  assert "| true_labels | 20 | 1.00 |" in report
+  assert "| random_labels | 30 | 1.50 |" in report
+  assert "Ours, fastest first: true_labels < random_labels." in report

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import jax
 import numpy as np
+from absl import logging
 from tqdm.auto import tqdm
 
 from rethinking_jax.engine import program, sharding
@@ -225,6 +226,17 @@ def _records(specs, status, metrics, progress, spec, settings):
   return records
 
 
+def _log_estimate(seconds: float, chunk: int, total: int, step: int, spe: int):
+  """The measured speed of this session's first chunk (its training and evaluation, without
+  compilation) and what the rest of the cap would take at it: an upper bound on the run's
+  time (it ends sooner once every member memorized)."""
+  per_step = seconds / chunk
+  logging.info("measured %.3f s per step (all members, evaluation included) over the first "
+               "%d steps: the cap of %d steps (%g epochs) would take at most %.0f more "
+               "minutes", per_step, chunk, total, total / spe,
+               per_step * (total - step) / 60)
+
+
 def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays, inputs,
         settings: FitSettings,
         on_eval: Callable[[list[dict]], None] = lambda records: None, *,
@@ -268,8 +280,9 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
     start = time.perf_counter()
     state = jax.block_until_ready(programs.train_chunk(state, members, inputs, progress.step,
                                                        chunk))
-    progress.train_seconds += (time.perf_counter() - start
-                               - (programs.compile_seconds - compile_before))
+    chunk_seconds = (time.perf_counter() - start
+                     - (programs.compile_seconds - compile_before))
+    progress.train_seconds += chunk_seconds
     progress.step += chunk
     progress.epoch = epochs_of(progress.step, spe)
     progress.sessions[-1][1] = progress.step
@@ -282,11 +295,12 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
                                         and progress.extra_left - chunk <= 0))
     metrics = _evaluate(programs, state, members, inputs, settings, progress, progress.status,
                         interval, final)
-    progress.eval_seconds += (time.perf_counter() - start
-                              - (programs.compile_seconds - compile_before))
+    eval_seconds = time.perf_counter() - start - (programs.compile_seconds - compile_before)
+    progress.eval_seconds += eval_seconds
     progress.compile_seconds += programs.compile_seconds - compiled_before
     compiled_before = programs.compile_seconds  # saved with the progress at every checkpoint
     if bar is None:  # after the first chunk and evaluation, which include compilation
+      _log_estimate(chunk_seconds + eval_seconds, chunk, total, progress.step, spe)
       bar = tqdm(total=settings.num_epochs, initial=progress.epoch, unit="epoch",
                  disable=not settings.progress, leave=False)
     records = _records(specs, progress.status, metrics, progress, spec, settings)

@@ -26,6 +26,8 @@ CIFAR10 = {
     "corrupt_test_labels": False,   # test labels stay true
     "compute_dtype": "float32",
     "eval_train_examples": 0,       # train accuracy over the whole training set
+    "eval_full_every": 1,           # ... at every evaluation point (> 1: the same convergence
+    #                                 step, but curves between full points over part of it)
     "num_classes": "all",           # the dataset's own classes (0: no folding)
 }
 # Section 2.2's Rademacher test (configs/rademacher.py): uniformly random +-1 labels.

@@ -259,10 +259,16 @@ THRESHOLDS = (1.0, 0.99, 0.95, 0.9)
 
 
 def _steps_to_reach(metrics, threshold) -> dict:
-  """{member: first evaluated step with train accuracy >= threshold}."""
+  """{member: first evaluated step with train accuracy >= threshold}.
+
+  Only points that measured the whole training split count (eval_full_every > 1 measures
+  the others in part): at threshold 1.0 that loses nothing, since a point where a member
+  memorized is always measured in full; below it, steps are then those of full points."""
+  whole = max((r.get("train_examples") or 0 for r in metrics), default=0)
   out = {}
   for r in metrics:
-    if r["train_acc"] is not None and r["train_acc"] >= threshold and r["member"] not in out:
+    if (r["train_acc"] is not None and r["train_acc"] >= threshold and r["member"] not in out
+        and (r.get("train_examples") or whole) >= whole):
       out[r["member"]] = r["step"]
   return out
 
@@ -371,24 +377,49 @@ def _run_of_model(runs, model: str):
   return next((run for run in runs if run["summary"]["run"]["model"] == model), None)
 
 
+def _merged(runs: list[dict]) -> dict:
+  """Runs of one model and panel as one run: their members one after another (a panel's
+  input kinds trained as separate sub-runs, each until its own member memorized)."""
+  if len(runs) == 1:
+    return runs[0]
+  members, metrics = [], []
+  for run in runs:
+    offset = len(members)
+    members += [{**m, "member": m["member"] + offset} for m in run["summary"]["members"]]
+    metrics += [{**r, "member": r["member"] + offset} for r in run["metrics"]]
+  first = runs[0]["summary"]
+  epochs = max(run["summary"]["run"]["epochs"] for run in runs)
+  return {**runs[0], "metrics": metrics,
+          "summary": {**first, "members": members, "run": {**first["run"], "epochs": epochs}}}
+
+
+def panel_by_model(runs, panel: str) -> dict[str, dict]:
+  """{model: its runs of `panel`, merged}, in the order the runs come."""
+  grouped = defaultdict(list)
+  for run in panel_runs(runs, panel):
+    grouped[run["summary"]["run"]["model"]].append(run)
+  return {model: _merged(group) for model, group in grouped.items()}
+
+
 def figure1(workdir, runs) -> list[str]:
   lines = ["## Figure 1 — fitting random labels and random pixels", ""]
-  fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-  a = next(iter(panel_runs(runs, "a")), None)
-  if a:
+  a_runs = panel_by_model(runs, "a")
+  fig, axes = plt.subplots(1, 2 + max(1, len(a_runs)), figsize=(5.3 * (2 + max(1, len(a_runs))),
+                                                                4.5))
+  for ax, (model, a) in zip(axes, a_runs.items(), strict=False):
     for (_, label), records in _by_member(a["metrics"]):
       points = [(r["step"], r["train_loss"]) for r in records if r["train_loss"]]
       if points:
-        axes[0].plot(*zip(*points, strict=True), label=label)
-    axes[0].set_yscale("log")
-    axes[0].legend(fontsize=8)
-  else:
+        ax.plot(*zip(*points, strict=True), label=label)
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    ax.set(title=f"(a) training loss, {model}", xlabel="steps", ylabel="average loss")
+    lines += [f"### (a) {model}", "", *_figure1a_table(a)]
+  if not a_runs:
     axes[0].text(0.5, 0.5, "(a) not part of this run", ha="center", va="center",
                  transform=axes[0].transAxes)
-  axes[0].set(title="(a) training loss, small Inception", xlabel="steps",
-              ylabel="average loss")
-  if a:
-    lines += _figure1a_table(a)
+    axes[0].set(title="(a) training loss", xlabel="steps", ylabel="average loss")
+  axes = [None, *axes[-2:]]  # (b) and (c)
   rows = []
   table = ["| model | p | convergence threshold | steps to reach it | relative to p = 0 | "
            "test error % | paper test error % |", "|---|---:|---:|---:|---:|---:|---:|"]
@@ -437,7 +468,7 @@ def figure1(workdir, runs) -> list[str]:
               ylabel="steps to converge / steps at p = 0")
   axes[2].set(title="(c) test error after convergence", xlabel="label corruption p",
               ylabel="test error (%)")
-  for ax in axes:
+  for ax in fig.axes:
     ax.grid(alpha=0.3)
   for ax in axes[1:]:
     if ax.get_legend_handles_labels()[0]:
