@@ -254,7 +254,8 @@ def _train_in(config, workdir: str, run: Run, writes_outputs: bool) -> dict:
     scalars.write(records)
     history.extend(records)
     r0 = records[0]
-    accs = " ".join(f"{r['train_acc'] or 0:.3f}/{r['test_acc'] or 0:.3f}" for r in records)
+    shown = lambda x: "-" if x is None else f"{x:.3f}"  # test: not measured at this point
+    accs = " ".join(f"{shown(r['train_acc'])}/{shown(r['test_acc'])}" for r in records)
     logging.info("epoch %s step %d | train/test acc per member: %s", r0["epoch"], r0["step"],
                  accs)
 

@@ -342,6 +342,13 @@ def _figure1a_table(run) -> list[str]:
       f" (not reached by every seed: {', '.join(never)})" if never else "")
   base = mean_steps.get("true_labels")
   notes = _convergence_notes("(a)", run, threshold, interval, base)
+  test = {k: stats.summarize([m["test_acc"] for m in ms if m["randomization"] == k])[0]
+          for k in ("true_labels", "shuffled_pixels")}
+  if run["summary"]["run"]["model"].startswith("mlp") and None not in test.values():
+    notes.append(f"an MLP sees one fixed pixel permutation as a relabelling of its inputs, so "
+                 f"shuffled pixels should test like true labels: "
+                 f"{100 * test['shuffled_pixels']:.2f}% vs {100 * test['true_labels']:.2f}% "
+                 f"({100 * (test['shuffled_pixels'] - test['true_labels']):+.2f} points)")
   return [*table, "", *[f"- {note}." for note in notes], "" if notes else "",
           f"Paper: {paper.FIGURE1A}. Ours, fastest first: {ours}.", ""]
 
@@ -478,6 +485,8 @@ def figure1(workdir, runs) -> list[str]:
   plt.close(fig)
   if rows:
     _write_csv(os.path.join(workdir, "figure1.csv"), rows, list(rows[0]))
+  if not rows:
+    return lines + ["![Figure 1](figure1.png)", "", "(b, c): not part of this run.", ""]
   return lines + ["![Figure 1](figure1.png)", "", *table, "",
                   *[f"- {note}." for note in notes], "" if notes else "",
                   f"{SEEDS_NOTE} Relative convergence times pair each member with the p = 0 "
