@@ -97,9 +97,7 @@ def validate(config) -> None:
   _require(isinstance(c.eval_full_every, int) and c.eval_full_every >= 1,
            f"eval_full_every: {c.eval_full_every} must be an integer >= 1 (1 = every "
            "evaluation point in full)")
-  streamed = c.input_pipeline == "stream" or (c.input_pipeline == "auto"
-                                              and c.dataset in data.STREAMED_DATASETS)
-  _require(c.eval_full_every == 1 or not streamed,
+  _require(c.eval_full_every == 1 or not streams(c),
            f"eval_full_every: {c.eval_full_every} needs the device input path (the streamed "
            "one evaluates every point in full); allowed with input_pipeline=stream: 1")
   _require(0 < c.memorize_threshold <= 1,

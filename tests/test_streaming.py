@@ -220,6 +220,9 @@ def test_folder_without_a_test_split_is_a_one_line_error(tmp_path):
     (dict(model="inception_small", dropout_rate=0.2),
      "dropout_rate: inception_small has no dropout layers; allowed: 0"),
     (dict(eval_train_examples=-1), "eval_train_examples: -1 must be >= 0"),
+    (dict(input_pipeline="stream", eval_full_every=5),
+     "eval_full_every: 5 needs the device input path"),
+    (dict(eval_full_every=0), "eval_full_every: 0 must be an integer >= 1"),
 ])
 def test_streaming_config_mistakes_are_one_line_errors(overrides, message):
   with pytest.raises(UserError) as err:

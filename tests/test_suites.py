@@ -325,3 +325,21 @@ def test_figure1a_puts_a_models_per_kind_runs_back_together(tmp_path):
   assert "| true_labels | 20 | 1.00 |" in report
   assert "| random_labels | 30 | 1.50 |" in report
   assert "Ours, fastest first: true_labels < random_labels." in report
+
+
+def test_a_subset_keeps_the_papers_schedule_per_step():
+  """subset=10000: 78 steps per epoch, the decay still every 390 steps (the paper's epoch)
+  and the cap still 200 paper epochs of steps; a decay per subset epoch would be 5x faster."""
+  from rethinking_jax.engine import program
+  figure1 = importlib.import_module("configs.figure1")
+  c = figure1.get_config("a_alexnet_small,subset=10000")
+  assert sorted(c.runs) == [f"a_alexnet_small_{k}" for k in sorted(figure1.KINDS)]
+  assert c.num_train == 10_000
+  steps_per_epoch = program.steps_per_epoch(c.num_train, c.batch_size)
+  assert program.lr_interval_steps(c.lr_decay_every_epochs, steps_per_epoch) == 390
+  assert c.num_epochs * steps_per_epoch >= 200 * 390 > (c.num_epochs - 1) * steps_per_epoch
+  whole = figure1.get_config("a_alexnet_small")
+  assert whole.num_train == 0 and whole.lr_decay_every_epochs == 1.0
+  for bad in ("subset=0", "subset=x", "subset=100"):
+    with pytest.raises(ValueError, match="subset="):
+      figure1.get_config(f"a_alexnet_small,{bad}")
