@@ -343,3 +343,19 @@ def test_a_subset_keeps_the_papers_schedule_per_step():
   for bad in ("subset=0", "subset=x", "subset=100"):
     with pytest.raises(ValueError, match="subset="):
       figure1.get_config(f"a_alexnet_small,{bad}")
+
+
+def test_the_decay_interval_is_held_to_the_paper_in_steps():
+  """A subset run that decays every 5 of its 78-step epochs keeps the paper's 390 steps: no
+  deviation; the same interval on all 50,000 images (1,950 steps) is one."""
+  from rethinking_jax.reports import protocol
+
+  config = json.loads(importlib.import_module("configs.figure1").get_config(
+      "a_alexnet_small,subset=10000").to_json())
+  config["runs"] = {}
+  subset = {"run": {"num_train": 10_000, "num_test": 10_000}, "members": []}
+  whole = {"run": {"num_train": 50_000, "num_test": 10_000}, "members": []}
+  assert protocol.differences("figure1", {**config, "model": "alexnet_small"}, subset) == [
+      "num_train 10,000 (paper 50,000)"]
+  assert "lr decay every (steps) 1950 (paper 390)" in protocol.differences(
+      "figure1", {**config, "model": "alexnet_small"}, whole)

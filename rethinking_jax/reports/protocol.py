@@ -92,6 +92,17 @@ def _show(value) -> str:
   return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _decay_steps(config: dict, summary: dict | None, every_epochs: float) -> int | None:
+  """The learning-rate decay interval in steps, for a run that read num_train examples
+  (None until that is known): a subset keeps the paper's interval by decaying every
+  50,000 / N of its epochs (configs/common.on_subset)."""
+  num_train = _value(config, summary, "num_train")
+  if not num_train:
+    return None
+  batch = config.get("batch_size", base_config.get_config().batch_size)
+  return max(1, round(every_epochs * (num_train // batch)))
+
+
 def differences(report: str | None, config: dict, summary: dict | None = None) -> list[str]:
   """'field ours (paper theirs)' for every protocol field in which the run differs."""
   out = []
@@ -105,6 +116,12 @@ def differences(report: str | None, config: dict, summary: dict | None = None) -
       ours = "none"
     if field == "num_classes" and ours == 0:
       ours = "all"
+    if field == "lr_decay_every_epochs":  # the schedule is a function of the step
+      ours, theirs = _decay_steps(config, summary, ours), _decay_steps(
+          config, {"run": {"num_train": expected(report, config)["num_train"]}}, theirs)
+      if ours is None or theirs is None:
+        continue
+      field = "lr decay every (steps)"
     if not _same(ours, theirs):
       out.append(f"{field} {_show(ours)} (paper {_show(theirs)})")
   return out
