@@ -276,7 +276,7 @@ def main(argv=None):
       import torch
     except ImportError:
       raise SystemExit("layer_profile: --forms names torch forms but torch is not installed "
-                       "(pip install torch, or --forms=jax:xla,jax:custom)")
+                       "(pip install torch, or --forms=jax:xla,jax:custom)") from None
     if a.threads:
       torch.set_num_threads(a.threads)
   import jax
