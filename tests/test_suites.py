@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from configs import default
 from rethinking_jax import suite
 from rethinking_jax.errors import UserError
 from rethinking_jax.reports import paper, suite_report
@@ -325,6 +326,20 @@ def test_figure1a_puts_a_models_per_kind_runs_back_together(tmp_path):
   assert "| true_labels | 20 | 1.00 |" in report
   assert "| random_labels | 30 | 1.50 |" in report
   assert "Ours, fastest first: true_labels < random_labels." in report
+  # a third kind still on the way (stopped, no summary yet) does not lower the threshold
+  config = json.loads((tmp_path / "config.json").read_text())
+  config["runs"]["a_alexnet_small_gaussian"] = {"panel": "a"}
+  (tmp_path / "config.json").write_text(json.dumps(config))
+  write_run(tmp_path, "a_alexnet_small_gaussian", "alexnet_small", "center_crop",
+            [member("gaussian", "gaussian", steps=None)], epochs=2,
+            **{k: v for k, v in json.loads(default.get_config().to_json()).items()
+               if k not in ("model", "train_transform")}
+            | {"panel": "a", "randomizations": "gaussian"})
+  (tmp_path / "a_alexnet_small_gaussian" / "summary.json").unlink()
+  report = open(suite_report.write(str(tmp_path))).read()
+  assert "Steps to 100% train accuracy" in report and "| true_labels | 20 | 1.00 |" in report
+  assert "| gaussian | not finished: 96.0% train accuracy at step 20 |" in report
+  assert "true_labels < random_labels (still training: gaussian)." in report
 
 
 def test_a_subset_keeps_the_papers_schedule_per_step():

@@ -274,8 +274,9 @@ def _steps_to_reach(metrics, threshold) -> dict:
 
 
 def _common_threshold(run) -> float:
-  """1.0 when every member memorized, else the highest of THRESHOLDS all members reached."""
-  members = {m["member"] for m in run["summary"]["members"]}
+  """1.0 when every member memorized, else the highest of THRESHOLDS all members reached
+  (members of a sub-run still on the way do not count: they are shown as unfinished)."""
+  members = {m["member"] for m in run["summary"]["members"] if not m.get("unfinished")}
   for threshold in THRESHOLDS:
     if set(_steps_to_reach(run["metrics"], threshold)) >= members:
       return threshold
@@ -332,14 +333,22 @@ def _figure1a_table(run) -> list[str]:
     steps_text = (stats.cell(reached, scale=1, digits=0) if reached else "not reached") + (
         f", {len(steps) - len(reached)} not reached" if reached and len(reached) < len(steps)
         else "")
+    if any(m.get("unfinished") for m in group) and not reached:
+      last = max((r for r in run["metrics"] if r["member"] in {m["member"] for m in group}),
+                 key=lambda r: r["step"])
+      steps_text = (f"not finished: {100 * last['train_acc']:.1f}% train accuracy at step "
+                    f"{last['step']}")
     table.append(f"| {kind} | {steps_text} | "
                  f"{stats.cell([relative.get(m['member']) for m in group], scale=1)} | "
                  f"{stats.cell([m['train_loss'] for m in group], scale=1, digits=4)} | "
                  f"{stats.cell([m['test_acc'] for m in group])} |")
   done = sorted((k for k in kinds if mean_steps[k] is not None), key=mean_steps.get)
-  never = [k for k in kinds if mean_steps[k] is None]
+  on_the_way = [k for k in kinds if mean_steps[k] is None and any(
+      m.get("unfinished") for m in ms if m["randomization"] == k)]
+  never = [k for k in kinds if mean_steps[k] is None and k not in on_the_way]
   ours = (" < ".join(done) or "none converged") + (
-      f" (not reached by every seed: {', '.join(never)})" if never else "")
+      f" (not reached by every seed: {', '.join(never)})" if never else "") + (
+      f" (still training: {', '.join(on_the_way)})" if on_the_way else "")
   base = mean_steps.get("true_labels")
   notes = _convergence_notes("(a)", run, threshold, interval, base)
   test = {k: stats.summarize([m["test_acc"] for m in ms if m["randomization"] == k])[0]
@@ -392,7 +401,9 @@ def _merged(runs: list[dict]) -> dict:
   members, metrics = [], []
   for run in runs:
     offset = len(members)
-    members += [{**m, "member": m["member"] + offset} for m in run["summary"]["members"]]
+    members += [{**m, "member": m["member"] + offset,
+                 **({} if run["finished"] else {"unfinished": True})}
+                for m in run["summary"]["members"]]
     metrics += [{**r, "member": r["member"] + offset} for r in run["metrics"]]
   first = runs[0]["summary"]
   epochs = max(run["summary"]["run"]["epochs"] for run in runs)
