@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # The committed real-CIFAR-10 results of results/ that a 2-core CPU can make: Table 1's MLP
 # rows and Figure 1b/1c for MLP 1x512, 3 seeds each, the complexity measures of every
-# Figure 1 member, Table 3's CIFAR-10 rows (kernel interpolation; ~7 GB of memory), and the
-# empirical Rademacher estimate (configs/rademacher.py, 3 seeds).
+# Figure 1 member, Table 3's CIFAR-10 rows (kernel interpolation; ~7 GB of memory), the
+# empirical Rademacher estimate (configs/rademacher.py, 3 seeds), and Figure 1a's five input
+# kinds for MLP 1x512 (all images) and the small AlexNet (a fixed random 10,000 images).
 # Each command is printed with its wall-clock; checkpoints stay git-ignored. Every part
 # starts afresh (restart=True); RESUME=1 resumes a part that was stopped (its checkpoint).
 # Run the parts one at a time: two at once on 2 cores ran each ~7x slower, not 2x.
 #
 #   cp ../shared/data/cifar10-jpeg.tar.gz data/     # git-ignored
 #   bash scripts/results_cpu.sh [PARTS]   # PARTS: table1,figure1,measures,table3,rademacher (all)
-#                                         # or table3_features (its random-feature rows only)
+#                                         # or table3_features (its random-feature rows only),
+#                                         # figure1a_mlp, figure1a_alexnet (not in "all")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
