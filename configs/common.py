@@ -3,7 +3,8 @@
 import ml_collections
 
 from configs import default
-from rethinking_jax.reports import paper
+from rethinking_jax.engine import program
+from rethinking_jax.reports import paper, protocol
 
 PAPER_WEIGHT_DECAY = paper.WEIGHT_DECAY  # the one table of the paper's values
 
@@ -14,9 +15,9 @@ SEED_OFFSET = {"table1": 0, "figure1": 100, "figure2": 200, "table4": 300, "tabl
                "rademacher": 500}
 
 
-# The paper's epoch: 50,000 CIFAR-10 training images in batches of 128 (PAPER.md §4). On a
-# subset, the schedule and the caps stay counted in these steps (subset=N).
-PAPER_TRAIN_EXAMPLES = 50_000
+# The paper's epoch: all 50,000 CIFAR-10 training images (reports/protocol.py). On a subset,
+# the schedule and the caps stay counted in its steps (subset=N).
+PAPER_TRAIN_EXAMPLES = protocol.CIFAR10["num_train"]
 
 
 def _positive(parts, key, what):
@@ -50,12 +51,12 @@ def on_subset(c, num_train: int) -> None:
   decays once every 390 steps (the paper's epoch) and `num_epochs` stays a cap in the
   paper's epochs, converted to subset epochs. A decay per subset epoch would decay
   50,000 / N times faster per step and could stop memorization early."""
-  if num_train // c.batch_size < 1:
+  subset_steps = program.steps_per_epoch(num_train, c.batch_size)
+  if subset_steps < 1:
     raise ValueError(f"config argument subset={num_train}: needs at least batch_size="
                      f"{c.batch_size} images")
   c.num_train = num_train
-  paper_steps = PAPER_TRAIN_EXAMPLES // c.batch_size   # 390
-  subset_steps = num_train // c.batch_size
+  paper_steps = program.steps_per_epoch(PAPER_TRAIN_EXAMPLES, c.batch_size)   # 390
   c.lr_decay_every_epochs = paper_steps / subset_steps
   c.num_epochs = -(-c.num_epochs * paper_steps // subset_steps)
 

@@ -68,8 +68,8 @@ for part in ${PARTS//,/ }; do
     rademacher)  # random +-1 labels; evaluated every 2 epochs (the estimate along training)
       timed "$PY" -m rethinking_jax.main --config=configs/rademacher.py:seeds=3 \
         --workdir=results/rademacher "${COMMON[@]}" --config.eval_every_epochs=2 ;;
-    *) echo "error: part $part: allowed table1, figure1, figure1a_mlp, figure1a_alexnet, measures, table3, table3_features," \
-         "rademacher" >&2
+    *) echo "error: part $part: allowed table1, figure1, figure1a_mlp, figure1a_alexnet," \
+         "measures, table3, table3_features, rademacher" >&2
        exit 2 ;;
   esac
 done

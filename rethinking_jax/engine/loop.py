@@ -190,8 +190,9 @@ def _evaluate(programs, state, members, inputs, settings, progress, status, inte
   n = inputs.train_eval_examples
   point = progress.step // interval
   if not final and settings.eval_full_every > 1 and point % settings.eval_full_every:
-    limits = [-1 if st.steps_to_memorize is not None or st.diverged else
-              max_errors_below(settings.memorize_threshold, n) for st in status]
+    budget = max_errors_below(settings.memorize_threshold, n)
+    limits = [-1 if st.steps_to_memorize is not None or st.diverged else budget
+              for st in status]
     metrics = np.asarray(jax.device_get(programs.evaluate_train_until(state, members, inputs,
                                                                       limits)))
     # No news, no end: a run ends at a point only when its last member memorizes or diverges

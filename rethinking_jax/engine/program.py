@@ -365,10 +365,11 @@ def evaluate_train_until(spec: ProgramSpec, state: TrainState, member: MemberArr
   random order, stopping after the first batch at which the member has made more than
   `max_errors` top-1 errors (`limited` = (labels, max_errors), max_errors per member).
 
-  With max_errors = the fewest errors that keep the member below memorize_threshold, minus
-  one, a member that memorized is always evaluated on every example (it never makes that
-  many), so it is found at the same step as by a full evaluation; one that has not is found
-  wanting after as few batches as its errors allow. At least one batch is evaluated.
+  With max_errors = the most errors that still reach memorize_threshold
+  (loop.max_errors_below), a member that memorized is always evaluated on every example (it
+  never exceeds them), so it is found at the same step as by a full evaluation; one that has
+  not is found wanting after as few batches as its errors allow. At least one batch is
+  evaluated.
   """
   labels, max_errors = limited
   n = labels.train.shape[0]

@@ -82,6 +82,9 @@ def _split(tree, num_members: int) -> list:
   return [jax.tree.map(lambda x, m=m: x[m], tree) for m in range(num_members)]
 
 
+_metrics_of_train_sums = jax.jit(jax.vmap(program.metrics_of_train_sums))
+
+
 @jax.jit
 def _stack(trees: list):
   """The inverse of _split, as one program."""
@@ -252,4 +255,4 @@ class MemberPrograms:
     labels, data = inputs
     limited = (labels, jax.numpy.asarray(max_errors, jax.numpy.float32))
     sums = self._call("eval_train", self._eval_train_fn, state, members, limited, data)
-    return jax.vmap(program.metrics_of_train_sums)(sums, state.nonfinite)
+    return _metrics_of_train_sums(sums, state.nonfinite)

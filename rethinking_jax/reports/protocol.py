@@ -10,6 +10,7 @@ with those values too.
 from __future__ import annotations
 
 from rethinking_jax import base_config, models
+from rethinking_jax.engine import program
 from rethinking_jax.reports import paper
 
 # CIFAR10, every figure and table but Table 2 (PAPER.md §1-4).
@@ -92,15 +93,14 @@ def _show(value) -> str:
   return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _decay_steps(config: dict, summary: dict | None, every_epochs: float) -> int | None:
-  """The learning-rate decay interval in steps, for a run that read num_train examples
-  (None until that is known): a subset keeps the paper's interval by decaying every
-  50,000 / N of its epochs (configs/common.on_subset)."""
-  num_train = _value(config, summary, "num_train")
+def _decay_steps(every_epochs: float, num_train: int | None, batch_size: int) -> int | None:
+  """The learning-rate decay interval in steps, as the engine computes it (None until the
+  number of training examples is known): a subset keeps the paper's interval by decaying
+  every 50,000 / N of its epochs (configs/common.on_subset)."""
   if not num_train:
     return None
-  batch = config.get("batch_size", base_config.get_config().batch_size)
-  return max(1, round(every_epochs * (num_train // batch)))
+  return program.lr_interval_steps(every_epochs,
+                                   program.steps_per_epoch(num_train, batch_size))
 
 
 def differences(report: str | None, config: dict, summary: dict | None = None) -> list[str]:
@@ -117,9 +117,10 @@ def differences(report: str | None, config: dict, summary: dict | None = None) -
     if field == "num_classes" and ours == 0:
       ours = "all"
     if field == "lr_decay_every_epochs":  # the schedule is a function of the step
-      ours, theirs = _decay_steps(config, summary, ours), _decay_steps(
-          config, {"run": {"num_train": expected(report, config)["num_train"]}}, theirs)
-      if ours is None or theirs is None:
+      batch = _value(config, summary, "batch_size")
+      ours = _decay_steps(ours, _value(config, summary, "num_train"), batch)
+      theirs = _decay_steps(theirs, expected(report, config)["num_train"], batch)
+      if ours is None:
         continue
       field = "lr decay every (steps)"
     if not _same(ours, theirs):

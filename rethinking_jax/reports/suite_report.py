@@ -437,7 +437,7 @@ def figure1(workdir, runs) -> list[str]:
     axes[0].text(0.5, 0.5, "(a) not part of this run", ha="center", va="center",
                  transform=axes[0].transAxes)
     axes[0].set(title="(a) training loss", xlabel="steps", ylabel="average loss")
-  axes = [None, *axes[-2:]]  # (b) and (c)
+  ax_b, ax_c = axes[-2:]
   rows = []
   table = ["| model | p | convergence threshold | steps to reach it | relative to p = 0 | "
            "test error % | paper test error % |", "|---|---:|---:|---:|---:|---:|---:|"]
@@ -475,20 +475,20 @@ def figure1(workdir, runs) -> list[str]:
     label = model if threshold == 1.0 else f"{model} (to {100 * threshold:g}% train acc.)"
     points = [(p, r) for p, r, _ in curve if r[2]]
     if points:
-      axes[1].errorbar([p for p, _ in points], [r[0] for _, r in points],
+      ax_b.errorbar([p for p, _ in points], [r[0] for _, r in points],
                        yerr=[r[1] for _, r in points], marker="o", capsize=3, label=label)
     points = [(p, e) for p, _, e in curve if e[2]]
     if points:
-      axes[2].errorbar([p for p, _ in points], [100 * e[0] for _, e in points],
+      ax_c.errorbar([p for p, _ in points], [100 * e[0] for _, e in points],
                        yerr=[100 * e[1] for _, e in points], marker="o", capsize=3,
                        label=model)
-  axes[1].set(title="(b) relative convergence time", xlabel="label corruption p",
+  ax_b.set(title="(b) relative convergence time", xlabel="label corruption p",
               ylabel="steps to converge / steps at p = 0")
-  axes[2].set(title="(c) test error after convergence", xlabel="label corruption p",
+  ax_c.set(title="(c) test error after convergence", xlabel="label corruption p",
               ylabel="test error (%)")
   for ax in fig.axes:
     ax.grid(alpha=0.3)
-  for ax in axes[1:]:
+  for ax in (ax_b, ax_c):
     if ax.get_legend_handles_labels()[0]:
       ax.legend(fontsize=8)
   fig.tight_layout()
