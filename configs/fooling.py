@@ -14,6 +14,7 @@ from configs import default
 
 
 def get_config(arg=None):
+  default.check_arg(arg, "fooling.py", ("smoke",))
   smoke = arg == "smoke"
   c = default.get_config()
   c.experiment = "fooling"

@@ -8,6 +8,7 @@ from configs import default
 
 
 def get_config(arg=None):
+  default.check_arg(arg, "min_norm_sgd.py", ("smoke",))
   c = default.get_config()
   c.experiment = "min_norm_sgd"
   c.sgd_n, c.sgd_d = 50, 200

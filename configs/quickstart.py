@@ -14,6 +14,7 @@ from configs import default
 
 
 def get_config(arg=None):
+  default.check_arg(arg, "quickstart.py")
   c = default.get_config()
   c.dataset = "digits"
   c.model = "mlp_1x512"

@@ -11,6 +11,7 @@ from configs import default
 
 
 def get_config(arg=None):
+  default.check_arg(arg, "theorem1.py", ("smoke",))
   c = default.get_config()
   c.experiment = "theorem1"
   c.theorem1_n = 200 if arg == "smoke" else 10_000

@@ -37,7 +37,10 @@ def decode(blob: bytes, name: str) -> np.ndarray:
       img.load()
       array = np.asarray(img.convert("L") if img.mode in ("L", "1", "I;16") else
                          img.convert("RGB"), np.uint8)
-  except (UnidentifiedImageError, OSError, ValueError) as err:
+  except UnidentifiedImageError:
+    raise UserError(f"data_dir: cannot read image {name!r} (not an image file PIL can "
+                    "identify; allowed: JPEG or PNG)") from None
+  except (OSError, ValueError) as err:
     raise UserError(f"data_dir: cannot read image {name!r} ({err})") from None
   return array[..., None] if array.ndim == 2 else array
 

@@ -68,9 +68,67 @@ def _config_import_root(argv) -> None:
           sys.path.insert(0, root)
 
 
+_HELP_FLAGS = ("-h", "--help", "-?", "--helpshort", "--helpfull")
+_USAGE = """\
+usage: rethinking-jax --config=CONFIG.py[:ARG] --workdir=DIR [--config.FIELD=VALUE ...]
+       (or python -m rethinking_jax.main ...)
+
+  --config=PATH[:ARG]     a config file (configs/*.py) and its optional argument, e.g.
+                          configs/quickstart.py, configs/table1.py:mlp,seeds=3
+  --workdir=DIR           the run's outputs: checkpoints, metrics.jsonl, summary.json,
+                          report.md (a previous run's workdir resumes it)
+  --config.FIELD=VALUE    override one field, e.g. --config.num_epochs=20
+  --help                  this text; with --config=PATH[:ARG]: that config's variants
+                          (its docstring) and every field with its value
+
+Exit status: 0 done; 2 a user mistake or a predictable fault (one line, nothing written);
+3 stopped by SIGTERM/SIGINT with a checkpoint (rerun to resume); 4 every member diverged.
+Every field and its default: rethinking_jax/base_config.py. Examples: README.md."""
+
+
+def _config_file(argv) -> tuple[str, str] | None:
+  """(path, argument) of the last --config=PATH[:ARG] of `argv`, or None."""
+  given = [a[len("--config="):] for a in argv if a.startswith("--config=")]
+  if not given:
+    return None
+  path, _, arg = given[-1].partition(":")
+  return path, arg
+
+
+def _help(argv) -> None:
+  """Prints the usage (and, with --config, that config's variants and fields); exits 0."""
+  import runpy
+
+  print(_USAGE)
+  named = _config_file(argv)
+  if named:
+    path, arg = named
+    if not os.path.isfile(path):
+      _fail(f"config: {path} does not exist (--config=PATH[:ARG] names a config file)")
+    try:
+      module = runpy.run_path(path)
+      config = module["get_config"](arg or None)
+    except Exception as err:  # noqa: BLE001 -- a config that does not load: one line
+      _fail(f"config: {_one_line(err)}")
+    print(f"\n{path}:\n{(module.get('__doc__') or '(no docstring)').strip()}\n")
+    print(f"fields of {path}{':' + arg if arg else ''} (--config.FIELD=VALUE):")
+    for key in sorted(config.keys()):
+      value = config[key]
+      shown = (f"{{{', '.join(sorted(value.keys()))}}}" if hasattr(value, "keys")
+               else repr(value))
+      print(f"  {key} = {shown}")
+  sys.exit(0)
+
+
 def parse_flags(argv):
   """absl flag parsing with one-line errors and exit code 2 (absl prints usage, exits 1)."""
   _config_import_root(argv)
+  if any(a in _HELP_FLAGS for a in argv[1:]):
+    _help(argv)
+  named = _config_file(argv)
+  if named and not os.path.isfile(named[0]):
+    _fail(f"config: {named[0]} does not exist (--config=PATH[:ARG] names a config file, "
+          "e.g. configs/quickstart.py)")
   try:
     return flags.FLAGS(argv)
   except (KeyError, AttributeError) as err:  # --config.FIELD the config does not have

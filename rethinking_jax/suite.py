@@ -87,6 +87,7 @@ def run_suite(config, workdir: str) -> dict:
   merged_config(workdir, json.loads(config.to_json()))  # refuses another suite's workdir
   for name, sub in subs.items():  # everything a sub-run would refuse, before any trains
     try:
+      workdir_lib.check_writable(os.path.join(workdir, name), dirs=(checkpoints.CHECKPOINT_DIR,))
       train.check(sub)
       if not sub.restart:
         checkpoints.check_workdir(os.path.join(workdir, name), json.loads(sub.to_json()))

@@ -194,7 +194,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   another config) stops with a UserError before anything in the workdir is written.
   """
   configuration.validate(config)
-  workdir_lib.check_writable(workdir)
+  workdir_lib.check_writable(workdir, dirs=(checkpoints.CHECKPOINT_DIR,))
   run = prepare(config)
   writes_outputs = jax.process_index() == 0  # multi-host: one process writes the outputs
   with workdir_lib.hold(workdir) if writes_outputs else contextlib.nullcontext():

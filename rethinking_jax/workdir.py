@@ -19,15 +19,24 @@ from rethinking_jax.errors import UserError
 LOCK_FILE = ".rethinking_jax.lock"
 
 
-def check_writable(workdir: str) -> None:
-  """One line, before any work, when `workdir` cannot hold a run's outputs."""
+def check_writable(workdir: str, dirs: tuple[str, ...] = ()) -> None:
+  """One line, before any work, when `workdir` cannot hold a run's outputs; `dirs`: entries
+  the run keeps as folders (its checkpoints), which must not be files."""
   path = os.path.abspath(workdir)
+  if os.path.islink(path) and not os.path.exists(path):
+    raise UserError(f"workdir: {workdir} is a symbolic link to {os.readlink(path)}, which "
+                    "does not exist; allowed: a directory (new or a previous run's)")
   if os.path.exists(path):
     if not os.path.isdir(path):
       raise UserError(f"workdir: {workdir} is a file, not a directory; allowed: a directory "
                       "(new or a previous run's)")
     if not os.access(path, os.W_OK | os.X_OK):
       raise UserError(f"workdir: {workdir} is not writable by this user")
+    for name in dirs:
+      entry = os.path.join(path, name)
+      if os.path.lexists(entry) and not os.path.isdir(entry):
+        raise UserError(f"workdir: {os.path.join(workdir, name)} is a file, not the "
+                        "directory a run keeps there; move it away or use another --workdir")
     return
   parent = os.path.dirname(path)
   while not os.path.exists(parent):

@@ -295,6 +295,57 @@ def test_unusable_workdirs_are_refused_before_the_data_is_read(tmp_path, monkeyp
       workdir_lib.check_writable(str(tmp_path / "ro" / "run"))
 
 
+def test_a_workdir_whose_layout_a_run_cannot_use_is_one_line(tmp_path, monkeypatch):
+  """A `checkpoints` file (orbax would hang 5 minutes, then print a traceback) and a dangling
+  symlink (a FileExistsError traceback): refused before the data is read; in a suite, before
+any sub-run trains."""
+  monkeypatch.setattr(inputs, "load_dataset", lambda config: pytest.fail("data read"))
+  (tmp_path / "run").mkdir()
+  (tmp_path / "run" / "checkpoints").write_text("x")
+  with pytest.raises(UserError, match="run/checkpoints is a file, not the directory"):
+    train.train_and_evaluate(tiny_config(), str(tmp_path / "run"))
+  os.symlink(tmp_path / "gone", tmp_path / "link")
+  with pytest.raises(UserError, match="link is a symbolic link to .*gone, which does not"):
+    train.train_and_evaluate(tiny_config(), str(tmp_path / "link"))
+  assert not (tmp_path / "gone").exists()
+  monkeypatch.undo()  # a suite checks its sub-runs' configs (and data) first
+  (tmp_path / "suite" / "a_mlp_1x512").mkdir(parents=True)
+  (tmp_path / "suite" / "a_mlp_1x512" / "checkpoints").write_text("x")
+  with pytest.raises(UserError, match="runs.a_mlp_1x512: workdir: .*checkpoints is a file"):
+    suite.run_suite(importlib.import_module("configs.figure1").get_config("smoke"),
+                    str(tmp_path / "suite"))
+
+
+def test_an_unreadable_image_is_named_by_its_file(tmp_path):
+  write_folder(tmp_path / "images", per_class=2)
+  (tmp_path / "images" / "train" / "cat" / "broken.png").write_bytes(b"not a png")
+  with pytest.raises(UserError, match=r"cannot read image 'train/cat/broken.png' \(not an "
+                     "image file PIL can identify") as err:
+    image_folder.load_image_folder(str(tmp_path / "images"), cache_dir=str(tmp_path / "c"))
+  assert "BytesIO" not in str(err.value)
+
+
+@pytest.mark.parametrize("config", ["quickstart.py", "fooling.py", "theorem1.py"])
+def test_a_config_refuses_an_argument_it_does_not_take(config, tmp_path):
+  line = one_line_error(cli(f"--config=configs/{config}:foo", f"--workdir={tmp_path}/run"))
+  assert f"config argument 'foo': {config} does not take it; " in line
+  assert not (tmp_path / "run").exists()
+
+
+def test_help_exits_0_and_shows_the_flags_and_a_configs_fields(tmp_path):
+  proc = cli("--help")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  for flag in ("--config=PATH[:ARG]", "--workdir=DIR", "--config.FIELD=VALUE"):
+    assert flag in proc.stdout
+  proc = cli("--config=configs/table1.py:alexnet", "--help")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "configs/table1.py:inception" in proc.stdout  # the docstring's variants
+  assert "  runs = {alexnet_small_center, alexnet_small_random_crop}" in proc.stdout
+  assert "  learning_rate = " in proc.stdout
+  line = one_line_error(cli(f"--config={tmp_path}/none.py", f"--workdir={tmp_path}/run"))
+  assert f"config: {tmp_path}/none.py does not exist" in line
+
+
 @pytest.mark.parametrize("shape", [(8, 8), (8, 8, -3), ("a", "b", "c"), (8.5, 8, 3)])
 def test_a_malformed_synthetic_shape_is_one_line(shape):
   with pytest.raises(UserError, match="synthetic_shape: .* three positive integers"):

@@ -58,7 +58,14 @@ def _read_members(path: str) -> dict[str, bytes]:
 
 
 def _decode_python(blob: bytes, name: str):
-  batch = _ArraysOnlyUnpickler(io.BytesIO(blob), encoding="bytes").load()
+  try:
+    batch = _ArraysOnlyUnpickler(io.BytesIO(blob), encoding="bytes").load()
+  except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as err:
+    raise UserError(f"cifar10_archive: {name} is not a CIFAR-10 python batch ({err})"
+                    ) from None
+  if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+    raise UserError(f"cifar10_archive: {name} is not a CIFAR-10 python batch (no data and "
+                    "labels arrays)")
   data = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
   return data, np.asarray(batch[b"labels"], np.int32)
 
