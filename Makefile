@@ -6,6 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 
 $(VENV)/.installed: pyproject.toml
+	@echo "installing into $(VENV) (jax, flax, optax, orbax, tfds...; ~1-2 min, once)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
