@@ -51,10 +51,14 @@ def attack_member(config, clf, mean, images, labels, workdir, tag) -> dict:
     delta, ok, norms = adversarial.minimal_perturbation(
         clf.logits, images, pred, target, norm, config.attack_bisections, config.attack_steps)
     adv_probs = np.asarray(clf.probs(jnp.asarray(np.clip(images + delta, 0, 1))))
+    # The confidence in the class reached: the target's for a targeted attack, else the new
+    # prediction's (the largest probability).
+    reached = (adv_probs[np.arange(len(images)), target] if target is not None
+               else adv_probs.max(-1))
     results[name] = (delta, ok)
     out[name] = {"success_rate": float(np.mean(ok)), "median_norm": _median(norms),
-                 "median_confidence_after": float(np.median(adv_probs.max(-1)[ok]))
-                 if ok.any() else None}
+                 "median_confidence_after": float(np.median(reached[ok])) if ok.any()
+                 else None}
   random_norms = adversarial.random_direction_norms(clf.logits, images, pred, config.seed)
   out["random_direction_l2"] = {"flip_rate": float(np.mean(np.isfinite(random_norms))),
                                 "median_norm": _median(random_norms)}
