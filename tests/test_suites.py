@@ -102,6 +102,8 @@ def test_table1_report_from_a_fixture_workdir(tmp_path):
           in report)
   assert "| inception_small | yes | yes | true | 100.00 | — |" in report  # not run: blank
   assert "runs not finished yet: missing" in report and "Smoke run" not in report
+  assert ("an epoch is 390 steps of 128: each epoch's last partial batch (80 images) is "
+          "dropped") in report
   rows = (tmp_path / "table1.csv").read_text().splitlines()
   assert len(rows) == 1 + 19
 
@@ -117,8 +119,10 @@ def test_figure_reports_from_a_fixture_workdir(tmp_path):
              for p in (0.0, 0.5, 1.0)])
   report = open(suite_report.write(str(tmp_path))).read()
   assert "Smoke run" in report and "![Figure 1](figure1.png)" in report
-  assert "| mlp_1x512 | 1 | 95% | 30 | 1.00 | 50.00 | 89.39 |" in report
+  assert "| mlp_1x512 | 1 | 96% | 30 | 1.00 | 50.00 | 89.39 |" in report
   assert "not every member reached 100% train accuracy" in report
+  assert ("mlp_1x512: (c)'s test errors are those at the end of the run (epoch 3, every member "
+          "memorized its training set), not at each member's own convergence") in report
   assert (tmp_path / "figure1.png").read_bytes()[:4] == b"\x89PNG"
   (tmp_path / "config.json").write_text(json.dumps(
       {"report": "figure2", "runs": {"inception_small": {}}}))
@@ -127,6 +131,22 @@ def test_figure_reports_from_a_fixture_workdir(tmp_path):
   report = open(suite_report.write(str(tmp_path))).read()
   assert "| inception_small | 100.00 | 80.00 | 80.00 |" in report
   assert (tmp_path / "figure2.png").exists()
+
+
+def test_the_convergence_threshold_is_the_highest_accuracy_every_member_reached():
+  """Rounded down to 0.1%, at fully measured points only; 100% when all memorized."""
+  def run(*accs, partial=None):
+    metrics = [{"member": m, "step": 10, "train_acc": a, "train_examples": 100}
+               for m, a in enumerate(accs)]
+    if partial is not None:  # a cheap point over part of the split does not count
+      metrics.append({"member": 0, "step": 20, "train_acc": partial, "train_examples": 7})
+    return {"metrics": metrics, "summary": {"members": [{"member": m} for m in
+                                                         range(len(accs))]}}
+
+  assert suite_report._common_threshold(run(0.98765, 0.9991)) == 0.987
+  assert suite_report._common_threshold(run(0.98765, 0.9991, partial=1.0)) == 0.987
+  assert suite_report._common_threshold(run(1.0, 1.0)) == 1.0
+  assert suite_report._common_threshold(run(0.9, 1.0)) == 0.9
 
 
 def test_figure1_finds_its_runs_by_their_declared_panel_not_their_name(tmp_path):
@@ -143,7 +163,7 @@ def test_figure1_finds_its_runs_by_their_declared_panel_not_their_name(tmp_path)
             [member("p0", "corrupt_labels", p=0.0, test=0.01)], panel="")
   report = open(suite_report.write(str(tmp_path))).read()
   assert "| true_labels | 30 | 1.00 |" in report  # Figure 1a's table, from loss_curves
-  assert "| mlp_1x512 | 1 | 95% | 30 | 1.00 | 50.00 | 89.39 |" in report  # corruption_mlp
+  assert "| mlp_1x512 | 1 | 96% | 30 | 1.00 | 50.00 | 89.39 |" in report  # corruption_mlp
   assert "| 99.00 |" not in report  # not the run whose name only looks like a panel's
 
 
