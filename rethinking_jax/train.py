@@ -58,7 +58,7 @@ class Run:
   settings: loop.FitSettings
 
   def fit(self, on_eval=lambda records: None, **resume) -> loop.FitResult:
-    """loop.fit over this run; `resume`: state=, progress=, after_eval= (see loop.fit)."""
+    """loop.fit over this run; `resume`: state=, progress=, after_eval=, pace= (loop.fit)."""
     return loop.fit(self.programs, self.specs, self.members, self.inputs, self.settings,
                     on_eval, **resume)
 
@@ -151,9 +151,10 @@ class _StopSignals:
   action): no traceback, and the run resumes from its last checkpoint (saved atomically).
   """
 
-  def __init__(self):
+  def __init__(self, wait=lambda: "at the next evaluation point"):
     self.received: str | None = None
     self._previous = {}
+    self._wait = wait  # () -> where and when the run will stop (loop.Pace.wait)
 
   def __enter__(self):
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -165,9 +166,10 @@ class _StopSignals:
 
   def _handle(self, signum, frame):
     self.received = signal.Signals(signum).name
-    logging.warning("%s: stopping at the next evaluation point, with a checkpoint%s",
-                    self.received, "; press Ctrl-C again to stop at once (the run then "
-                    "resumes from its last checkpoint)" if signum == signal.SIGINT else "")
+    logging.warning("%s: stopping at the next evaluation point, %s, with a checkpoint%s",
+                    self.received, self._wait(), "; press Ctrl-C again to stop at once (the "
+                    "run then resumes from its last checkpoint)" if signum == signal.SIGINT
+                    else "")
     if signum == signal.SIGINT:
       signal.signal(signal.SIGINT, signal.SIG_DFL)
 
@@ -259,7 +261,8 @@ def _train_in(config, workdir: str, run: Run, writes_outputs: bool) -> dict:
     logging.info("epoch %s step %d | train/test acc per member: %s", r0["epoch"], r0["step"],
                  accs)
 
-  with _StopSignals() as signals:
+  pace = loop.Pace()
+  with _StopSignals(pace.wait) as signals:
 
     def after_eval(state, progress):
       nonlocal last_saved
@@ -274,7 +277,8 @@ def _train_in(config, workdir: str, run: Run, writes_outputs: bool) -> dict:
       return stop
 
     try:
-      result = run.fit(on_eval, state=state, progress=progress, after_eval=after_eval)
+      result = run.fit(on_eval, state=state, progress=progress, after_eval=after_eval,
+                       pace=pace)
     finally:
       writer.close()
       scalars.close()

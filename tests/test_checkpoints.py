@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -134,6 +135,8 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, uninterrupted):
   _, err = proc.communicate(timeout=120)
   assert proc.returncode == 3, err[-2000:]
   assert "interrupted: stopped by SIGTERM at epoch" in err and "rerun the same command" in err
+  assert re.search(r"SIGTERM: stopping at the next evaluation point, at step \d+, in about "
+                   r"\d+ s, with a checkpoint", err), err[-2000:]  # says how long it waits
   last_step = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])["step"]
   saved = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
   assert saved[-1] == last_step  # checkpointed exactly where it stopped (named by step)

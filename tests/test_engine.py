@@ -284,3 +284,15 @@ def test_cheap_evaluation_finds_every_memorization_at_the_step_full_evaluation_d
     elif r["step"] < steps[r["member"]]:  # not memorized yet: measured until past its budget
       assert round((1 - r["train_acc"]) * r["train_examples"]) > budget, r
   assert {r["step"] for r in cheap.history if r["test_acc"] is not None} >= set(steps)
+
+
+def test_a_stop_request_says_where_and_in_about_how_long_the_run_stops(monkeypatch):
+  pace = loop.Pace(chunk_end_step=780)
+  assert pace.wait().startswith("at step 780 (the first chunk, which also compiles")
+  now = [100.0]
+  monkeypatch.setattr(loop.time, "perf_counter", lambda: now[0])
+  pace = loop.Pace(chunk_end_step=1560, chunk_started=90.0, chunk_seconds=50.0,
+                   eval_seconds=4.0)
+  assert pace.wait() == "at step 1560, in about 44 s"  # 40 s of the chunk + its evaluation
+  now[0] = 200.0
+  assert pace.wait() == "at step 1560, in about 4 s"   # overdue: the evaluation still to come

@@ -67,6 +67,25 @@ class MemberStatus:
 
 
 @dataclasses.dataclass
+class Pace:
+  """The chunk in flight and how long chunks take, for a stop request to say how long it
+  waits (a signal arrives while a compiled chunk runs; the run stops after it)."""
+
+  chunk_end_step: int = 0
+  chunk_started: float = 0.0       # time.perf_counter() at its dispatch
+  chunk_seconds: float | None = None  # its expected time, from the last chunk's steps/s
+  eval_seconds: float = 0.0        # the last evaluation's
+
+  def wait(self) -> str:
+    """'at step N, in about T s' (or why the time is not known yet)."""
+    if self.chunk_seconds is None:
+      return (f"at step {self.chunk_end_step} (the first chunk, which also compiles: its "
+              "time is not measured yet)")
+    left = max(0.0, self.chunk_seconds - (time.perf_counter() - self.chunk_started))
+    return f"at step {self.chunk_end_step}, in about {left + self.eval_seconds:.0f} s"
+
+
+@dataclasses.dataclass
 class Progress:
   """Where a run stands between evaluation points: with the TrainState, all a resume needs.
 
@@ -243,7 +262,7 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
         on_eval: Callable[[list[dict]], None] = lambda records: None, *,
         state: TrainState | None = None, progress: Progress | None = None,
         after_eval: Callable[[TrainState, Progress], bool] = lambda state, progress: False,
-        ) -> FitResult:
+        pace: Pace | None = None) -> FitResult:
   """Trains all members until they memorized or `num_epochs`.
 
   `inputs`: what `programs` read (program.DeviceInputs, or streaming.StreamInputs for
@@ -251,7 +270,7 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
 
   Starts fresh, or from (`state`, `progress`) of a checkpoint. After every evaluation point
   calls `on_eval(records)`, then `after_eval(state, progress)`, which returns True to stop
-  early (preemption).
+  early (preemption). `pace`, when given, is kept up to date with the chunk in flight.
   """
   spec = programs.spec
   spe = spec.steps_per_epoch
@@ -272,6 +291,8 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
   if not progress.done:
     progress.sessions.append([progress.step, progress.step])
   bar = None  # made after the first evaluation: until then time is mostly compilation
+  pace = pace or Pace()
+  per_step = None  # seconds per training step, measured from the last chunk
   while not progress.done and progress.step < total:
     # Up to the next multiple of the interval: the same points however often it resumed.
     chunk = min(interval - progress.step % interval, total - progress.step)
@@ -279,10 +300,13 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
       chunk = min(chunk, progress.extra_left)
     compile_before = programs.compile_seconds
     start = time.perf_counter()
+    pace.chunk_end_step, pace.chunk_started = progress.step + chunk, start
+    pace.chunk_seconds = None if per_step is None else per_step * chunk
     state = jax.block_until_ready(programs.train_chunk(state, members, inputs, progress.step,
                                                        chunk))
     chunk_seconds = (time.perf_counter() - start
                      - (programs.compile_seconds - compile_before))
+    per_step = chunk_seconds / chunk
     progress.train_seconds += chunk_seconds
     progress.step += chunk
     progress.epoch = epochs_of(progress.step, spe)
@@ -298,6 +322,7 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
                         interval, final)
     eval_seconds = time.perf_counter() - start - (programs.compile_seconds - compile_before)
     progress.eval_seconds += eval_seconds
+    pace.eval_seconds = eval_seconds
     progress.compile_seconds += programs.compile_seconds - compiled_before
     compiled_before = programs.compile_seconds  # saved with the progress at every checkpoint
     if bar is None:  # after the first chunk and evaluation, which include compilation
@@ -331,5 +356,5 @@ def device_data(train_images, test_images, mean, std, mesh) -> DeviceData:
                                      np.asarray(std, np.float32)), sharding.replicated(mesh)))
 
 
-__all__ = ["FitResult", "FitSettings", "MemberStatus", "Progress", "device_data", "epochs_of",
-           "fit", "stop_reason"]
+__all__ = ["FitResult", "FitSettings", "MemberStatus", "Pace", "Progress", "device_data",
+           "epochs_of", "fit", "stop_reason"]
