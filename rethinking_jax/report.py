@@ -41,6 +41,8 @@ def main(argv):
   if not _WORKDIR.value:
     print("error: --workdir is required", file=sys.stderr)
     sys.exit(2)
+  print(f"report: rendering {_WORKDIR.value} (reading its metrics, drawing its figures)",
+        file=sys.stderr, flush=True)
   try:
     print(f"report: {render(_WORKDIR.value)}")
   except (OSError, ValueError) as err:  # a missing or damaged file: one line

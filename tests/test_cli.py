@@ -76,6 +76,7 @@ def test_report_command_rewrites_a_runs_report_and_curves(quickstart, tmp_path):
   proc = subprocess.run([sys.executable, "-m", "rethinking_jax.report", f"--workdir={copy}"],
                         cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert proc.returncode == 0, proc.stderr[-2000:]
+  assert proc.stderr.startswith(f"report: rendering {copy} (")  # not silent while it works
   assert (copy / "report.md").read_text() == (quickstart[0] / "report.md").read_text()
   assert (copy / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

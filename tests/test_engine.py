@@ -296,3 +296,17 @@ def test_a_stop_request_says_where_and_in_about_how_long_the_run_stops(monkeypat
   assert pace.wait() == "at step 1560, in about 44 s"  # 40 s of the chunk + its evaluation
   now[0] = 200.0
   assert pace.wait() == "at step 1560, in about 4 s"   # overdue: the evaluation still to come
+
+
+def test_the_progress_bar_of_a_run_that_stops_when_memorized_bounds_its_time():
+  """Its total is the cap; it says so, and its remaining time is an upper bound."""
+  settings = loop.FitSettings(num_epochs=1000, eval_every_epochs=5, progress=True)
+  bar = loop._progress_bar(settings, 0)
+  bar.update(80)
+  text = str(bar)
+  bar.close()
+  assert text.startswith("until memorized, at most 1000 epochs:") and ", at most " in text
+  fixed = loop._progress_bar(loop.FitSettings(num_epochs=10, eval_every_epochs=1,
+                                              stop_when_memorized=False), 0)
+  assert "until memorized" not in str(fixed)
+  fixed.close()

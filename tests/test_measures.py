@@ -1,6 +1,7 @@
 """Complexity measures against cases with a known answer, and the study on a tiny run."""
 
 import json
+import re
 
 import jax.numpy as jnp
 import numpy as np
@@ -71,8 +72,11 @@ def test_the_study_measures_every_member_of_a_run(tmp_path):
                        batch_size=128, learning_rate=0.1, lr_decay_rate=1.0, num_epochs=60,
                        eval_every_epochs=20, eval_batch_size=1000)
   train.train_and_evaluate(config, str(tmp_path))
-  rows = study.measure_run(str(tmp_path), examples=512)
+  said = []
+  rows = study.measure_run(str(tmp_path), examples=512, say=said.append)
   assert [r["label"] for r in rows] == ["true_labels", "random_labels"]
+  assert said[0].startswith("reading the data of") and "measuring 2 members" in said[1]
+  assert re.match(r"  step \d+, member 0 \(true_labels\): [\d.]+ s$", said[2])  # per member
   true, rand = rows
   assert true["gap"] < 0.1 < rand["gap"]  # the random-label member memorized, did not learn
   for name in ("param_l2", "distance_from_init", "path_l2", "spectral_complexity"):

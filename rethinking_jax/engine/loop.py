@@ -257,6 +257,18 @@ def _log_estimate(seconds: float, chunk: int, total: int, step: int, spe: int):
                per_step * (total - step) / 60)
 
 
+def _progress_bar(settings: FitSettings, epoch):
+  """Epochs trained; where the run stops once every member memorized, the bar says so and
+  its remaining time is for the cap (an upper bound), not a forecast."""
+  early = settings.stop_when_memorized
+  return tqdm(total=settings.num_epochs, initial=epoch, unit="epoch", leave=False,
+              disable=not settings.progress,
+              desc=f"until memorized, at most {settings.num_epochs} epochs" if early else None,
+              bar_format=("{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total_fmt} "
+                          "[{elapsed}, at most {remaining} more, {rate_fmt}]") if early
+              else None)
+
+
 def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays, inputs,
         settings: FitSettings,
         on_eval: Callable[[list[dict]], None] = lambda records: None, *,
@@ -327,8 +339,7 @@ def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays
     compiled_before = programs.compile_seconds  # saved with the progress at every checkpoint
     if bar is None:  # after the first chunk and evaluation, which include compilation
       _log_estimate(chunk_seconds + eval_seconds, chunk, total, progress.step, spe)
-      bar = tqdm(total=settings.num_epochs, initial=progress.epoch, unit="epoch",
-                 disable=not settings.progress, leave=False)
+      bar = _progress_bar(settings, progress.epoch)
     records = _records(specs, progress.status, metrics, progress, spec, settings)
     history.extend(records)
     on_eval(records)

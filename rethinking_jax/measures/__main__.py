@@ -24,7 +24,9 @@ def main(argv):
     print(f"error: examples: {_EXAMPLES.value} must be >= 1", file=sys.stderr)
     sys.exit(2)
   try:
-    rows = study.measure_run(_WORKDIR.value, _EXAMPLES.value, _CHECKPOINTS.value)
+    rows = study.measure_run(_WORKDIR.value, _EXAMPLES.value, _CHECKPOINTS.value,
+                             say=lambda text: print(f"measures: {text}", file=sys.stderr,
+                                                    flush=True))
     print(f"measures: {study.write_report(_WORKDIR.value, rows, _EXAMPLES.value)}")
   except UserError as err:
     print(f"error: {err}", file=sys.stderr)

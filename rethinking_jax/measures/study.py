@@ -72,8 +72,10 @@ def member_measures(spec, variables, init_params, x, y, convolutional: bool) -> 
   }
 
 
-def measure_run(workdir: str, examples: int = 4096, which: str = "latest") -> list[dict]:
-  """One record per member and checkpoint: its measures beside its accuracies."""
+def measure_run(workdir: str, examples: int = 4096, which: str = "latest",
+                say=lambda text: None) -> list[dict]:
+  """One record per member and checkpoint: its measures beside its accuracies. `say(text)`
+  hears what is being done (the command line prints it: a long job is never silent)."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise UserError(f"workdir: no config.json in {workdir}; give a run's workdir (a suite's "
@@ -84,6 +86,7 @@ def measure_run(workdir: str, examples: int = 4096, which: str = "latest") -> li
     raise UserError(f"workdir: {workdir} is a suite; give one of its runs, e.g. "
                     f"{os.path.join(workdir, next(iter(config_dict['runs'])))}")
   config = ml_collections.ConfigDict(config_dict)
+  say(f"reading the data of {workdir} ({config.dataset}, {config.model})")
   run = train.prepare(config)
   if run.inputs.pipeline != "device":
     raise UserError("workdir: measures need the in-memory input path (not a streamed run)")
@@ -100,6 +103,8 @@ def measure_run(workdir: str, examples: int = 4096, which: str = "latest") -> li
              for r in files.read_jsonl(os.path.join(workdir, "metrics.jsonl"))}
   out = []
   for step in steps:
+    say(f"restoring the checkpoint at step {step}; measuring {len(run.specs)} members on "
+        f"{len(index)} training examples (the first also compiles)")
     state, meta = checkpointer.restore_at(step, abstract)
     for m, member_spec in enumerate(run.specs):
       start = time.perf_counter()
@@ -120,6 +125,7 @@ def measure_run(workdir: str, examples: int = 4096, which: str = "latest") -> li
                           or record.get("test_acc") is None
                           else record["train_acc"] - record["test_acc"]),
                   **values, "seconds": round(time.perf_counter() - start, 2)})
+      say(f"  step {step}, member {m} ({member_spec.label}): {out[-1]['seconds']:.1f} s")
   checkpointer.close()
   return out
 
