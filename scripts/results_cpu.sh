@@ -11,7 +11,8 @@
 #   cp ../shared/data/cifar10-jpeg.tar.gz data/     # git-ignored
 #   bash scripts/results_cpu.sh [PARTS]   # PARTS: table1,figure1,measures,table3,rademacher (all)
 #                                         # or table3_features (its random-feature rows only),
-#                                         # figure1a_mlp, figure1a_alexnet (not in "all")
+#                                         # figure1a_mlp, figure1a_alexnet, figure1bc_alexnet
+#                                         # (not in "all")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -57,6 +58,15 @@ for part in ${PARTS//,/ }; do
           --config.eval_full_every=10
         first=0
       done ;;
+    figure1bc_alexnet)  # Figure 1b/1c, small AlexNet, label corruption p in {0, 0.2, ..., 1}:
+      # six members of one run on the same SUBSET as figure1a_alexnet, the same per-step
+      # schedule and cap (60 paper epochs) and the same evaluation cadence.
+      timed "$PY" -m rethinking_jax.main \
+        "--config=configs/figure1.py:bc_alexnet_small,subset=${SUBSET:-10000}" \
+        --workdir=results/figure1bc_alexnet_small "${COMMON[@]}" \
+        --config.num_epochs=$(( 60 * 390 / (${SUBSET:-10000} / 128) )) \
+        --config.member_strategy=auto --config.eval_every_steps=$(( ${SUBSET:-10000} / 128 )) \
+        --config.eval_full_every=10 ;;
     measures)
       timed "$PY" -m rethinking_jax.measures --workdir=results/figure1_mlp_1x512/bc_mlp_1x512 ;;
     table3)
@@ -69,7 +79,7 @@ for part in ${PARTS//,/ }; do
       timed "$PY" -m rethinking_jax.main --config=configs/rademacher.py:seeds=3 \
         --workdir=results/rademacher "${COMMON[@]}" --config.eval_every_epochs=2 ;;
     *) echo "error: part $part: allowed table1, figure1, figure1a_mlp, figure1a_alexnet," \
-         "measures, table3, table3_features, rademacher" >&2
+         "figure1bc_alexnet, measures, table3, table3_features, rademacher" >&2
        exit 2 ;;
   esac
 done
