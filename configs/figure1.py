@@ -11,6 +11,12 @@ they all train to the cap) and the small AlexNet, one run per input kind
 (`a_alexnet_small_KIND`, selected together by `figure1.py:a_alexnet_small`): each stops when
 its own member memorized, where one five-member run would train every member until the
 slowest one memorized. The reports put a model's panel-(a) runs back together.
+
+Panels (b, c) likewise for the small AlexNet on the CPU, one run per corruption level
+(`bc_alexnet_small_pPERCENT`, selected together by `figure1.py:bc_alexnet_small_p`): each member
+stops at its own convergence, so (c)'s test error is measured there, and the six cost the
+sum of their steps rather than six times the slowest's. `bc_alexnet_small` is the one-run
+form (a GPU trains its members at once).
 """
 
 from configs import common
@@ -28,6 +34,9 @@ def runs():
     out[f"bc_{model}"] = dict(
         model=model, panel="bc",
         randomizations=",".join(f"corrupt_labels:{p:g}" for p in LEVELS))
+  for p in LEVELS:
+    out[f"bc_alexnet_small_p{round(100 * p)}"] = dict(model="alexnet_small", panel="bc",
+                                           randomizations=f"corrupt_labels:{p:g}")
   return out
 
 

@@ -59,14 +59,20 @@ for part in ${PARTS//,/ }; do
         first=0
       done ;;
     figure1bc_alexnet)  # Figure 1b/1c, small AlexNet, label corruption p in {0, 0.2, ..., 1}:
-      # six members of one run on the same SUBSET as figure1a_alexnet, the same per-step
-      # schedule and cap (60 paper epochs) and the same evaluation cadence.
-      timed "$PY" -m rethinking_jax.main \
-        "--config=configs/figure1.py:bc_alexnet_small,subset=${SUBSET:-10000}" \
-        --workdir=results/figure1bc_alexnet_small "${COMMON[@]}" \
-        --config.num_epochs=$(( 60 * 390 / (${SUBSET:-10000} / 128) )) \
-        --config.member_strategy=auto --config.eval_every_steps=$(( ${SUBSET:-10000} / 128 )) \
-        --config.eval_full_every=10 ;;
+      # one sub-run per level (LEVELS, percent, in this order), each stopping at its own
+      # member's convergence, on the same SUBSET as figure1a_alexnet, with its schedule, cap
+      # (60 paper epochs) and evaluation cadence.
+      first=1
+      for level in ${LEVELS:-0 20 40 60 80 100}; do
+        extra=(); [[ $first = 1 ]] || extra=(--config.restart=False)  # the later levels join
+        timed "$PY" -m rethinking_jax.main \
+          "--config=configs/figure1.py:bc_alexnet_small_p$level,subset=${SUBSET:-10000}" \
+          --workdir=results/figure1bc_alexnet_small "${COMMON[@]}" "${extra[@]}" \
+          --config.num_epochs=$(( 60 * 390 / (${SUBSET:-10000} / 128) )) \
+          --config.member_strategy=auto --config.eval_every_steps=$(( ${SUBSET:-10000} / 128 )) \
+          --config.eval_full_every=10
+        first=0
+      done ;;
     measures)
       timed "$PY" -m rethinking_jax.measures --workdir=results/figure1_mlp_1x512/bc_mlp_1x512 ;;
     table3)

@@ -362,6 +362,36 @@ def test_figure1a_puts_a_models_per_kind_runs_back_together(tmp_path):
   assert "true_labels < random_labels (still training: gaussian)." in report
 
 
+def test_figure1bc_puts_a_models_per_level_runs_back_together(tmp_path):
+  """Figure 1b/1c from one sub-run per corruption level (bc_alexnet_small_pPERCENT): one row
+  per level, each relative to the p = 0 run, and (c) said to be at each member's own
+  convergence."""
+  levels = {0.0: 20, 0.5: 30, 1.0: 40}
+  names = {p: f"bc_alexnet_small_p{round(100 * p)}" for p in levels}
+  (tmp_path / "config.json").write_text(json.dumps(
+      {"report": "figure1", "runs": {name: {"panel": "bc"} for name in names.values()}}))
+  for p, steps in levels.items():
+    write_run(tmp_path, names[p], "alexnet_small", "center_crop",
+              [member(f"p{p}", "corrupt_labels", p=p, steps=steps, test=1 - p / 2)],
+              epochs=steps // 10, panel="bc")
+    summary = json.loads((tmp_path / names[p] / "summary.json").read_text())
+    summary["run"]["stop"] = "memorized"
+    (tmp_path / names[p] / "summary.json").write_text(json.dumps(summary))
+    path = tmp_path / names[p] / "metrics.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for r in records:
+      r["train_acc"] = 1.0 if r["step"] == steps else 0.5
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+  report = open(suite_report.write(str(tmp_path))).read()
+  assert "| alexnet_small | 0 | 100% | 20 | 1.00 |" in report
+  assert "| alexnet_small | 0.5 | 100% | 30 | 1.50 | 25.00 | — |" in report
+  assert "| alexnet_small | 1 | 100% | 40 | 2.00 | 50.00 |" in report
+  assert ("alexnet_small: one sub-run per level, each stopped when its member memorized: (c)'s "
+          "test errors are at each member's own convergence") in report
+  c = importlib.import_module("configs.figure1").get_config("bc_alexnet_small_p")
+  assert sorted(c.runs) == sorted(f"bc_alexnet_small_p{q}" for q in (0, 20, 40, 60, 80, 100))
+
+
 def test_a_subset_keeps_the_papers_schedule_per_step():
   """subset=10000: 78 steps per epoch, the decay still every 390 steps (the paper's epoch)
   and the cap still 200 paper epochs of steps; a decay per subset epoch would be 5x faster."""

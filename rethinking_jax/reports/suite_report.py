@@ -453,14 +453,16 @@ def figure1(workdir, runs) -> list[str]:
   ax_b, ax_c = axes[-2:]
   rows = []
   table = ["| model | p | convergence threshold | steps to reach it | relative to p = 0 | "
-           "test error % at the run's end | paper test error % |",
+           "test error % (c) | paper test error % |",
            "|---|---:|---:|---:|---:|---:|---:|"]
   notes = []
   bc = panel_runs(runs, "bc")
+  bc_by_model = panel_by_model(runs, "bc")  # one run per model, or one sub-run per level
   for model in ("inception_small", "alexnet_small", "mlp_1x512"):
-    run = _run_of_model(bc, model)
+    run = bc_by_model.get(model)
     if not run:
       continue
+    own = [r for r in bc if r["summary"]["run"]["model"] == model]
     ms = run["summary"]["members"]
     threshold, interval = _common_threshold(run), _eval_interval(run)
     reach = _steps_to_reach(run["metrics"], threshold)
@@ -487,9 +489,14 @@ def figure1(workdir, runs) -> list[str]:
     base = stats.summarize([reach.get(m["member"]) for m in ms if m["corruption_p"] == 0])[0]
     notes += _convergence_notes(model, run, threshold, interval, base)
     end = run["summary"]["run"]
-    notes.append(f"{model}: (c)'s test errors are those at the end of the run (epoch "
-                 f"{end['epochs']}, {end['stop_reason']}), not at each member's own "
-                 "convergence: a member that converged earlier trained on until then")
+    if all(len(r["summary"]["members"]) == 1 and r["summary"]["run"].get("stop") == "memorized"
+           for r in own):
+      notes.append(f"{model}: one sub-run per level, each stopped when its member memorized: "
+                   "(c)'s test errors are at each member's own convergence")
+    else:
+      notes.append(f"{model}: (c)'s test errors are those at the end of the run (epoch "
+                   f"{end['epochs']}, {end['stop_reason']}), not at each member's own "
+                   "convergence: a member that converged earlier trained on until then")
     label = model if threshold == 1.0 else f"{model} (to {100 * threshold:g}% train acc.)"
     points = [(p, r) for p, r, _ in curve if r[2]]
     if points:
