@@ -74,7 +74,11 @@ def suite(report: str, runs: dict, arg=None, num_epochs: int = 200, smoke=None, 
   smoke_run, selected, num_seeds, subset = parse_arg(arg)
   c = default.get_config()
   c.report = report
-  offset = SEED_OFFSET.get(report, 0)
+  if report not in SEED_OFFSET:  # a new experiment must not reuse another's members
+    taken = ", ".join(f"{k} {v}" for k, v in SEED_OFFSET.items())
+    raise ValueError(f"report {report!r} has no seed range: add it to configs/common."
+                     f"SEED_OFFSET (taken: {taken})")
+  offset = SEED_OFFSET[report]
   c.seeds = ",".join(str(offset + i) for i in range(num_seeds))
   c.dataset = "cifar10"
   c.num_epochs = num_epochs

@@ -238,9 +238,6 @@ class RunCheckpointer:
       state = program.upgrade_state(state, fmt)
     return state, meta
 
-  def wait(self) -> None:
-    self.manager.wait_until_finished()
-
   def close(self) -> None:
     self.manager.wait_until_finished()
     self.manager.close()

@@ -58,6 +58,14 @@ def test_table2_covers_every_row_of_the_paper():
   assert list(importlib.import_module("configs.table2").get_config("aug").runs.keys()) == ["aug"]
 
 
+def test_a_suite_without_its_own_seed_range_is_refused():
+  """A new table must not silently reuse Table 1's seeds (and so its members)."""
+  common = importlib.import_module("configs.common")
+  with pytest.raises(ValueError, match="report 'table9' has no seed range: add it to "
+                     "configs/common.SEED_OFFSET"):
+    common.suite("table9", {"x": {"model": "mlp_1x512"}})
+
+
 def test_a_config_argument_that_selects_nothing_is_an_error():
   with pytest.raises(ValueError, match="selects no run; allowed: smoke"):
     importlib.import_module("configs.table1").get_config("resnet")

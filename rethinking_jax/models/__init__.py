@@ -63,7 +63,6 @@ RECORDS = {r.name: r for r in (
 NAMES = tuple(RECORDS)
 # The paper's CIFAR10 models (any input shape), in Table 1's order.
 MODELS = tuple(r.name for r in RECORDS.values() if r.paper and r.dataset == "cifar10")
-IMAGENET_MODELS = tuple(r.name for r in RECORDS.values() if r.dataset == "imagenet2012")
 PAPER_PARAM_COUNTS = {r.name: r.paper_params for r in RECORDS.values() if r.paper_params}
 PAPER_LEARNING_RATES = {r.name: r.learning_rate for r in RECORDS.values()}
 
@@ -81,10 +80,6 @@ def record(name: str) -> ModelRecord:
   if name not in RECORDS:
     raise unknown_name("model", name, NAMES)
   return RECORDS[name]
-
-
-def has_batch_norm(name: str) -> bool:
-  return record(name).batch_norm
 
 
 def build(name: str, num_classes: int = 10, *, dropout_rate: float = 0.0,
@@ -141,7 +136,7 @@ def param_count(name: str, input_shape=(28, 28, 3), num_classes: int = 10) -> in
   return count_params(shapes["params"])
 
 
-__all__ = ["IMAGENET_MODELS", "LAYER_IMPLS", "MODELS", "NAMES", "PAPER_LEARNING_RATES",
+__all__ = ["LAYER_IMPLS", "MODELS", "NAMES", "PAPER_LEARNING_RATES",
            "PAPER_PARAM_COUNTS", "RECORDS", "REFERENCE_TRAINABLE_PARAMS", "ModelRecord", "build",
-           "count_params", "from_config", "has_batch_norm", "layer_impl_for",
+           "count_params", "from_config", "layer_impl_for",
            "local_response_normalization", "param_count", "record", "register"]

@@ -38,8 +38,6 @@ TABLE4 = [
 FIGURE1C = {"inception_small": (14.25, 90.22), "alexnet_small": (23.93, 90.14),
             "mlp_1x512": (49.49, 89.39)}
 # Figure 1a: the order in which the small Inception's training loss reaches ~0 (PAPER.md).
-FIGURE1A_ORDER = ("true_labels", "shuffled_pixels", "gaussian", "random_pixels",
-                  "random_labels")
 FIGURE1A = ("every input reaches ~0 training loss; random labels start converging latest; "
             "order true < shuffled < Gaussian ~ random pixels < random labels")
 FIGURE1B = ("convergence time grows with p by a small constant factor, about 1.5-3.5x at "
