@@ -22,7 +22,7 @@ from absl import logging
 from rethinking_jax import checkpoints, configuration, data, models, xla_cpu
 from rethinking_jax import workdir as workdir_lib
 from rethinking_jax.data import preprocess, stream
-from rethinking_jax.engine import loop, program, sharding
+from rethinking_jax.engine import loop, memory, program, sharding
 from rethinking_jax.engine import members as members_lib
 from rethinking_jax.engine.strategies import MemberPrograms, resolve_step_loop, resolve_strategy
 from rethinking_jax.engine.streaming import StreamInputs, StreamPrograms
@@ -109,6 +109,7 @@ def prepare(config) -> Run:
       stop_when_memorized=config.stop_when_memorized, extra_epochs=config.extra_epochs,
       progress=config.progress)
   host_members = members_lib.stack(specs)
+  _check_memory(config, spec, dataset, host_members, strategy)
   if isinstance(dataset, stream.StreamedDataset):  # the one place that asks the path
     channels = dataset.channels  # the statistics only matter to Gaussian members
     mean, std = (dataset.channel_stats(config.crop_size) if "gaussian" in spec.kinds_present
@@ -131,6 +132,25 @@ def prepare(config) -> Run:
       programs.labels(member_arrays, *true_labels),
       loop.device_data(dataset.train_images, dataset.test_images, mean, std, mesh))
   return Run(specs, dataset, programs, member_arrays, inputs, settings)
+
+
+def _check_memory(config, spec, dataset, host_members, strategy) -> None:
+  """Refuses, in one line, members that cannot fit (engine/memory.py), before compiling."""
+  one = jax.tree.map(lambda x: x[0], host_members)
+  state = jax.eval_shape(functools.partial(program.init_state, spec), one)
+  streamed = isinstance(dataset, stream.StreamedDataset)
+  data_bytes = 0 if streamed else dataset.train_images.nbytes + dataset.test_images.nbytes
+  labels = 0 if streamed else 5 * dataset.num_train + 4 * dataset.num_test
+  est = memory.estimate(state, state.params, memory.activation_bytes(spec.model,
+                                                                     spec.input_shape),
+                        config.batch_size, labels, data_bytes)
+  device = jax.devices()[0]
+  members_here = len(jax.tree.leaves(host_members)[0])
+  if spec.mesh is not None:  # the member axis spreads them over devices
+    members_here = -(-members_here // spec.mesh.shape["member"])
+  available = (memory.host_available() if device.platform == "cpu"
+               else memory.device_available(device))
+  memory.check(est, members_here, strategy, config.model, config.batch_size, available)
 
 
 @jax.jit

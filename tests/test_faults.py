@@ -346,6 +346,36 @@ def test_help_exits_0_and_shows_the_flags_and_a_configs_fields(tmp_path):
   assert f"config: {tmp_path}/none.py does not exist" in line
 
 
+def test_too_many_members_for_the_memory_is_one_line_before_compiling(tmp_path):
+  """400 vmapped AlexNet members under a 4 GB address space: refused with how many fit (it
+  was XLA's std::bad_alloc, exit 134, no message)."""
+  import resource
+
+  limit = lambda: resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
+  proc = subprocess.run(
+      [*CLI, *QUICK, "--config.dataset=synthetic", "--config.model=alexnet_small",
+       "--config.randomizations=true_labels", f"--config.seeds={','.join(map(str, range(400)))}",
+       "--config.member_strategy=vmap", f"--workdir={tmp_path}/run"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, preexec_fn=limit)
+  line = one_line_error(proc)
+  assert "members: 400 members of alexnet_small need at least" in line
+  assert "(the address-space limit (ulimit -v)); at most" in line
+  assert "member_strategy=sequential" in line
+  assert not (tmp_path / "run").exists()
+
+
+def test_sequential_members_are_split_and_stacked_by_one_small_program_whatever_their_number():
+  """One program with E outputs per leaf did not fit a 4 GB address space at E = 1,002 (the
+  quickstart with 1,002 members now trains under `ulimit -v 4000000`)."""
+  from rethinking_jax.engine import strategies
+
+  tree = {"a": np.arange(1002.0), "b": np.zeros((1002, 3), np.int32)}
+  parts = strategies._split(tree, 1002)
+  assert float(parts[7]["a"]) == 7.0
+  np.testing.assert_array_equal(strategies._stack(parts)["a"], tree["a"])
+  assert strategies._member_at._cache_size() == 1  # one program, whatever E
+
+
 @pytest.mark.parametrize("shape", [(8, 8), (8, 8, -3), ("a", "b", "c"), (8.5, 8, 3)])
 def test_a_malformed_synthetic_shape_is_one_line(shape):
   with pytest.raises(UserError, match="synthetic_shape: .* three positive integers"):

@@ -20,6 +20,7 @@ import functools
 import time
 
 import jax
+import jax.numpy as jnp
 from absl import logging
 
 from rethinking_jax.engine import program, sharding
@@ -75,20 +76,49 @@ def resolve_strategy(strategy: str, convolutional: bool, platform: str,
   return "sequential"
 
 
-@functools.partial(jax.jit, static_argnums=1)
+# Splitting stacked members and stacking them again on the host (the sequential strategy):
+# small programs whose size does not grow with the number of members E, each dispatched once
+# per member (indexing leaf by leaf would dispatch one per leaf). One program with E outputs
+# per leaf grows with E: at E = 1,002 its machine code did not fit in a 4 GB address space.
+@jax.jit
+def _member_at(tree, m):
+  return jax.tree.map(lambda x: x[m], tree)
+
+
 def _split(tree, num_members: int) -> list:
-  """The per-member trees of a stacked tree, as one program (indexing leaf by leaf would
-  compile and dispatch two tiny programs per leaf shape)."""
+  """The per-member trees of a stacked tree."""
+  return [_member_at(tree, m) for m in range(num_members)]
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _zeros_for(tree, num_members: int):
+  return jax.tree.map(lambda x: jnp.zeros((num_members, *x.shape), x.dtype), tree)
+
+
+@functools.partial(jax.jit, donate_argnums=0)
+def _put(stacked, tree, m):
+  return jax.tree.map(lambda whole, x: whole.at[m].set(x), stacked, tree)
+
+
+def _stack(trees: list):
+  """The inverse of _split: member m's tree written into place m, one member at a time."""
+  stacked = _zeros_for(trees[0], len(trees))
+  for m, tree in enumerate(trees):
+    stacked = _put(stacked, tree, m)
+  return stacked
+
+
+def _parts(tree, num_members: int) -> list:
+  """_split inside a program (the unrolled strategy): static slices."""
   return [jax.tree.map(lambda x, m=m: x[m], tree) for m in range(num_members)]
 
 
+def _whole(trees: list):
+  """_stack inside a program."""
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
 _metrics_of_train_sums = jax.jit(jax.vmap(program.metrics_of_train_sums))
-
-
-@jax.jit
-def _stack(trees: list):
-  """The inverse of _split, as one program."""
-  return jax.tree.map(lambda *xs: jax.numpy.stack(xs), *trees)
 
 
 def _num_members(members) -> int:
@@ -107,9 +137,9 @@ def _lift(fn, strategy):
         spmd_axis_name="member")(state, members, labels)
   if strategy == "unrolled":
     def unrolled(state, members, labels, data, *rest):
-      per_member = zip(*(_split(tree, _num_members(members)) for tree in (state, members, labels)),
+      per_member = zip(*(_parts(tree, _num_members(members)) for tree in (state, members, labels)),
                        strict=True)
-      return _stack([fn(*args, data, *rest) for args in per_member])
+      return _whole([fn(*args, data, *rest) for args in per_member])
     return unrolled
   return lambda state, members, labels, data, *rest: jax.lax.map(
       lambda args: fn(*args, data, *rest), (state, members, labels))
