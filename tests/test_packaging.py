@@ -1,0 +1,48 @@
+"""The install declares what the package imports (pyproject.toml)."""
+
+import ast
+import importlib.metadata
+import os
+import re
+import sys
+import tomllib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Imported only behind a check, with a one-line error when absent (extras).
+OPTIONAL = {"torch", "tensorflow", "tensorboardX", "grain"}
+
+
+def _imported_modules() -> set[str]:
+  found = set()
+  for folder, _, names in os.walk(os.path.join(ROOT, "rethinking_jax")):
+    for name in names:
+      if name.endswith(".py"):
+        with open(os.path.join(folder, name)) as f:
+          tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+          if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+          elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+  return found
+
+
+def _name(requirement: str) -> str:
+  return re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_every_third_party_import_is_a_declared_dependency():
+  with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+    project = tomllib.load(f)["project"]
+  declared = {_name(r) for r in project["dependencies"]}
+  extras = {_name(r) for reqs in project["optional-dependencies"].values() for r in reqs}
+  distributions = importlib.metadata.packages_distributions()
+  missing = []
+  for module in sorted(_imported_modules() - set(sys.stdlib_module_names) - {"rethinking_jax"}):
+    dists = {d.lower().replace("_", "-") for d in distributions.get(module, [module])}
+    if module in OPTIONAL:
+      assert dists & extras or module == "grain", (module, "an optional import not in an extra")
+      continue
+    if not dists & declared:
+      missing.append(f"{module} ({', '.join(sorted(dists))})")
+  assert not missing, f"imported but not declared in pyproject.toml: {missing}"
