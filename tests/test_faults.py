@@ -369,11 +369,22 @@ def test_sequential_members_are_split_and_stacked_by_one_small_program_whatever_
   quickstart with 1,002 members now trains under `ulimit -v 4000000`)."""
   from rethinking_jax.engine import strategies
 
-  tree = {"a": np.arange(1002.0), "b": np.zeros((1002, 3), np.int32)}
-  parts = strategies._split(tree, 1002)
-  assert float(parts[7]["a"]) == 7.0
-  np.testing.assert_array_equal(strategies._stack(parts)["a"], tree["a"])
-  assert strategies._member_at._cache_size() == 1  # one program, whatever E
+  def split_and_stack(n):
+    tree = {"a": np.arange(float(n)), "b": np.zeros((n, 3), np.int32)}
+    parts = strategies._split(tree, n)
+    assert float(parts[n - 1]["a"]) == n - 1
+    np.testing.assert_array_equal(strategies._stack(parts)["a"], tree["a"])
+
+  split_and_stack(3)
+  split_and_stack(1002)
+
+  def program_size(n):  # of both programs, for E = n members
+    tree = {"a": np.arange(float(n)), "b": np.zeros((n, 3), np.int32)}
+    one = strategies._member_at(tree, 0)
+    return (len(strategies._member_at.lower(tree, 0).as_text())
+            + len(strategies._put.lower(tree, one, 0).as_text()))
+
+  assert program_size(1002) < 1.05 * program_size(3)  # not E times larger
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (8, 8, -3), ("a", "b", "c"), (8.5, 8, 3)])
