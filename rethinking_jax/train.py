@@ -136,14 +136,10 @@ def prepare(config) -> Run:
 
 def _check_memory(config, spec, dataset, host_members, strategy) -> None:
   """Refuses, in one line, members that cannot fit (engine/memory.py), before compiling."""
-  one = jax.tree.map(lambda x: x[0], host_members)
-  state = jax.eval_shape(functools.partial(program.init_state, spec), one)
   streamed = isinstance(dataset, stream.StreamedDataset)
   data_bytes = 0 if streamed else dataset.train_images.nbytes + dataset.test_images.nbytes
   labels = 0 if streamed else 5 * dataset.num_train + 4 * dataset.num_test
-  est = memory.estimate(state, state.params, memory.activation_bytes(spec.model,
-                                                                     spec.input_shape),
-                        config.batch_size, labels, data_bytes)
+  est = memory.estimate(spec.model, spec.input_shape, config.batch_size, labels, data_bytes)
   device = jax.devices()[0]
   members_here = len(jax.tree.leaves(host_members)[0])
   if spec.mesh is not None:  # the member axis spreads them over devices

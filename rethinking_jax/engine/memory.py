@@ -12,6 +12,7 @@ estimate alone does not fit.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import resource
 
@@ -49,26 +50,35 @@ class Estimate:
     return max(0, room // max(each, 1))
 
 
-def estimate(state_of_one, params_of_one, activations_per_example: int, batch_size: int,
-             labels_per_member: int, data_bytes: int) -> Estimate:
-  """From one member's abstract state and parameters, the bytes its forward pass saves per
-  example, the labels it keeps and the dataset's bytes on the device."""
-  per_parallel = tree_bytes(params_of_one) + 2 * batch_size * activations_per_example
-  return Estimate(per_member=tree_bytes(state_of_one) + labels_per_member,
-                  per_parallel=per_parallel, fixed=data_bytes)
+def estimate(model, input_shape, batch_size: int, labels_per_member: int,
+             data_bytes: int) -> Estimate:
+  """A member's state is its parameters, their momentum and its batch statistics; a step
+  adds its gradients and twice its saved activations (forward and backward)."""
+  try:
+    hash(model)
+    measure = model_bytes
+  except TypeError:  # a module with an unhashable field: measured without the cache
+    measure = model_bytes.__wrapped__
+  params, stats, activations = measure(model, tuple(input_shape))
+  return Estimate(per_member=2 * params + stats + labels_per_member,
+                  per_parallel=params + 2 * batch_size * activations, fixed=data_bytes)
 
 
-def activation_bytes(model, input_shape, train: bool = True) -> int:
-  """Bytes of every layer's output for one example (what a backward pass keeps)."""
+@functools.lru_cache(maxsize=64)
+def model_bytes(model, input_shape: tuple) -> tuple[int, int, int]:
+  """(parameters, batch statistics, every layer's output for one training example: what a
+  backward pass keeps) in bytes, from one abstract trace (cached: a run's checks and a
+  suite's sub-runs of one model share it)."""
   x = jax.ShapeDtypeStruct((1, *input_shape), np.float32)
 
   def forward(x):
     variables = model.init(jax.random.key(0), x, train=False)
-    _, state = model.apply(variables, x, train=train, rngs={"dropout": jax.random.key(1)},
+    _, state = model.apply(variables, x, train=True, rngs={"dropout": jax.random.key(1)},
                            capture_intermediates=True, mutable=["intermediates", "batch_stats"])
-    return state["intermediates"]
+    return variables["params"], variables.get("batch_stats", {}), state["intermediates"]
 
-  return tree_bytes(jax.eval_shape(forward, x))
+  params, stats, activations = jax.eval_shape(forward, x)
+  return tree_bytes(params), tree_bytes(stats), tree_bytes(activations)
 
 
 def _read(path: str) -> str | None:
