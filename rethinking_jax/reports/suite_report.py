@@ -264,17 +264,22 @@ def table4(workdir, runs) -> list[str]:
 
 
 
+def _fully_measured(metrics) -> list[dict]:
+  """The records of points that measured the whole training split (eval_full_every > 1
+  measures the others in part; records written before train_examples count as whole)."""
+  whole = max((r.get("train_examples") or 0 for r in metrics), default=0)
+  return [r for r in metrics if (r.get("train_examples") or whole) >= whole]
+
+
 def _steps_to_reach(metrics, threshold) -> dict:
   """{member: first evaluated step with train accuracy >= threshold}.
 
   Only points that measured the whole training split count (eval_full_every > 1 measures
   the others in part): at threshold 1.0 that loses nothing, since a point where a member
   memorized is always measured in full; below it, steps are then those of full points."""
-  whole = max((r.get("train_examples") or 0 for r in metrics), default=0)
   out = {}
-  for r in metrics:
-    if (r["train_acc"] is not None and r["train_acc"] >= threshold and r["member"] not in out
-        and (r.get("train_examples") or whole) >= whole):
+  for r in _fully_measured(metrics):
+    if r["train_acc"] is not None and r["train_acc"] >= threshold and r["member"] not in out:
       out[r["member"]] = r["step"]
   return out
 
@@ -284,11 +289,9 @@ def _common_threshold(run) -> float:
   at a fully measured point, rounded down to 0.1% (members of a sub-run still on the way do
   not count: they are shown as unfinished)."""
   members = {m["member"] for m in run["summary"]["members"] if not m.get("unfinished")}
-  whole = max((r.get("train_examples") or 0 for r in run["metrics"]), default=0)
   best = {}
-  for r in run["metrics"]:
-    if r["member"] in members and r["train_acc"] is not None and (
-        r.get("train_examples") or whole) >= whole:
+  for r in _fully_measured(run["metrics"]):
+    if r["member"] in members and r["train_acc"] is not None:
       best[r["member"]] = max(best.get(r["member"], 0.0), r["train_acc"])
   if not best or set(best) < members:
     return 1.0
