@@ -364,7 +364,7 @@ def test_too_many_members_for_the_memory_is_one_line_before_compiling(tmp_path):
   assert not (tmp_path / "run").exists()
 
 
-def test_sequential_members_are_split_and_stacked_by_one_small_program_whatever_their_number():
+def test_sequential_members_are_split_and_stacked_by_programs_that_do_not_grow_with_their_number():
   """One program with E outputs per leaf did not fit a 4 GB address space at E = 1,002 (the
   quickstart with 1,002 members now trains under `ulimit -v 4000000`)."""
   from rethinking_jax.engine import strategies
@@ -372,19 +372,26 @@ def test_sequential_members_are_split_and_stacked_by_one_small_program_whatever_
   def split_and_stack(n):
     tree = {"a": np.arange(float(n)), "b": np.zeros((n, 3), np.int32)}
     parts = strategies._split(tree, n)
-    assert float(parts[n - 1]["a"]) == n - 1
+    assert len(parts) == n and float(parts[n - 1]["a"]) == n - 1
     np.testing.assert_array_equal(strategies._stack(parts)["a"], tree["a"])
+    np.testing.assert_array_equal(strategies._stack(parts)["b"], tree["b"])
+    return tree, parts
 
   split_and_stack(3)
-  split_and_stack(1002)
+  split_and_stack(strategies.MEMBERS_PER_PROGRAM + 1)
 
-  def program_size(n):  # of both programs, for E = n members
-    tree = {"a": np.arange(float(n)), "b": np.zeros((n, 3), np.int32)}
-    one = strategies._member_at(tree, 0)
-    return (len(strategies._member_at.lower(tree, 0).as_text())
-            + len(strategies._put.lower(tree, one, 0).as_text()))
+  def largest_program(n):  # the largest split or stack program for E = n members
+    tree, parts = split_and_stack(n)
+    blocks = strategies._blocks(n)
+    texts = [strategies._members_in.lower(tree, *block).as_text() for block in blocks]
+    texts += [strategies._stacked.lower(parts[start:stop]).as_text() for start, stop in blocks]
+    if len(blocks) > 1:
+      stacked = [strategies._stacked(parts[start:stop]) for start, stop in blocks]
+      texts.append(strategies._concatenated.lower(stacked).as_text())
+    return max(map(len, texts))
 
-  assert program_size(1002) < 1.05 * program_size(3)  # not E times larger
+  block = strategies.MEMBERS_PER_PROGRAM
+  assert largest_program(1002) < 1.05 * largest_program(block)  # not E / block times larger
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (8, 8, -3), ("a", "b", "c"), (8.5, 8, 3)])

@@ -61,6 +61,25 @@ def test_members_share_one_stream_and_keep_their_own_labels():
   assert true["train_acc"] != random["train_acc"]
 
 
+def test_every_epoch_order_is_computed_on_the_thread_that_launches_the_steps():
+  """A multi-process run deadlocks unless every process launches its multi-device programs
+  in one order: the epoch order (a program) must not run on the prefetch thread, where it
+  would interleave with the steps by timing (CI hung so in the 2-process streamed test)."""
+  import threading
+
+  run = train.prepare(tiny_config(input_pipeline="stream", num_epochs=3, eval_every_epochs=3))
+  threads = []
+  order = run.programs._order
+
+  def recorded(*args):
+    threads.append(threading.current_thread())
+    return order(*args)
+
+  run.programs._order = recorded
+  run.fit()
+  assert len(threads) >= 3 and set(threads) == {threading.current_thread()}
+
+
 def test_train_metrics_on_a_fixed_subset_and_padded_eval_batches():
   index = subset_indices(1000, 100, seed=5)
   assert len(index) == 100 and np.all(np.diff(index) > 0)

@@ -77,35 +77,44 @@ def resolve_strategy(strategy: str, convolutional: bool, platform: str,
 
 
 # Splitting stacked members and stacking them again on the host (the sequential strategy):
-# small programs whose size does not grow with the number of members E, each dispatched once
-# per member (indexing leaf by leaf would dispatch one per leaf). One program with E outputs
-# per leaf grows with E: at E = 1,002 its machine code did not fit in a 4 GB address space.
-@jax.jit
-def _member_at(tree, m):
-  return jax.tree.map(lambda x: x[m], tree)
+# programs with at most MEMBERS_PER_PROGRAM members each, so their size does not grow with the
+# number of members E: one program with E outputs per leaf did not fit a 4 GB address space
+# at E = 1,002. Not one program per member: a multi-process run (2 processes on loopback,
+# gloo) deadlocked in dispatch in 7 of 8 tries with a small program per member and an index
+# argument, and never (6 of 6) with one program per block of members.
+MEMBERS_PER_PROGRAM = 64
+
+
+def _blocks(num_members: int) -> list[tuple[int, int]]:
+  return [(start, min(start + MEMBERS_PER_PROGRAM, num_members))
+          for start in range(0, num_members, MEMBERS_PER_PROGRAM)]
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _members_in(tree, start: int, stop: int) -> list:
+  return [jax.tree.map(lambda x, m=m: x[m], tree) for m in range(start, stop)]
 
 
 def _split(tree, num_members: int) -> list:
   """The per-member trees of a stacked tree."""
-  return [_member_at(tree, m) for m in range(num_members)]
+  return [member for start, stop in _blocks(num_members)
+          for member in _members_in(tree, start, stop)]
 
 
-@functools.partial(jax.jit, static_argnums=1)
-def _zeros_for(tree, num_members: int):
-  return jax.tree.map(lambda x: jnp.zeros((num_members, *x.shape), x.dtype), tree)
+@jax.jit
+def _stacked(trees: list):
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
 
 
-@functools.partial(jax.jit, donate_argnums=0)
-def _put(stacked, tree, m):
-  return jax.tree.map(lambda whole, x: whole.at[m].set(x), stacked, tree)
+@jax.jit
+def _concatenated(blocks: list):
+  return jax.tree.map(lambda *xs: jnp.concatenate(xs), *blocks)
 
 
 def _stack(trees: list):
-  """The inverse of _split: member m's tree written into place m, one member at a time."""
-  stacked = _zeros_for(trees[0], len(trees))
-  for m, tree in enumerate(trees):
-    stacked = _put(stacked, tree, m)
-  return stacked
+  """The inverse of _split: each block of members stacked, then the blocks joined."""
+  blocks = [_stacked(trees[start:stop]) for start, stop in _blocks(len(trees))]
+  return blocks[0] if len(blocks) == 1 else _concatenated(blocks)
 
 
 def _parts(tree, num_members: int) -> list:

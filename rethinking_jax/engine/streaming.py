@@ -129,13 +129,16 @@ class StreamPrograms(MemberPrograms):
     """Trains every member for steps [first_step, first_step + num_steps)."""
     full = np.ones(self.spec.batch_size, bool)
     spe = self.spec.steps_per_epoch
-    positions = (divmod(step, spe) for step in range(first_step, first_step + num_steps))
-    order = functools.lru_cache(maxsize=1)(  # one fetch per epoch
-        functools.partial(self.epoch_order, inputs.stream.num_train))
+    positions = [divmod(step, spe) for step in range(first_step, first_step + num_steps)]
+    # Each epoch's order is computed here, on the thread that launches the steps: in a
+    # multi-process run every process must launch its multi-device programs in one order, and
+    # a program launched from the prefetch thread would interleave with the steps by timing.
+    orders = {epoch: self.epoch_order(inputs.stream.num_train, epoch)
+              for epoch in sorted({epoch for epoch, _ in positions})}
 
     def make_feed(position):
       epoch, step = position
-      return inputs.feed("train", order(epoch)[step], full)
+      return inputs.feed("train", orders[epoch][step], full)
 
     feeds = prefetch(make_feed, positions, inputs.prefetch_batches)
     return self._steps("chunk", self._chunk_fn, state, members, self._NO_LABELS,
