@@ -373,25 +373,34 @@ def test_sequential_members_are_split_and_stacked_by_programs_that_do_not_grow_w
     tree = {"a": np.arange(float(n)), "b": np.zeros((n, 3), np.int32)}
     parts = strategies._split(tree, n)
     assert len(parts) == n and float(parts[n - 1]["a"]) == n - 1
-    np.testing.assert_array_equal(strategies._stack(parts)["a"], tree["a"])
-    np.testing.assert_array_equal(strategies._stack(parts)["b"], tree["b"])
+    stacked = strategies._stack(parts)
+    np.testing.assert_array_equal(stacked["a"], tree["a"])
+    np.testing.assert_array_equal(stacked["b"], tree["b"])
+    assert parts == [None] * n  # consumed: a member's state is dropped once written
     return tree, parts
 
   split_and_stack(3)
   split_and_stack(strategies.MEMBERS_PER_PROGRAM + 1)
 
   def largest_program(n):  # the largest split or stack program for E = n members
-    tree, parts = split_and_stack(n)
-    blocks = strategies._blocks(n)
-    texts = [strategies._members_in.lower(tree, *block).as_text() for block in blocks]
-    texts += [strategies._stacked.lower(parts[start:stop]).as_text() for start, stop in blocks]
-    if len(blocks) > 1:
-      stacked = [strategies._stacked(parts[start:stop]) for start, stop in blocks]
-      texts.append(strategies._concatenated.lower(stacked).as_text())
+    tree, _ = split_and_stack(n)
+    parts = strategies._split(tree, n)
+    stacked = strategies._zeros_for(parts[0], n)
+    texts = [strategies._zeros_for.lower(parts[0], n).as_text()]
+    for start, stop in strategies._blocks(n):
+      texts.append(strategies._members_in.lower(tree, start, stop - start).as_text())
+      texts.append(strategies._put_block.lower(stacked, parts[start:stop], start).as_text())
     return max(map(len, texts))
 
   block = strategies.MEMBERS_PER_PROGRAM
   assert largest_program(1002) < 1.05 * largest_program(block)  # not E / block times larger
+  # nor more programs: one for the full blocks and one for the last (each compiled program
+  # holds machine code; one per block did not fit 4 GB at E = 1,002 either)
+  for program in (strategies._members_in, strategies._put_block):
+    program.clear_cache()
+  split_and_stack(1002)
+  assert strategies._members_in._cache_size() == 2
+  assert strategies._put_block._cache_size() == 2
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (8, 8, -3), ("a", "b", "c"), (8.5, 8, 3)])

@@ -77,11 +77,12 @@ def resolve_strategy(strategy: str, convolutional: bool, platform: str,
 
 
 # Splitting stacked members and stacking them again on the host (the sequential strategy):
-# programs with at most MEMBERS_PER_PROGRAM members each, so their size does not grow with the
-# number of members E: one program with E outputs per leaf did not fit a 4 GB address space
-# at E = 1,002. Not one program per member: a multi-process run (2 processes on loopback,
-# gloo) deadlocked in dispatch in 7 of 8 tries with a small program per member and an index
-# argument, and never (6 of 6) with one program per block of members.
+# one program per block of at most MEMBERS_PER_PROGRAM members, the same program for every
+# full block (the block's start is an argument), so neither the size nor the number of
+# programs grows with the number of members E. One program with E outputs per leaf did not
+# fit a 4 GB address space at E = 1,002, nor did one compiled program per block. Not one
+# program per member: 2 processes on loopback (gloo) deadlocked in dispatch in 7 of 8 tries
+# with a program per member, and never (6 of 6) with one per block.
 MEMBERS_PER_PROGRAM = 64
 
 
@@ -90,31 +91,39 @@ def _blocks(num_members: int) -> list[tuple[int, int]]:
           for start in range(0, num_members, MEMBERS_PER_PROGRAM)]
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
-def _members_in(tree, start: int, stop: int) -> list:
-  return [jax.tree.map(lambda x, m=m: x[m], tree) for m in range(start, stop)]
+@functools.partial(jax.jit, static_argnums=2)
+def _members_in(tree, start, size: int) -> list:
+  block = jax.tree.map(lambda x: jax.lax.dynamic_slice_in_dim(x, start, size), tree)
+  return [jax.tree.map(lambda x, m=m: x[m], block) for m in range(size)]
 
 
 def _split(tree, num_members: int) -> list:
   """The per-member trees of a stacked tree."""
   return [member for start, stop in _blocks(num_members)
-          for member in _members_in(tree, start, stop)]
+          for member in _members_in(tree, start, stop - start)]
 
 
-@jax.jit
-def _stacked(trees: list):
-  return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+@functools.partial(jax.jit, static_argnums=1)
+def _zeros_for(tree, num_members: int):
+  return jax.tree.map(lambda x: jnp.zeros((num_members, *x.shape), x.dtype), tree)
 
 
-@jax.jit
-def _concatenated(blocks: list):
-  return jax.tree.map(lambda *xs: jnp.concatenate(xs), *blocks)
+@functools.partial(jax.jit, donate_argnums=0)
+def _put_block(stacked, trees: list, start):
+  return jax.tree.map(
+      lambda whole, *xs: jax.lax.dynamic_update_slice_in_dim(whole, jnp.stack(xs), start, 0),
+      stacked, *trees)
 
 
 def _stack(trees: list):
-  """The inverse of _split: each block of members stacked, then the blocks joined."""
-  blocks = [_stacked(trees[start:stop]) for start, stop in _blocks(len(trees))]
-  return blocks[0] if len(blocks) == 1 else _concatenated(blocks)
+  """The inverse of _split, block by block into one buffer (donated, so updated in place).
+  Consumes `trees`: each block's entries are dropped once written, so a run holds its
+  members' state about twice at most, never three times."""
+  stacked = _zeros_for(trees[0], len(trees))
+  for start, stop in _blocks(len(trees)):
+    stacked = _put_block(stacked, trees[start:stop], start)
+    trees[start:stop] = [None] * (stop - start)
+  return stacked
 
 
 def _parts(tree, num_members: int) -> list:
