@@ -377,13 +377,13 @@ def test_sequential_members_are_split_and_stacked_by_programs_that_do_not_grow_w
     np.testing.assert_array_equal(stacked["a"], tree["a"])
     np.testing.assert_array_equal(stacked["b"], tree["b"])
     assert parts == [None] * n  # consumed: a member's state is dropped once written
-    return tree, parts
+    return tree
 
   split_and_stack(3)
   split_and_stack(strategies.MEMBERS_PER_PROGRAM + 1)
 
   def largest_program(n):  # the largest split or stack program for E = n members
-    tree, _ = split_and_stack(n)
+    tree = split_and_stack(n)
     parts = strategies._split(tree, n)
     stacked = strategies._zeros_for(parts[0], n)
     texts = [strategies._zeros_for.lower(parts[0], n).as_text()]

@@ -64,7 +64,7 @@ def test_members_share_one_stream_and_keep_their_own_labels():
 def test_every_epoch_order_is_computed_on_the_thread_that_launches_the_steps():
   """A multi-process run deadlocks unless every process launches its multi-device programs
   in one order: the epoch order (a program) must not run on the prefetch thread, where it
-  would interleave with the steps by timing (CI hung so in the 2-process streamed test)."""
+  would interleave with the steps by timing."""
   import threading
 
   run = train.prepare(tiny_config(input_pipeline="stream", num_epochs=3, eval_every_epochs=3))
