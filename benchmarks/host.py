@@ -39,18 +39,7 @@ def configure(threads: int, pin: str, conv_impl: str = "auto") -> dict:
 
 def setting(threads: int = 0) -> dict:
   return {"threads": threads or "default", "cores": sorted(os.sched_getaffinity(0)),
-          "cpu": cpu_model()}
-
-
-def cpu_model() -> str:
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return "unknown"
+          "cpu": xla_cpu.cpu_model()}
 
 
 def loadavg() -> str:

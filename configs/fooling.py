@@ -3,6 +3,7 @@
     make demo    # trains runs/quickstart (digits, six randomizations)
     python -m rethinking_jax.main --config=configs/fooling.py --workdir=runs/fooling
     ... --config.fooling_workdir=runs/table1/mlp_1x512_center   (any trained workdir)
+    ... --config.fooling_workdir=A,B   (several, side by side: the same test images)
     ... --config=configs/fooling.py:smoke    (few images, steps and generations)
 
 Minimal l2 / linf perturbations (untargeted and targeted) with a random-direction baseline,
@@ -19,7 +20,7 @@ def get_config(arg=None):
   c = default.get_config()
   c.experiment = "fooling"
   c.smoke = smoke
-  c.fooling_workdir = "runs/quickstart"
+  c.fooling_workdir = "runs/quickstart"  # or several, comma-separated
   c.fooling_members = ""            # comma-separated member indices; empty = all
   c.num_attack_images = 16 if smoke else 200
   c.attack_steps = 10 if smoke else 40

@@ -26,6 +26,19 @@ _YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
 _EIGEN = f"{_YNN_FLAG}=-individual_convolution"
 
 
+def cpu_model() -> str:
+  """The CPU's model name ('unknown' where /proc/cpuinfo says none): recorded beside every
+  run's and benchmark's figures, since float results and speeds differ between CPU models."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return "unknown"
+
+
 def resolve(conv_impl: str, cores: int | None = None) -> str:
   """`auto`: `ynn` on one core, `eigen` on more (the measurements are in the docstring)."""
   if conv_impl not in CONV_IMPLS:

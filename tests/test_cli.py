@@ -22,7 +22,7 @@ RUN_KEYS = {"name", "dataset", "num_train", "num_test", "model", "input_pipeline
             "batch_size", "epochs", "steps", "sessions", "stop", "stop_reason", "memorized",
             "diverged",
             "corrupt_test_labels", "metrics_lines_lost", "train_seconds", "eval_seconds",
-            "compile_seconds", "wall_seconds", "examples_per_second", "device", "platform",
+            "compile_seconds", "wall_seconds", "examples_per_second", "device", "platform", "cpu",
             "devices", "processes", "mesh"}
 
 

@@ -82,3 +82,44 @@ def test_fooling_config_compares_members(trained, tmp_path):
   assert json.loads((tmp_path / "summary.json").read_text())["num_attack_images"] == 16
   for name in ("adversarial_member0.png", "ascent_member1.png", "map_elites_direct_member1.png"):
     assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_fooling_puts_members_of_several_runs_side_by_side(trained, tmp_path):
+  """`fooling_workdir=A,B` attacks A's members then B's on the same images, one row each."""
+  workdir = trained[0]
+  config = importlib.import_module("configs.fooling").get_config("smoke")
+  config.fooling_workdir = f"{workdir},{workdir}"
+  config.fooling_members = "1"
+  config.encodings = "direct"
+  config.generations = 2
+  config.ascent_steps = 5
+  summary = fooling_run.run(config, str(tmp_path / "out"))
+  rows = summary["members"]
+  assert [(m["member"], m["tag"], m["label"]) for m in rows] == [
+      (1, "member0", "random_labels"), (1, "member1", "random_labels")]
+  assert rows[0]["untargeted_l2"] == rows[1]["untargeted_l2"]  # same member, same images
+  report = (tmp_path / "out" / "report.md").read_text()
+  assert f"Source runs: `{workdir}`, `{workdir}`" in report and "| `member1` |" in report
+
+
+def test_fooling_refuses_runs_of_other_images_and_members_out_of_range(trained, tmp_path):
+  import shutil
+
+  from rethinking_jax.errors import UserError
+  workdir = trained[0]
+  other = tmp_path / "other"
+  shutil.copytree(workdir, other)
+  saved = json.loads((other / "config.json").read_text())
+  saved["crop_size"] = 6  # other attacked images: 6x6 crops
+  (other / "config.json").write_text(json.dumps(saved))
+  config = importlib.import_module("configs.fooling").get_config("smoke")
+  config.fooling_workdir = f"{workdir},{other}"
+  with pytest.raises(UserError, match="fooling_workdir: .*other test images"):
+    fooling_run.run(config, str(tmp_path / "out"))
+  config.fooling_workdir = workdir
+  config.fooling_members = "2"
+  with pytest.raises(UserError, match=r"fooling_members: member 2 .*allowed: 0 to 1"):
+    fooling_run.run(config, str(tmp_path / "out"))
+  config.fooling_members = "first"
+  with pytest.raises(UserError, match="fooling_members: 'first'; allowed: comma-separated"):
+    fooling_run.run(config, str(tmp_path / "out"))

@@ -49,3 +49,10 @@ def test_apply_sets_the_library_before_the_backend_opens(conv_impl, ynn_fused):
   out = subprocess.run([sys.executable, "-c", _PROBE, conv_impl], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=120, check=True).stdout.split()
   assert out == [conv_impl, str(ynn_fused), conv_impl]
+
+
+def test_cpu_model_names_this_machines_processor():
+  """Recorded beside every run's figures (summary.json) and benchmark row."""
+  with open("/proc/cpuinfo") as f:
+    names = {line.split(":", 1)[1].strip() for line in f if line.startswith("model name")}
+  assert xla_cpu.cpu_model() in (names or {"unknown"})

@@ -6,6 +6,7 @@ gradient-ascent and evolved fooling images with their class and confidence).
 
 from __future__ import annotations
 
+import json
 import os
 
 import jax.numpy as jnp
@@ -97,26 +98,66 @@ def attack_member(config, clf, mean, images, labels, workdir, tag) -> dict:
   return out
 
 
+def _sources(config) -> list[str]:
+  """The trained workdirs named by `fooling_workdir` (comma-separated), each checked."""
+  sources = [s.strip() for s in str(config.fooling_workdir).split(",") if s.strip()]
+  if not sources:
+    raise UserError("fooling_workdir: empty; name one or more trained workdirs, "
+                    "comma-separated (e.g. runs/quickstart)")
+  for source in sources:
+    if not os.path.exists(os.path.join(source, "config.json")):
+      raise UserError(f"fooling_workdir: {source!r} holds no trained run; train one first, "
+                      "e.g. make demo (runs/quickstart)")
+  return sources
+
+
 def run(config, workdir: str) -> dict:
-  source = config.fooling_workdir
-  if not os.path.exists(os.path.join(source, "config.json")):
-    raise UserError(f"fooling_workdir: {source!r} holds no trained run; train one first, "
-                    "e.g. make demo (runs/quickstart)")
-  mean, test_images, test_labels = classifier.images_of_workdir(source)
-  images, labels = test_images[:config.num_attack_images], test_labels[:config.num_attack_images]
-  num_members = checkpoints.restore_member(source, 0)["num_members"]
-  members = ([int(m) for m in str(config.fooling_members).split(",") if m.strip()]
-             or list(range(num_members)))
+  """Attacks every member (or `fooling_members`) of every workdir in `fooling_workdir`.
+
+  Several workdirs (comma-separated) put members of different runs side by side, e.g. an
+  MLP's and an AlexNet's true- and random-label members; all are attacked on the same test
+  images, so their datasets must agree on them. Each workdir's gradient ascent starts from
+  its own run's mean training image (a subset run's mean is its subset's).
+  """
+  sources = _sources(config)
+  chosen = [m.strip() for m in str(config.fooling_members).split(",") if m.strip()]
+  if not all(m.isdigit() for m in chosen):
+    raise UserError(f"fooling_members: {config.fooling_members!r}; allowed: comma-separated "
+                    "member indices (0, 1, ...), or empty for every member")
+  chosen = [int(m) for m in chosen]
+  loaded = []  # every source checked before any member is attacked
+  for source in sources:
+    mean, test_images, test_labels = classifier.images_of_workdir(source)
+    images = test_images[:config.num_attack_images]
+    labels = test_labels[:config.num_attack_images]
+    if loaded and (images.shape != loaded[0][2].shape
+                   or not np.array_equal(images, loaded[0][2])):
+      raise UserError(f"fooling_workdir: {source!r} was trained on other test images than "
+                      f"{sources[0]!r}; name runs of one dataset (and crop)")
+    num_members = checkpoints.restore_member(source, 0)["num_members"]
+    for m in chosen:
+      if not 0 <= m < num_members:
+        raise UserError(f"fooling_members: member {m} is not in {source!r} (allowed: 0 to "
+                        f"{num_members - 1})")
+    loaded.append((source, mean, images, labels, chosen or list(range(num_members))))
   os.makedirs(workdir, exist_ok=True)
   results = []
-  for m in members:
-    clf = classifier.from_workdir(source, m)
-    results.append({"member": m, **attack_member(config, clf, mean, images, labels, workdir,
-                                                  f"member{m}")})
-  summary = {"source": source, "num_attack_images": int(len(images)), "members": results}
+  for source, mean, images, labels, members in loaded:
+    for m in members:
+      clf = classifier.from_workdir(source, m)
+      tag = f"member{len(results)}"
+      results.append({"member": m, "source": source, "model": _model_of(source), "tag": tag,
+                      **attack_member(config, clf, mean, images, labels, workdir, tag)})
+  summary = {"source": ",".join(sources), "num_attack_images": int(len(loaded[0][2])),
+             "members": results}
   files.write_json(os.path.join(workdir, "summary.json"), summary)
   files.write_text(os.path.join(workdir, "report.md"), report(summary, config))
   return summary
+
+
+def _model_of(source: str) -> str:
+  with open(os.path.join(source, "config.json")) as f:
+    return str(json.load(f).get("model", "?"))
 
 
 def _fmt(v, spec=".3f"):
@@ -124,30 +165,40 @@ def _fmt(v, spec=".3f"):
 
 
 def report(summary, config) -> str:
+  sources = summary["source"].split(",")
   lines = ["# Fooling the trained members", "",
-           f"Source run: `{summary['source']}`; {summary['num_attack_images']} test images "
+           f"Source run{'s' if len(sources) > 1 else ''}: "
+           f"{', '.join(f'`{s}`' for s in sources)}; {summary['num_attack_images']} test images "
            f"attacked per member; PGD with {config.attack_steps} steps and "
            f"{config.attack_bisections} bisections on ε; gradient ascent "
            f"{config.ascent_steps} steps; MAP-Elites {config.generations} generations × "
            f"{config.population} children.", "",
            "## Are models that memorized random labels easier to fool?", "",
-           "| member | acc. on attacked | untargeted ‖δ‖₂ (median) | ‖δ‖∞ | targeted ‖δ‖₂ | "
-           "random direction ‖δ‖₂ | ascent iters to 99% | MAP-Elites median conf. |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+           "| model | member | acc. on attacked | fooled ℓ2 / ℓ∞ / targeted | untargeted ‖δ‖₂ "
+           "(median) | ‖δ‖∞ | targeted ‖δ‖₂ | target conf. after | random direction ‖δ‖₂ | "
+           "ascent iters to 99% | MAP-Elites median conf. | images |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
   for m in summary["members"]:
     evolved = " / ".join(f"{e}: {_fmt(v['final_median_confidence'], '.4f')}"
                          for e, v in m["map_elites"].items())
+    fooled = " / ".join(f"{100 * m[k]['success_rate']:.0f}%"
+                        for k in ("untargeted_l2", "untargeted_linf", "targeted_l2"))
     lines.append(
-        f"| {m['label']} | {100 * m['accuracy_on_attacked']:.1f}% | "
-        f"{_fmt(m['untargeted_l2']['median_norm'])} | "
+        f"| {m.get('model', '?')} | {m['label']} | {100 * m['accuracy_on_attacked']:.1f}% | "
+        f"{fooled} | {_fmt(m['untargeted_l2']['median_norm'])} | "
         f"{_fmt(m['untargeted_linf']['median_norm'])} | "
         f"{_fmt(m['targeted_l2']['median_norm'])} | "
+        f"{_fmt(m['targeted_l2']['median_confidence_after'])} | "
         f"{_fmt(m['random_direction_l2']['median_norm'])} | "
-        f"{_fmt(m['ascent']['median_iterations_to_0.99'], '.0f')} | {evolved} |")
+        f"{_fmt(m['ascent']['median_iterations_to_0.99'], '.0f')} | {evolved} | "
+        f"`{m.get('tag', 'member' + str(m['member']))}` |")
   lines += ["", "All members are attacked on the same natural test images (the accuracy column "
             "is against the true labels): members trained on randomized inputs (shuffled or "
             "random pixels, Gaussian noise) never saw such images. "
-            "Smaller ‖δ‖ and fewer iterations = easier to fool. Success rates, confidences "
-            "after the attack and the per-generation medians are in `summary.json`; images in "
-            "`adversarial_member*.png`, `ascent_member*.png`, `map_elites_*_member*.png`.", ""]
+            "Smaller ‖δ‖ and fewer iterations = easier to fool; fooled = the share of attacked "
+            "images whose prediction the attack changed (targeted: to the next class) within "
+            "the bisection's largest ε. Confidences after the untargeted attacks and the "
+            "per-generation medians are in `summary.json`; the images of each row (its "
+            "`images` tag) in `adversarial_TAG.png` (original, δ ×5, adversarial), "
+            "`ascent_TAG.png` and `map_elites_ENCODING_TAG.png`.", ""]
   return "\n".join(lines)
