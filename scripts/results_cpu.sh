@@ -11,8 +11,9 @@
 #   cp ../shared/data/cifar10-jpeg.tar.gz data/     # git-ignored
 #   bash scripts/results_cpu.sh [PARTS]   # PARTS: table1,figure1,measures,table3,rademacher (all)
 #                                         # or table3_features (its random-feature rows only),
-#                                         # figure1a_mlp, figure1a_alexnet, figure1bc_alexnet
-#                                         # (not in "all")
+#                                         # figure1a_mlp, figure1a_alexnet, figure1bc_alexnet,
+#                                         # alexnet_subsets, table4_alexnet, fooling (not in
+#                                         # "all")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -29,6 +30,18 @@ timed() {
   local start=$SECONDS
   "$@"
   echo "= $(( SECONDS - start )) s: $*"
+}
+
+# One sub-run on a fixed random N training images (default SUBSET): the schedule per step
+# (lr x 0.95 every 390 steps), the cap CAP paper epochs (default 60 = 23,400 steps), evaluated
+# every subset epoch and in full every 10th point (eval_full_every: the step to 100% is exact
+# on that grid). on_subset CONFIG WORKDIR N [FLAGS...]
+on_subset() {
+  local config=$1 workdir=$2 n=$3; shift 3
+  timed "$PY" -m rethinking_jax.main "--config=$config,subset=$n" --workdir="$workdir" \
+    "${COMMON[@]}" --config.num_epochs=$(( ${CAP:-60} * 390 / (n / 128) )) \
+    --config.member_strategy=auto --config.eval_every_steps=$(( n / 128 )) \
+    --config.eval_full_every=10 "$@"
 }
 
 for part in ${PARTS//,/ }; do
@@ -50,12 +63,8 @@ for part in ${PARTS//,/ }; do
       first=1
       for kind in ${KINDS:-random_labels true_labels gaussian random_pixels shuffled_pixels}; do
         extra=(); [[ $first = 1 ]] || extra=(--config.restart=False)  # the later kinds join
-        timed "$PY" -m rethinking_jax.main \
-          "--config=configs/figure1.py:a_alexnet_small_$kind,subset=${SUBSET:-10000}" \
-          --workdir=results/figure1a_alexnet_small "${COMMON[@]}" "${extra[@]}" \
-          --config.num_epochs=$(( 60 * 390 / (${SUBSET:-10000} / 128) )) \
-          --config.member_strategy=auto --config.eval_every_steps=$(( ${SUBSET:-10000} / 128 )) \
-          --config.eval_full_every=10
+        on_subset "configs/figure1.py:a_alexnet_small_$kind" results/figure1a_alexnet_small \
+          "${SUBSET:-10000}" "${extra[@]}"
         first=0
       done ;;
     figure1bc_alexnet)  # Figure 1b/1c, small AlexNet, label corruption p in {0, 0.2, ..., 1}:
@@ -65,14 +74,44 @@ for part in ${PARTS//,/ }; do
       first=1
       for level in ${LEVELS:-0 20 40 60 80 100}; do
         extra=(); [[ $first = 1 ]] || extra=(--config.restart=False)  # the later levels join
-        timed "$PY" -m rethinking_jax.main \
-          "--config=configs/figure1.py:bc_alexnet_small_p$level,subset=${SUBSET:-10000}" \
-          --workdir=results/figure1bc_alexnet_small "${COMMON[@]}" "${extra[@]}" \
-          --config.num_epochs=$(( 60 * 390 / (${SUBSET:-10000} / 128) )) \
-          --config.member_strategy=auto --config.eval_every_steps=$(( ${SUBSET:-10000} / 128 )) \
-          --config.eval_full_every=10
+        on_subset "configs/figure1.py:bc_alexnet_small_p$level" \
+          results/figure1bc_alexnet_small "${SUBSET:-10000}" "${extra[@]}"
         first=0
       done ;;
+    alexnet_subsets)  # the true-label small AlexNet of figure1a_alexnet (seed 100) on other
+      # fixed random subsets (SIZES): how much test accuracy the subset costs against the
+      # paper's 76.07% on all 50,000 images; one workdir per size, each to 100% train acc.
+      for n in ${SIZES:-5000 20000 50000}; do
+        on_subset configs/figure1.py:a_alexnet_small_true_labels \
+          "results/alexnet_subsets/n$n" "$n"
+      done ;;
+    table4_alexnet)  # Table 4's AlexNet row: random labels with weight decay (the paper: it
+      # does not converge) on the SUBSET of figure1a_alexnet, capped at CAP paper epochs
+      # (default 20 = 7,800 steps: 2.8x what random labels took without weight decay).
+      CAP=${CAP:-20} on_subset configs/table4.py:alexnet_small_weight_decay \
+        results/table4_alexnet_small "${SUBSET:-10000}" ;;
+    fooling)  # fooling on real members: retrains the true- and random-label members of the
+      # committed runs (checkpoints are git-ignored) into runs/fooling_members -- MLP 1x512 on
+      # all images, 80 epochs (figure1a_mlp's seed and protocol, two of its five kinds), the
+      # small AlexNet with figure1a_alexnet's commands -- then attacks the four side by side,
+      # at a CPU's scale: 100 test images, MAP-Elites 300 generations (ATTACK: more flags).
+      timed "$PY" -m rethinking_jax.main --config=configs/default.py \
+        --workdir=runs/fooling_members/mlp_1x512 "${COMMON[@]}" --config.model=mlp_1x512 \
+        --config.randomizations=true_labels,random_labels --config.seeds=100 \
+        --config.eval_every_epochs=2
+      first=1
+      for kind in true_labels random_labels; do
+        extra=(); [[ $first = 1 ]] || extra=(--config.restart=False)
+        on_subset "configs/figure1.py:a_alexnet_small_$kind" runs/fooling_members/alexnet \
+          "${SUBSET:-10000}" "${extra[@]}"
+        first=0
+      done
+      alexnet=runs/fooling_members/alexnet/a_alexnet_small
+      sources=runs/fooling_members/mlp_1x512,${alexnet}_true_labels,${alexnet}_random_labels
+      # shellcheck disable=SC2086  # ATTACK: extra flags, split on spaces
+      timed "$PY" -m rethinking_jax.main --config=configs/fooling.py \
+        --workdir=results/fooling_cifar10 "--config.fooling_workdir=$sources" \
+        --config.num_attack_images=100 --config.generations=300 ${ATTACK:-} ;;
     measures)
       timed "$PY" -m rethinking_jax.measures --workdir=results/figure1_mlp_1x512/bc_mlp_1x512 ;;
     table3)
@@ -85,7 +124,8 @@ for part in ${PARTS//,/ }; do
       timed "$PY" -m rethinking_jax.main --config=configs/rademacher.py:seeds=3 \
         --workdir=results/rademacher "${COMMON[@]}" --config.eval_every_epochs=2 ;;
     *) echo "error: part $part: allowed table1, figure1, figure1a_mlp, figure1a_alexnet," \
-         "figure1bc_alexnet, measures, table3, table3_features, rademacher" >&2
+         "figure1bc_alexnet, alexnet_subsets, table4_alexnet, fooling, measures, table3," \
+         "table3_features, rademacher" >&2
        exit 2 ;;
   esac
 done
