@@ -4,33 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from rethinking_jax import data, models, xla_cpu
+from rethinking_jax import data, fields, models, xla_cpu
 from rethinking_jax.data import pipeline, preprocess, randomize, stream, tfds_source
 from rethinking_jax.data.inputs import streams
 from rethinking_jax.engine import members as members_lib
 from rethinking_jax.engine.strategies import STEP_LOOPS, STRATEGIES
 from rethinking_jax.errors import UserError, unknown_name
 from rethinking_jax.reports import tensorboard
-
-
-def _split(text) -> list[str]:
-  if isinstance(text, (tuple, list)):
-    return [str(t) for t in text]
-  return [t for t in (s.strip() for s in str(text).split(",")) if t]
-
-
-def _numbers(field: str, text, kind=float, minimum=None, strict=True) -> list:
-  values = []
-  for item in _split(text):
-    try:
-      value = kind(item)
-    except ValueError:
-      raise UserError(f"{field}: {item!r} is not a{'n integer' if kind is int else ' number'} "
-                      f"(expected comma-separated values, e.g. {field}=1,2)") from None
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-      raise UserError(f"{field}: {value} must be {'>' if strict else '>='} {minimum}")
-    values.append(value)
-  return values
 
 
 def _require(ok: bool, message: str):
@@ -67,14 +47,14 @@ def validate(config) -> None:
   _one_of("compute_dtype", c.compute_dtype, ("float32", "bfloat16"))
   _one_of("layer_impl", c.layer_impl, models.LAYER_IMPLS)
   _one_of("conv_impl", c.conv_impl, xla_cpu.CONV_IMPLS)
-  for spec in _split(c.randomizations):
+  for spec in fields.split(c.randomizations):
     randomize.parse(spec)
-  _require(bool(_split(c.randomizations)), "randomizations: empty; allowed: a comma-separated "
-           f"list of {', '.join(randomize.KINDS)} (corrupt_labels:P)")
-  _require(bool(_split(c.seeds)), "seeds: empty; give comma-separated ints, e.g. seeds=0,1,2")
-  _numbers("seeds", c.seeds, int, minimum=0, strict=False)
-  _numbers("learning_rates", c.learning_rates, float, minimum=0.0)
-  _numbers("weight_decays", c.weight_decays, float, minimum=0.0, strict=False)
+  _require(bool(fields.split(c.randomizations)), "randomizations: empty; allowed: a "
+           f"comma-separated list of {', '.join(randomize.KINDS)} (corrupt_labels:P)")
+  _require(bool(fields.split(c.seeds)), "seeds: empty; give comma-separated ints, e.g. seeds=0,1,2")
+  fields.numbers("seeds", c.seeds, int, minimum=0, strict=False)
+  fields.numbers("learning_rates", c.learning_rates, float, minimum=0.0)
+  fields.numbers("weight_decays", c.weight_decays, float, minimum=0.0, strict=False)
   _require(c.batch_size > 0, f"batch_size: {c.batch_size} must be a positive integer")
   _require(c.eval_batch_size > 0, f"eval_batch_size: {c.eval_batch_size} must be positive")
   _require(c.get("num_classes", 0) == 0 or (c.num_classes >= 2 and not streams(c)),
@@ -142,13 +122,7 @@ class Resolved:
 
 def resolve(config) -> Resolved:
   validate(config)
-  lr = config.learning_rate or models.record(config.model).learning_rate
-  specs = members_lib.member_specs(
-      [randomize.parse(s) for s in _split(config.randomizations)],
-      _numbers("seeds", config.seeds, int),
-      _numbers("learning_rates", config.learning_rates) or [lr],
-      _numbers("weight_decays", config.weight_decays) or [config.weight_decay])
-  return Resolved(lr, specs)
+  return Resolved(members_lib.default_learning_rate(config), members_lib.from_config(config))
 
 
 def check_against_data(config, dataset) -> None:

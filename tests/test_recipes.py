@@ -25,8 +25,8 @@ def registries(monkeypatch):
   monkeypatch.setattr(randomize, "KINDS", list(randomize.KINDS))
   monkeypatch.setattr(randomize, "KIND_CODE", dict(randomize.KIND_CODE))
   monkeypatch.setattr(randomize, "INPUT_RANDOMIZATIONS", dict(randomize.INPUT_RANDOMIZATIONS))
-  monkeypatch.setattr(data, "SOURCES", dict(data.SOURCES))
-  monkeypatch.setattr(data, "DATASETS", data.DATASETS)
+  monkeypatch.setattr(data.sources, "SOURCES", dict(data.SOURCES))
+  monkeypatch.setattr(data.sources, "DATASETS", data.DATASETS)
   monkeypatch.setattr(suite_report, "SECTIONS", dict(suite_report.SECTIONS))
 
 

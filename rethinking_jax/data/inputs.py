@@ -11,8 +11,7 @@ from __future__ import annotations
 import functools
 import os
 
-from rethinking_jax import data
-from rethinking_jax.data import stream
+from rethinking_jax.data import sources, stream
 from rethinking_jax.data.dataset import Dataset
 from rethinking_jax.errors import UserError
 
@@ -20,7 +19,7 @@ from rethinking_jax.errors import UserError
 def streams(config) -> bool:
   """Whether the run reads its data batch by batch (auto: only datasets that must be)."""
   return config.input_pipeline == "stream" or (config.input_pipeline == "auto"
-                                               and config.dataset in data.STREAMED_DATASETS)
+                                               and config.dataset in sources.STREAMED_DATASETS)
 
 
 def check_subset(config, dataset) -> None:
@@ -40,14 +39,14 @@ def check_subset(config, dataset) -> None:
 def _load(name, data_dir, tfds_reader, synthetic_shape, synthetic_train, synthetic_test,
           class_order, cache_dir) -> Dataset:
   """One read per dataset per process: the sub-runs of a suite share it (read-only)."""
-  return data.load(name, data_dir=data_dir, tfds_reader=tfds_reader,
+  return sources.load(name, data_dir=data_dir, tfds_reader=tfds_reader,
                    synthetic_shape=synthetic_shape, synthetic_train=synthetic_train,
                    synthetic_test=synthetic_test, class_order=class_order, cache_dir=cache_dir)
 
 
 def load_dataset(config) -> Dataset:
   """The config's dataset in host memory (the device input path), its subset and classes."""
-  if config.dataset in data.STREAMED_DATASETS:
+  if config.dataset in sources.STREAMED_DATASETS:
     raise UserError(f"dataset: {config.dataset} is read from disk batch by batch "
                     "(input_pipeline=stream) and cannot be loaded into memory here")
   dataset = _load(config.dataset, config.data_dir or None, config.tfds_reader,
@@ -61,7 +60,7 @@ def load_dataset(config) -> Dataset:
 def open_stream(config) -> stream.StreamedDataset:
   """The config's dataset as a stream: tfds and image-folder directories read from disk, the
   other sources from their in-memory arrays."""
-  on_disk = config.dataset in data.TFDS_DATASETS or (
+  on_disk = config.dataset in sources.TFDS_DATASETS or (
       config.dataset == "image_folder" and os.path.isdir(config.data_dir))
   source = stream.open_stream(
       config.dataset, data_dir=config.data_dir, image_size=config.image_size,

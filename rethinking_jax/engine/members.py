@@ -9,6 +9,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from rethinking_jax import fields, models
 from rethinking_jax.data import randomize
 
 
@@ -53,6 +54,21 @@ def member_specs(randomizations, seeds, learning_rates, weight_decays) -> list[M
     parts += [f"wd={wd:g}"] if varies[3] else []
     specs.append(MemberSpec(r, seed, float(lr), float(wd), "/".join(parts)))
   return specs
+
+
+def default_learning_rate(config) -> float:
+  """The config's learning rate, or else the model's own (models.record)."""
+  return config.learning_rate or models.record(config.model).learning_rate
+
+
+def from_config(config) -> list[MemberSpec]:
+  """The members a run's config asks for. Reads fields configuration.validate has checked:
+  a run validates first; a report reads the config a validated run saved."""
+  return member_specs(
+      [randomize.parse(s) for s in fields.split(config.randomizations)],
+      fields.numbers("seeds", config.seeds, int),
+      fields.numbers("learning_rates", config.learning_rates) or [default_learning_rate(config)],
+      fields.numbers("weight_decays", config.weight_decays) or [config.weight_decay])
 
 
 def stack(specs: list[MemberSpec]) -> MemberArrays:

@@ -55,9 +55,9 @@ def provisional_summary(name: str, run_config: dict, metrics: list[dict]) -> dic
   members' settings from the run's config (the same resolution the engine uses)."""
   import ml_collections
 
-  from rethinking_jax import configuration
+  from rethinking_jax.engine import members as members_lib
 
-  specs = configuration.resolve(ml_collections.ConfigDict(run_config)).members
+  specs = members_lib.from_config(ml_collections.ConfigDict(run_config))
   threshold = run_config.get("memorize_threshold", 1.0)
   members = []
   for m, spec in enumerate(specs):
