@@ -353,9 +353,7 @@ def make_summary(config, dataset, specs, result: loop.FitResult, name: str,
   for m, (spec, st) in enumerate(zip(specs, result.status, strict=True)):
     final = st.final or {}
     members.append({
-        "member": m, "label": spec.label, "randomization": spec.randomization.kind,
-        "corruption_p": spec.randomization.label_p, "seed": spec.seed,
-        "learning_rate": spec.learning_rate, "weight_decay": spec.weight_decay,
+        **members_lib.describe(m, spec),
         "train_loss": final.get("train_loss"), "train_acc": final.get("train_acc"),
         "train_top5": final.get("train_top5"),
         "test_loss": final.get("test_loss"), "test_acc": final.get("test_acc"),

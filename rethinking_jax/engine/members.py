@@ -71,6 +71,13 @@ def from_config(config) -> list[MemberSpec]:
       fields.numbers("weight_decays", config.weight_decays) or [config.weight_decay])
 
 
+def describe(index: int, spec: MemberSpec) -> dict:
+  """A member's settings as the first fields of its row in summary.json and the measures."""
+  return {"member": index, "label": spec.label, "randomization": spec.randomization.kind,
+          "corruption_p": spec.randomization.label_p, "seed": spec.seed,
+          "learning_rate": spec.learning_rate, "weight_decay": spec.weight_decay}
+
+
 def stack(specs: list[MemberSpec]) -> MemberArrays:
   """Host (numpy) arrays; the engine places them on the mesh, sharded over members."""
   return MemberArrays(

@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from rethinking_jax import checkpoints, data, models, train  # noqa: E402
+from rethinking_jax.engine import members as members_lib  # noqa: E402
 from rethinking_jax.engine import program  # noqa: E402
 from rethinking_jax.errors import UserError  # noqa: E402
 from rethinking_jax.measures import complexity  # noqa: E402
@@ -117,9 +118,7 @@ def measure_run(workdir: str, examples: int = 4096, which: str = "latest",
       values = member_measures(spec, variables, _member(init.params, m), x, y,
                                models.record(config.model).convolutional)
       record = metrics.get((step, m), {})
-      out.append({"step": step, "member": m, "label": member_spec.label,
-                  "randomization": member_spec.randomization.kind,
-                  "corruption_p": member_spec.randomization.label_p, "seed": member_spec.seed,
+      out.append({"step": step, **members_lib.describe(m, member_spec),
                   "train_acc": record.get("train_acc"), "test_acc": record.get("test_acc"),
                   "gap": (None if record.get("train_acc") is None
                           or record.get("test_acc") is None

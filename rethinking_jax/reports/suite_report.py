@@ -66,9 +66,7 @@ def provisional_summary(name: str, run_config: dict, metrics: list[dict]) -> dic
     reached = [r["step"] for r in records if (r["train_acc"] or 0) >= threshold]
     tests = [r["test_acc"] for r in records if r["test_acc"] is not None]
     members.append({
-        "member": m, "label": spec.label, "randomization": spec.randomization.kind,
-        "corruption_p": spec.randomization.label_p, "seed": spec.seed,
-        "learning_rate": spec.learning_rate, "weight_decay": spec.weight_decay,
+        **members_lib.describe(m, spec),
         **{k: last.get(k) for k in ("train_loss", "train_acc", "train_top5", "test_loss",
                                     "test_acc", "test_top5")},
         "best_test_acc": max(tests) if tests else None,
