@@ -6,6 +6,10 @@ Fields marked [default] are the project's choice where the paper is silent.
 import ml_collections
 from ml_collections import config_dict
 
+# Batch-norm's defaults where the paper is silent [default]; the models' own defaults too.
+BN_MOMENTUM = 0.999
+BN_EPSILON = 1e-3
+
 
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
@@ -46,8 +50,8 @@ def get_config(arg=None):
   c.model = "mlp_1x512"
   c.dropout_rate = 0.0
   c.compute_dtype = "float32"    # float32 | bfloat16 (params and loss stay float32)
-  c.bn_momentum = 0.999          # [default]
-  c.bn_epsilon = 1e-3            # [default]
+  c.bn_momentum = BN_MOMENTUM    # [default]
+  c.bn_epsilon = BN_EPSILON      # [default]
   c.layer_impl = "auto"          # max-pool / LRN formulation: auto | xla | custom (auto:
   #                                custom on CPU; models/layers.py). Same numbers up to rounding
   c.conv_impl = "auto"           # XLA:CPU's convolution library: auto | ynn | eigen (auto: ynn

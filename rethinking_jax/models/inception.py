@@ -9,6 +9,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from rethinking_jax.base_config import BN_EPSILON, BN_MOMENTUM
 from rethinking_jax.models.layers import max_pool
 
 
@@ -19,8 +20,8 @@ class ConvUnit(nn.Module):
   kernel: int
   stride: int = 1
   batch_norm: bool = True
-  bn_momentum: float = 0.999
-  bn_epsilon: float = 1e-3
+  bn_momentum: float = BN_MOMENTUM
+  bn_epsilon: float = BN_EPSILON
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -39,8 +40,8 @@ class InceptionSmall(nn.Module):
 
   num_classes: int = 10
   batch_norm: bool = True
-  bn_momentum: float = 0.999
-  bn_epsilon: float = 1e-3
+  bn_momentum: float = BN_MOMENTUM
+  bn_epsilon: float = BN_EPSILON
   dtype: Any = jnp.float32
   layer_impl: str = "xla"       # max-pool formulation (models/layers.py)
 

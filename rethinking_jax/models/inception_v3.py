@@ -12,14 +12,16 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from rethinking_jax.base_config import BN_EPSILON, BN_MOMENTUM
+
 REFERENCE_TRAINABLE_PARAMS = 23_817_352  # keras.applications.InceptionV3, 1000 classes
 
 
 class InceptionV3(nn.Module):
   num_classes: int = 1000
   dropout_rate: float = 0.0
-  bn_momentum: float = 0.999
-  bn_epsilon: float = 1e-3
+  bn_momentum: float = BN_MOMENTUM
+  bn_epsilon: float = BN_EPSILON
   dtype: Any = jnp.float32
 
   @nn.compact
