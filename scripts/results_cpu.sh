@@ -94,7 +94,8 @@ for part in ${PARTS//,/ }; do
       # committed runs (checkpoints are git-ignored) into runs/fooling_members -- MLP 1x512 on
       # all images, 80 epochs (figure1a_mlp's seed and protocol, two of its five kinds), the
       # small AlexNet with figure1a_alexnet's commands -- then attacks the four side by side,
-      # at a CPU's scale: 100 test images, MAP-Elites 300 generations (ATTACK: more flags).
+      # at a CPU's scale: 100 test images, MAP-Elites 300 generations (ATTACK: more flags);
+      # and the demo's digits members the same way (results/fooling_digits).
       timed "$PY" -m rethinking_jax.main --config=configs/default.py \
         --workdir=runs/fooling_members/mlp_1x512 "${COMMON[@]}" --config.model=mlp_1x512 \
         --config.randomizations=true_labels,random_labels --config.seeds=100 \
@@ -106,6 +107,14 @@ for part in ${PARTS//,/ }; do
           "${SUBSET:-10000}" "${extra[@]}"
         first=0
       done
+      # The digits beside them: the offline demo's six members (configs/quickstart.py), at
+      # the same scale.
+      timed "$PY" -m rethinking_jax.main --config=configs/quickstart.py \
+        --workdir=runs/fooling_members/digits --config.progress=False --config.restart=True
+      # shellcheck disable=SC2086  # ATTACK: extra flags, split on spaces
+      timed "$PY" -m rethinking_jax.main --config=configs/fooling.py \
+        --workdir=results/fooling_digits --config.fooling_workdir=runs/fooling_members/digits \
+        --config.num_attack_images=100 --config.generations=300 ${ATTACK:-}
       alexnet=runs/fooling_members/alexnet/a_alexnet_small
       sources=runs/fooling_members/mlp_1x512,${alexnet}_true_labels,${alexnet}_random_labels
       # shellcheck disable=SC2086  # ATTACK: extra flags, split on spaces
