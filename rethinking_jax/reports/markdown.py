@@ -69,7 +69,8 @@ def run_report(summary: dict, config: dict | None = None) -> str:
       f"Stopped after {run['epochs']} epochs ({run['steps']} steps): {run['stop_reason']}. "
       f"Training {run['train_seconds']:.1f} s, evaluation {run['eval_seconds']:.1f} s, "
       f"compilation {run['compile_seconds']:.1f} s; "
-      f"{run['examples_per_second']:,.0f} training examples/s over all members.",
+      f"{run['examples_per_second']:,.0f} training examples/s over all members"
+      f"{' on ' + run['cpu'] if run.get('cpu') and run.get('platform') == 'cpu' else ''}.",
       "",
       "| member | randomization | lr | wd | train acc % | test acc % | train loss | "
       "steps to memorize | best test % |",

@@ -131,7 +131,8 @@ def header(title: str, config: dict, runs: dict) -> list[str]:
              else dataset)
     lines.append(f"Dataset: **{shown}**, "
                  f"{first['num_train']:,} train / {first['num_test']:,} test examples. "
-                 f"Hardware: {first['devices']} × {first['device']} ({first['platform']}), "
+                 f"Hardware: {first['devices']} × {first['device']} ({first['platform']}"
+                 f"{', ' + first['cpu'] if first.get('cpu') else ''}), "
                  f"{first['processes']} process(es).")
     expected = PAPER_DATASET.get(config.get("report"), "cifar10")
     cifar_jpeg = shown == "CIFAR-10 (JPEG re-encoding)"
