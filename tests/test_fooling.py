@@ -80,6 +80,7 @@ def test_fooling_config_compares_members(trained, tmp_path):
   report = (tmp_path / "report.md").read_text()
   assert "| true_labels |" in report and "| random_labels |" in report
   assert json.loads((tmp_path / "summary.json").read_text())["num_attack_images"] == 16
+  assert json.loads((tmp_path / "config.json").read_text())["fooling_workdir"] == workdir
   for name in ("adversarial_member0.png", "ascent_member1.png", "map_elites_direct_member1.png"):
     assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 

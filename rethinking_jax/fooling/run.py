@@ -141,6 +141,7 @@ def run(config, workdir: str) -> dict:
                         f"{num_members - 1})")
     loaded.append((source, mean, images, labels, chosen or list(range(num_members))))
   os.makedirs(workdir, exist_ok=True)
+  files.write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json()))
   results = []
   for source, mean, images, labels, members in loaded:
     for m in members:
