@@ -81,6 +81,11 @@ def test_fooling_config_compares_members(trained, tmp_path):
   assert "| true_labels |" in report and "| random_labels |" in report
   assert json.loads((tmp_path / "summary.json").read_text())["num_attack_images"] == 16
   assert json.loads((tmp_path / "config.json").read_text())["fooling_workdir"] == workdir
+  # A fixed random sample of the test set, not its first images (a class-sorted folder
+  # would give one class): the same for every member and every rerun.
+  attacked = summary["attacked_test_images"]
+  assert attacked == sorted(set(attacked)) and len(attacked) == 16
+  assert attacked != list(range(16)) and max(attacked) >= 100
   for name in ("adversarial_member0.png", "ascent_member1.png", "map_elites_direct_member1.png"):
     assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 

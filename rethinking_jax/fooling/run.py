@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from rethinking_jax import checkpoints  # noqa: E402
+from rethinking_jax.data.dataset import subset_indices  # noqa: E402
 from rethinking_jax.errors import UserError  # noqa: E402
 from rethinking_jax.fooling import adversarial, ascent, classifier, map_elites  # noqa: E402
 from rethinking_jax.reports import files  # noqa: E402
@@ -128,8 +129,10 @@ def run(config, workdir: str) -> dict:
   loaded = []  # every source checked before any member is attacked
   for source in sources:
     mean, test_images, test_labels = classifier.images_of_workdir(source)
-    images = test_images[:config.num_attack_images]
-    labels = test_labels[:config.num_attack_images]
+    # A fixed random sample, not the first N: image folders list their images class by
+    # class (the first 100 CIFAR-10 test images are all airplanes).
+    chosen_images = subset_indices(len(test_images), config.num_attack_images)
+    images, labels = test_images[chosen_images], test_labels[chosen_images]
     if loaded and (images.shape != loaded[0][2].shape
                    or not np.array_equal(images, loaded[0][2])):
       raise UserError(f"fooling_workdir: {source!r} was trained on other test images than "
@@ -139,18 +142,19 @@ def run(config, workdir: str) -> dict:
       if not 0 <= m < num_members:
         raise UserError(f"fooling_members: member {m} is not in {source!r} (allowed: 0 to "
                         f"{num_members - 1})")
-    loaded.append((source, mean, images, labels, chosen or list(range(num_members))))
+    loaded.append((source, mean, images, labels, chosen or list(range(num_members)),
+                   chosen_images))
   os.makedirs(workdir, exist_ok=True)
   files.write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json()))
   results = []
-  for source, mean, images, labels, members in loaded:
+  for source, mean, images, labels, members, _ in loaded:
     for m in members:
       clf = classifier.from_workdir(source, m)
       tag = f"member{len(results)}"
       results.append({"member": m, "source": source, "model": _model_of(source), "tag": tag,
                       **attack_member(config, clf, mean, images, labels, workdir, tag)})
   summary = {"source": ",".join(sources), "num_attack_images": int(len(loaded[0][2])),
-             "members": results}
+             "attacked_test_images": [int(i) for i in loaded[0][5]], "members": results}
   files.write_json(os.path.join(workdir, "summary.json"), summary)
   files.write_text(os.path.join(workdir, "report.md"), report(summary, config))
   return summary
@@ -170,7 +174,8 @@ def report(summary, config) -> str:
   lines = ["# Fooling the trained members", "",
            f"Source run{'s' if len(sources) > 1 else ''}: "
            f"{', '.join(f'`{s}`' for s in sources)}; {summary['num_attack_images']} test images "
-           f"attacked per member; PGD with {config.attack_steps} steps and "
+           f"(a fixed random sample, the same for every member) attacked per member; PGD with "
+           f"{config.attack_steps} steps and "
            f"{config.attack_bisections} bisections on ε; gradient ascent "
            f"{config.ascent_steps} steps; MAP-Elites {config.generations} generations × "
            f"{config.population} children.", "",
