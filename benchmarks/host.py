@@ -39,7 +39,7 @@ def configure(threads: int, pin: str, conv_impl: str = "auto") -> dict:
 
 def setting(threads: int = 0) -> dict:
   return {"threads": threads or "default", "cores": sorted(os.sched_getaffinity(0)),
-          "cpu": xla_cpu.cpu_model()}
+          "cpu": xla_cpu.cpu_model(), "cpu_isa": xla_cpu.cpu_isa()}
 
 
 def loadavg() -> str:

@@ -346,7 +346,7 @@ def make_summary(config, dataset, specs, result: loop.FitResult, name: str,
          "examples_per_second": round(result.progress.step * config.batch_size
                                       * len(specs) / max(result.train_seconds, 1e-9), 1),
          "device": str(jax.devices()[0].device_kind), "platform": jax.devices()[0].platform,
-         "cpu": xla_cpu.cpu_model(), "devices": jax.device_count(),
+         "cpu": xla_cpu.cpu_model(), "cpu_isa": xla_cpu.cpu_isa(), "devices": jax.device_count(),
          "processes": jax.process_count(),
          "mesh": dict(mesh.shape)}
   members = []

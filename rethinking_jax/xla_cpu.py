@@ -39,6 +39,24 @@ def cpu_model() -> str:
   return "unknown"
 
 
+# The vector extensions that change which kernels XLA:CPU compiles for this host, hence the
+# float rounding of a run: "AMD EPYC" names both AVX2-only and AVX-512 generations.
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile")
+
+
+def cpu_isa() -> str:
+  """The ISA_FLAGS this CPU has, space-separated ('' where /proc/cpuinfo says none)."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("flags"):
+          have = set(line.split(":", 1)[1].split())
+          return " ".join(flag for flag in ISA_FLAGS if flag in have)
+  except OSError:
+    pass
+  return ""
+
+
 def resolve(conv_impl: str, cores: int | None = None) -> str:
   """`auto`: `ynn` on one core, `eigen` on more (the measurements are in the docstring)."""
   if conv_impl not in CONV_IMPLS:

@@ -23,6 +23,7 @@ RUN_KEYS = {"name", "dataset", "num_train", "num_test", "model", "input_pipeline
             "diverged",
             "corrupt_test_labels", "metrics_lines_lost", "train_seconds", "eval_seconds",
             "compile_seconds", "wall_seconds", "examples_per_second", "device", "platform", "cpu",
+            "cpu_isa",
             "devices", "processes", "mesh"}
 
 

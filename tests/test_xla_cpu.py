@@ -56,3 +56,11 @@ def test_cpu_model_names_this_machines_processor():
   with open("/proc/cpuinfo") as f:
     names = {line.split(":", 1)[1].strip() for line in f if line.startswith("model name")}
   assert xla_cpu.cpu_model() in (names or {"unknown"})
+
+
+def test_cpu_isa_lists_the_vector_extensions_this_cpu_has():
+  with open("/proc/cpuinfo") as f:
+    flags = next((set(line.split(":", 1)[1].split()) for line in f
+                  if line.startswith("flags")), set())
+  isa = xla_cpu.cpu_isa().split()
+  assert isa == [flag for flag in xla_cpu.ISA_FLAGS if flag in flags]
