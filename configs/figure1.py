@@ -20,6 +20,7 @@ form (a GPU trains its members at once).
 """
 
 from configs import common
+from rethinking_jax.reports import paper
 
 LEVELS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 KINDS = ("true_labels", "random_labels", "shuffled_pixels", "random_pixels", "gaussian")
@@ -30,7 +31,7 @@ def runs():
          for model in ("inception_small", "mlp_1x512")}
   for kind in KINDS:
     out[f"a_alexnet_small_{kind}"] = dict(model="alexnet_small", panel="a", randomizations=kind)
-  for model in ("inception_small", "alexnet_small", "mlp_1x512"):
+  for model in paper.FIGURE1_MODELS:
     out[f"bc_{model}"] = dict(
         model=model, panel="bc",
         randomizations=",".join(f"corrupt_labels:{p:g}" for p in LEVELS))

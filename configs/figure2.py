@@ -5,9 +5,10 @@ synthetic data. (Figure 2a, ImageNet, belongs to configs/table2.py.)
 """
 
 from configs import common
+from rethinking_jax.reports import paper
 
 
 def get_config(arg=None):
   runs = {model: dict(model=model, randomizations="true_labels")
-          for model in ("inception_small", "inception_small_nobn")}
+          for model in paper.FIGURE2_MODELS}
   return common.suite("figure2", runs, arg, stop_when_memorized=False, num_epochs=100)

@@ -35,6 +35,11 @@ TABLE4 = [
 ]
 
 # Figure 1c: test error after convergence at p = 0 (Table 1, no regularizers) and p = 1 (%).
+# The models each figure draws, in the paper's order (the configs train them, the reports
+# draw them).
+FIGURE1_MODELS = ("inception_small", "alexnet_small", "mlp_1x512")
+FIGURE2_MODELS = ("inception_small", "inception_small_nobn")
+
 FIGURE1C = {"inception_small": (14.25, 90.22), "alexnet_small": (23.93, 90.14),
             "mlp_1x512": (49.49, 89.39)}
 # Figure 1a: the order in which the small Inception's training loss reaches ~0 (PAPER.md).

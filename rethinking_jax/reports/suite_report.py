@@ -460,7 +460,7 @@ def figure1(workdir, runs) -> list[str]:
   notes = []
   bc = panel_runs(runs, "bc")
   bc_by_model = panel_by_model(runs, "bc")  # one run per model, or one sub-run per level
-  for model in ("inception_small", "alexnet_small", "mlp_1x512"):
+  for model in paper.FIGURE1_MODELS:
     run = bc_by_model.get(model)
     if not run:
       continue
@@ -554,7 +554,7 @@ def figure2(workdir, runs) -> list[str]:
   fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
   table = ["| model | final train % | final test % | best test % (early stopping) |",
            "|---|---:|---:|---:|"]
-  for ax, model in zip(axes, ("inception_small", "inception_small_nobn"), strict=True):
+  for ax, model in zip(axes, paper.FIGURE2_MODELS, strict=True):
     run = _run_of_model(runs.values(), model)
     ax.set(title=model, xlabel="steps", ylabel="accuracy")
     ax.grid(alpha=0.3)
