@@ -26,17 +26,22 @@ _YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
 _EIGEN = f"{_YNN_FLAG}=-individual_convolution"
 
 
-def cpu_model() -> str:
-  """The CPU's model name ('unknown' where /proc/cpuinfo says none): recorded beside every
-  run's and benchmark's figures, since float results and speeds differ between CPU models."""
+def _cpuinfo(field: str) -> str | None:
+  """The first `field` line's value in /proc/cpuinfo (None where there is none)."""
   try:
     with open("/proc/cpuinfo") as f:
       for line in f:
-        if line.startswith("model name"):
+        if line.startswith(field):
           return line.split(":", 1)[1].strip()
   except OSError:
     pass
-  return "unknown"
+  return None
+
+
+def cpu_model() -> str:
+  """The CPU's model name ('unknown' where /proc/cpuinfo says none): recorded beside every
+  run's and benchmark's figures, since float results and speeds differ between CPU models."""
+  return _cpuinfo("model name") or "unknown"
 
 
 # The vector extensions that change which kernels XLA:CPU compiles for this host, hence the
@@ -46,15 +51,8 @@ ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp1
 
 def cpu_isa() -> str:
   """The ISA_FLAGS this CPU has, space-separated ('' where /proc/cpuinfo says none)."""
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("flags"):
-          have = set(line.split(":", 1)[1].split())
-          return " ".join(flag for flag in ISA_FLAGS if flag in have)
-  except OSError:
-    pass
-  return ""
+  have = set((_cpuinfo("flags") or "").split())
+  return " ".join(flag for flag in ISA_FLAGS if flag in have)
 
 
 def resolve(conv_impl: str, cores: int | None = None) -> str:

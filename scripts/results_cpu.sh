@@ -111,16 +111,15 @@ for part in ${PARTS//,/ }; do
       # the same scale.
       timed "$PY" -m rethinking_jax.main --config=configs/quickstart.py \
         --workdir=runs/fooling_members/digits --config.progress=False --config.restart=True
-      # shellcheck disable=SC2086  # ATTACK: extra flags, split on spaces
+      # shellcheck disable=SC2206  # ATTACK: extra flags, split on spaces
+      attack=(--config.num_attack_images=100 --config.generations=300 ${ATTACK:-})
       timed "$PY" -m rethinking_jax.main --config=configs/fooling.py \
         --workdir=results/fooling_digits --config.fooling_workdir=runs/fooling_members/digits \
-        --config.num_attack_images=100 --config.generations=300 ${ATTACK:-}
+        "${attack[@]}"
       alexnet=runs/fooling_members/alexnet/a_alexnet_small
       sources=runs/fooling_members/mlp_1x512,${alexnet}_true_labels,${alexnet}_random_labels
-      # shellcheck disable=SC2086  # ATTACK: extra flags, split on spaces
       timed "$PY" -m rethinking_jax.main --config=configs/fooling.py \
-        --workdir=results/fooling_cifar10 "--config.fooling_workdir=$sources" \
-        --config.num_attack_images=100 --config.generations=300 ${ATTACK:-} ;;
+        --workdir=results/fooling_cifar10 "--config.fooling_workdir=$sources" "${attack[@]}" ;;
     measures)
       timed "$PY" -m rethinking_jax.measures --workdir=results/figure1_mlp_1x512/bc_mlp_1x512 ;;
     table3)

@@ -16,7 +16,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rethinking_jax import checkpoints  # noqa: E402
+from rethinking_jax import checkpoints, fields  # noqa: E402
 from rethinking_jax.data.dataset import subset_indices  # noqa: E402
 from rethinking_jax.errors import UserError  # noqa: E402
 from rethinking_jax.fooling import adversarial, ascent, classifier, map_elites  # noqa: E402
@@ -101,7 +101,7 @@ def attack_member(config, clf, mean, images, labels, workdir, tag) -> dict:
 
 def _sources(config) -> list[str]:
   """The trained workdirs named by `fooling_workdir` (comma-separated), each checked."""
-  sources = [s.strip() for s in str(config.fooling_workdir).split(",") if s.strip()]
+  sources = fields.split(config.fooling_workdir)
   if not sources:
     raise UserError("fooling_workdir: empty; name one or more trained workdirs, "
                     "comma-separated (e.g. runs/quickstart)")
@@ -121,20 +121,20 @@ def run(config, workdir: str) -> dict:
   its own run's mean training image (a subset run's mean is its subset's).
   """
   sources = _sources(config)
-  chosen = [m.strip() for m in str(config.fooling_members).split(",") if m.strip()]
+  chosen = fields.split(config.fooling_members)
   if not all(m.isdigit() for m in chosen):
     raise UserError(f"fooling_members: {config.fooling_members!r}; allowed: comma-separated "
                     "member indices (0, 1, ...), or empty for every member")
   chosen = [int(m) for m in chosen]
-  loaded = []  # every source checked before any member is attacked
+  attacked, images, loaded = None, None, []  # every source checked before any attack
   for source in sources:
     mean, test_images, test_labels = classifier.images_of_workdir(source)
     # A fixed random sample, not the first N: image folders list their images class by
     # class (the first 100 CIFAR-10 test images are all airplanes).
-    chosen_images = subset_indices(len(test_images), config.num_attack_images)
-    images, labels = test_images[chosen_images], test_labels[chosen_images]
-    if loaded and (images.shape != loaded[0][2].shape
-                   or not np.array_equal(images, loaded[0][2])):
+    own = subset_indices(len(test_images), config.num_attack_images)
+    if attacked is None:
+      attacked, images, labels = own, test_images[own], test_labels[own]
+    elif not np.array_equal(test_images[own], images):
       raise UserError(f"fooling_workdir: {source!r} was trained on other test images than "
                       f"{sources[0]!r}; name runs of one dataset (and crop)")
     num_members = checkpoints.restore_member(source, 0)["num_members"]
@@ -142,19 +142,18 @@ def run(config, workdir: str) -> dict:
       if not 0 <= m < num_members:
         raise UserError(f"fooling_members: member {m} is not in {source!r} (allowed: 0 to "
                         f"{num_members - 1})")
-    loaded.append((source, mean, images, labels, chosen or list(range(num_members)),
-                   chosen_images))
+    loaded.append((source, _model_of(source), mean, chosen or list(range(num_members))))
   os.makedirs(workdir, exist_ok=True)
   files.write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json()))
   results = []
-  for source, mean, images, labels, members, _ in loaded:
+  for source, model, mean, members in loaded:
     for m in members:
       clf = classifier.from_workdir(source, m)
       tag = f"member{len(results)}"
-      results.append({"member": m, "source": source, "model": _model_of(source), "tag": tag,
+      results.append({"member": m, "source": source, "model": model, "tag": tag,
                       **attack_member(config, clf, mean, images, labels, workdir, tag)})
-  summary = {"source": ",".join(sources), "num_attack_images": int(len(loaded[0][2])),
-             "attacked_test_images": [int(i) for i in loaded[0][5]], "members": results}
+  summary = {"source": ",".join(sources), "num_attack_images": int(len(images)),
+             "attacked_test_images": [int(i) for i in attacked], "members": results}
   files.write_json(os.path.join(workdir, "summary.json"), summary)
   files.write_text(os.path.join(workdir, "report.md"), report(summary, config))
   return summary

@@ -16,7 +16,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import ml_collections  # noqa: E402
 
+from rethinking_jax.engine import members as members_lib  # noqa: E402
 from rethinking_jax.reports import files, paper, protocol, stats  # noqa: E402
 
 
@@ -53,10 +55,6 @@ def load_suite(workdir: str) -> tuple[dict, dict]:
 def provisional_summary(name: str, run_config: dict, metrics: list[dict]) -> dict:
   """A summary of an unfinished run from its metrics: each member's last evaluation, the
   members' settings from the run's config (the same resolution the engine uses)."""
-  import ml_collections
-
-  from rethinking_jax.engine import members as members_lib
-
   specs = members_lib.from_config(ml_collections.ConfigDict(run_config))
   threshold = run_config.get("memorize_threshold", 1.0)
   members = []
