@@ -3,6 +3,7 @@
 import ml_collections
 
 from configs import default
+from rethinking_jax import fields
 from rethinking_jax.engine import program
 from rethinking_jax.reports import paper, protocol
 
@@ -35,14 +36,36 @@ def _positive(parts, key, what):
   return value
 
 
+FLAGS = ("smoke", "per_member")  # config arguments that are switches, not selections
+
+
 def parse_arg(arg):
-  """'smoke,inception,seeds=3,subset=10000' -> (True, ['inception'], 3, 10000);
-  '' -> (False, [], 1, None)."""
+  """'smoke,inception,seeds=3,subset=10000' -> ({'smoke'}, ['inception'], 3, 10000);
+  '' -> (set(), [], 1, None)."""
   parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
   num_seeds = _positive(parts, "seeds", "the members per row, with independent seeds") or 1
   subset = _positive(parts, "subset", "a fixed random N of the training images")
-  named = [p for p in parts if p != "smoke" and not p.startswith(("seeds=", "subset="))]
-  return "smoke" in parts, named, num_seeds, subset
+  named = [p for p in parts if p not in FLAGS and not p.startswith(("seeds=", "subset="))]
+  return {p for p in parts if p in FLAGS}, named, num_seeds, subset
+
+
+def per_member(runs: dict, base) -> dict:
+  """Each run split into one run per member (randomization x weight decay x seed), named
+  RUN_KIND[_wd]_seedS: each stops at its own member's memorization, where one run trains
+  every member until its slowest one memorized (a CPU trains members one after another,
+  so the split costs the sum of the members' steps instead of members x the slowest's)."""
+  out = {}
+  for name, o in runs.items():
+    for kind in fields.split(o.get("randomizations", base.randomizations)):
+      for wd in fields.split(o.get("weight_decays", base.weight_decays) or base.weight_decay):
+        for seed in fields.split(o.get("seeds", base.seeds)):
+          tag = kind.replace(":", "").replace(".", "")
+          sub = f"{name}_{tag}{'_wd' if float(wd) else ''}_seed{seed}"
+          if sub in out:
+            raise ValueError(f"config argument per_member: two members of run {name} would "
+                             f"both be named {sub} (more than one nonzero weight decay)")
+          out[sub] = {**o, "randomizations": kind, "weight_decays": wd, "seeds": seed}
+  return out
 
 
 def on_subset(c, num_train: int) -> None:
@@ -68,10 +91,11 @@ def suite(report: str, runs: dict, arg=None, num_epochs: int = 200, smoke=None, 
   model's runs; any other keeps the runs whose model starts with it (`table1.py:inception`
   keeps inception_small and inception_small_nobn, `table1.py:inception_small` only the
   first). `seeds=N`: every row trained by N members with independent seeds (the reports
-  give mean ± standard deviation). `smoke`: the suite's own overrides of make_smoke's
+  give mean ± standard deviation). `per_member`: one run per member (see per_member),
+  selected by the split runs' names. `smoke`: the suite's own overrides of make_smoke's
   stand-in.
   """
-  smoke_run, selected, num_seeds, subset = parse_arg(arg)
+  flags, selected, num_seeds, subset = parse_arg(arg)
   c = default.get_config()
   c.report = report
   if report not in SEED_OFFSET:  # a new experiment must not reuse another's members
@@ -85,6 +109,8 @@ def suite(report: str, runs: dict, arg=None, num_epochs: int = 200, smoke=None, 
   c.checkpoint_every_epochs = 10
   for key, value in base.items():
     c[key] = value
+  if "per_member" in flags:
+    runs = per_member(runs, c)
   models = {o["model"] for o in runs.values()}
 
   def chosen(name, model):
@@ -94,13 +120,14 @@ def suite(report: str, runs: dict, arg=None, num_epochs: int = 200, smoke=None, 
 
   kept = {name: o for name, o in runs.items() if not selected or chosen(name, o["model"])}
   if not kept:
-    raise ValueError(f"config argument {arg!r} selects no run; allowed: smoke, seeds=N, "
+    raise ValueError(f"config argument {arg!r} selects no run; allowed: smoke, per_member, "
+                     "seeds=N, subset=N, "
                      f"{', '.join(sorted(models | set(runs)))} (or a model prefix such as "
                      "inception)")
   c.runs = ml_collections.ConfigDict({name: dict(o) for name, o in kept.items()})
   if subset:
     on_subset(c, subset)
-  if smoke_run:
+  if "smoke" in flags:
     make_smoke(c, **(smoke or {}))
   return c
 

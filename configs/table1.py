@@ -9,6 +9,13 @@ Members that share an architecture and a crop train together: for each model one
 center crop (true and random labels, weight decay 0 and the paper's value: the extra
 random-labels + weight-decay member is Table 4's row) and, for the conv nets, one with random
 crop (true labels, both weight decays).
+
+    ... --config=configs/table1.py:alexnet_small,per_member,seeds=3   (one run per member)
+
+`per_member` splits those runs into one per member (RUN_LABELS[_wd]_seedS), each stopping at
+its own memorization: on a CPU, where members train one after another, a run of several
+would train every member until its slowest one memorized (scripts/results_cpu.sh
+table1_alexnet).
 """
 
 from configs import common

@@ -12,8 +12,8 @@
 #   bash scripts/results_cpu.sh [PARTS]   # PARTS: table1,figure1,measures,table3,rademacher (all)
 #                                         # or table3_features (its random-feature rows only),
 #                                         # figure1a_mlp, figure1a_alexnet, figure1bc_alexnet,
-#                                         # alexnet_subsets, table4_alexnet, fooling (not in
-#                                         # "all")
+#                                         # alexnet_subsets, table1_alexnet, table4_alexnet,
+#                                         # fooling (not in "all")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -85,6 +85,22 @@ for part in ${PARTS//,/ }; do
         on_subset configs/figure1.py:a_alexnet_small_true_labels \
           "results/alexnet_subsets/n$n" "$n"
       done ;;
+    table1_alexnet)  # Table 1's five small-AlexNet rows (crop yes/no x weight decay yes/no on
+      # true labels; random labels) on the SUBSET of figure1a_alexnet with its schedule, 3
+      # seeds: one sub-run per member (per_member; SEEDS outer, ROWS inner, so each seed's
+      # table fills before the next), each stopping at its own memorization, capped at CAP
+      # paper epochs (default 20 = 7,800 steps: random crop may never reach 100%).
+      first=1
+      for seed in ${SEEDS:-0 1 2}; do
+        for row in ${ROWS:-center_true_labels center_true_labels_wd center_random_labels \
+                    random_crop_true_labels random_crop_true_labels_wd}; do
+          extra=(); [[ $first = 1 ]] || extra=(--config.restart=False)  # the others join
+          CAP=${CAP:-20} on_subset \
+            "configs/table1.py:alexnet_small_${row}_seed$seed,per_member,seeds=3" \
+            results/table1_alexnet_small "${SUBSET:-10000}" "${extra[@]}"
+          first=0
+        done
+      done ;;
     table4_alexnet)  # Table 4's AlexNet row: random labels with weight decay (the paper: it
       # does not converge) on the SUBSET of figure1a_alexnet, capped at CAP paper epochs
       # (default 20 = 7,800 steps: 2.8x what random labels took without weight decay).
@@ -132,7 +148,7 @@ for part in ${PARTS//,/ }; do
       timed "$PY" -m rethinking_jax.main --config=configs/rademacher.py:seeds=3 \
         --workdir=results/rademacher "${COMMON[@]}" --config.eval_every_epochs=2 ;;
     *) echo "error: part $part: allowed table1, figure1, figure1a_mlp, figure1a_alexnet," \
-         "figure1bc_alexnet, alexnet_subsets, table4_alexnet, fooling, measures, table3," \
+         "figure1bc_alexnet, alexnet_subsets, table1_alexnet, table4_alexnet, fooling, measures, table3," \
          "table3_features, rademacher" >&2
        exit 2 ;;
   esac

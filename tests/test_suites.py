@@ -432,3 +432,26 @@ def test_the_decay_interval_is_held_to_the_paper_in_steps():
       "num_train 10,000 (paper 50,000)"]
   assert "lr decay every (steps) 1950 (paper 390)" in protocol.differences(
       "figure1", {**config, "model": "alexnet_small"}, whole)
+
+
+def test_per_member_splits_each_run_into_its_members_and_nothing_else():
+  """`per_member`: one sub-run per member, together exactly the members of the unsplit runs
+  (each with its own seed), so each stops at its own memorization (Table 1 on the CPU)."""
+  from rethinking_jax.engine import members as members_lib
+  table1 = importlib.import_module("configs.table1")
+
+  def settings(config):
+    out = []
+    for name, sub in suite.sub_configs(config).items():
+      for spec in members_lib.from_config(sub):
+        out.append((sub.model, sub.train_transform, spec.randomization.kind, spec.seed,
+                    spec.weight_decay))
+    return sorted(out)
+
+  whole = table1.get_config("alexnet_small,seeds=3,subset=10000")
+  split = table1.get_config("alexnet_small,per_member,seeds=3,subset=10000")
+  assert len(split.runs) == len(settings(split)) == 18
+  assert settings(split) == settings(whole)
+  name = "alexnet_small_random_crop_true_labels_wd_seed2"
+  one = suite.sub_configs(table1.get_config(f"{name},per_member,seeds=3"))
+  assert list(one) == [name] and one[name].seeds == "2" and one[name].weight_decays == "0.0005"
