@@ -1,20 +1,12 @@
-"""Shared pieces of the paper's suite configs: sub-runs, selection by argument, :smoke."""
+"""A study's suite config (rethinking_jax/studies): its sub-runs, selection by argument,
+seeds, a subset, one run per member, :smoke."""
 
 import ml_collections
 
 from configs import default
-from rethinking_jax import fields
+from rethinking_jax import fields, studies
 from rethinking_jax.engine import program
-from rethinking_jax.reports import paper, protocol
-
-PAPER_WEIGHT_DECAY = paper.WEIGHT_DECAY  # the one table of the paper's values
-
-
-# Each experiment draws its seeds from its own range, so that no two experiments share a
-# member (Figure 1's p = 0 members are not Table 1's true-label members).
-SEED_OFFSET = {"table1": 0, "figure1": 100, "figure2": 200, "table4": 300, "table2": 400,
-               "rademacher": 500}
-
+from rethinking_jax.reports import protocol
 
 # The paper's epoch: all 50,000 CIFAR-10 training images (reports/protocol.py). On a subset,
 # the schedule and the caps stay counted in its steps (subset=N).
@@ -84,31 +76,35 @@ def on_subset(c, num_train: int) -> None:
   c.num_epochs = -(-c.num_epochs * paper_steps // subset_steps)
 
 
-def suite(report: str, runs: dict, arg=None, num_epochs: int = 200, smoke=None, **base):
-  """A config whose `runs` are `runs` ({name: overrides}), optionally a subset and :smoke.
+def suite(report: str, arg=None):
+  """The suite config of study `report` (rethinking_jax/studies), optionally a subset and
+  :smoke.
 
   Selection: an argument that names a run keeps it; one that names a model keeps that
   model's runs; any other keeps the runs whose model starts with it (`table1.py:inception`
   keeps inception_small and inception_small_nobn, `table1.py:inception_small` only the
   first). `seeds=N`: every row trained by N members with independent seeds (the reports
-  give mean ± standard deviation). `per_member`: one run per member (see per_member),
-  selected by the split runs' names. `smoke`: the suite's own overrides of make_smoke's
-  stand-in.
+  give mean ± standard deviation), drawn from the study's own seed range. `per_member`: one
+  run per member (see per_member), selected by the split runs' names. `smoke`: the study's
+  own overrides of make_smoke's stand-in.
   """
+  study = studies.get(report)
+  if study is None:
+    raise ValueError(f"report {report!r} is not a study; known: "
+                     f"{', '.join(sorted(studies.STUDIES))} (rethinking_jax/studies)")
   flags, selected, num_seeds, subset = parse_arg(arg)
+  if num_seeds > studies.SEEDS_PER_STUDY:
+    raise ValueError(f"config argument seeds={num_seeds}: at most {studies.SEEDS_PER_STUDY} "
+                     "(a study's own seed range)")
   c = default.get_config()
   c.report = report
-  if report not in SEED_OFFSET:  # a new experiment must not reuse another's members
-    taken = ", ".join(f"{k} {v}" for k, v in SEED_OFFSET.items())
-    raise ValueError(f"report {report!r} has no seed range: add it to configs/common."
-                     f"SEED_OFFSET (taken: {taken})")
-  offset = SEED_OFFSET[report]
-  c.seeds = ",".join(str(offset + i) for i in range(num_seeds))
+  c.seeds = ",".join(str(study.seed_offset + i) for i in range(num_seeds))
   c.dataset = "cifar10"
-  c.num_epochs = num_epochs
+  c.num_epochs = 200
   c.checkpoint_every_epochs = 10
-  for key, value in base.items():
+  for key, value in study.config.items():
     c[key] = value
+  runs = study.runs()
   if "per_member" in flags:
     runs = per_member(runs, c)
   models = {o["model"] for o in runs.values()}
@@ -128,7 +124,7 @@ def suite(report: str, runs: dict, arg=None, num_epochs: int = 200, smoke=None, 
   if subset:
     on_subset(c, subset)
   if "smoke" in flags:
-    make_smoke(c, **(smoke or {}))
+    make_smoke(c, **study.smoke)
   return c
 
 

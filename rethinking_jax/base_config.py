@@ -98,6 +98,6 @@ def get_config(arg=None):
   c.runs = ml_collections.ConfigDict()
   c.report = ""                  # the paper layout of the combined report: table1, ...
   c.panel = ""                   # the part of that report a sub-run fills (figure1: a, bc;
-                                 # reports.suite_report.PANELS), declared by its config
+                                 # its study's panels), declared by its config
   c.smoke = False                # a tiny offline stand-in, never the paper's experiment
   return c

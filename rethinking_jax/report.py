@@ -12,7 +12,8 @@ import sys
 
 from absl import app, flags
 
-from rethinking_jax.reports import files, markdown, suite_report
+from rethinking_jax import studies
+from rethinking_jax.reports import files, markdown
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run's or a suite's workdir.")
 
@@ -24,7 +25,7 @@ def render(workdir: str) -> str:
   with open(config_path) as f:
     config = json.load(f)
   if config.get("runs"):
-    return suite_report.write(workdir)
+    return studies.write_report(workdir)
   metrics = os.path.join(workdir, "metrics.jsonl")
   history = files.read_jsonl(metrics) if os.path.exists(metrics) else []
   summary_path = os.path.join(workdir, "summary.json")

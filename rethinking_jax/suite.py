@@ -17,10 +17,10 @@ import jax
 import ml_collections
 from absl import logging
 
-from rethinking_jax import checkpoints, configuration, train
+from rethinking_jax import checkpoints, configuration, studies, train
 from rethinking_jax import workdir as workdir_lib
 from rethinking_jax.errors import UserError
-from rethinking_jax.reports import files, suite_report
+from rethinking_jax.reports import files
 
 
 def is_suite(config) -> bool:
@@ -42,7 +42,8 @@ def sub_configs(config) -> dict[str, ml_collections.ConfigDict]:
       configuration.validate(sub)
     except UserError as err:
       raise UserError(f"runs.{name}: {err}") from None
-    panels = suite_report.PANELS.get(config.get("report"), ())
+    study = studies.get(config.get("report"))
+    panels = study.panels if study else ()
     if sub.panel and sub.panel not in panels:
       raise UserError(f"runs.{name}.panel: {sub.panel!r} is not a panel of the "
                       f"{config.get('report') or 'unnamed'} report; allowed: "
@@ -103,6 +104,6 @@ def run_suite(config, workdir: str) -> dict:
       logging.info("suite %s: run %d of %d, %s (%s)", config.get("report") or "", i,
                    len(subs), name, sub.model)
       summaries[name] = train.train_and_evaluate(sub, os.path.join(workdir, name))
-    report = suite_report.write(workdir) if writes else os.path.join(workdir, "report.md")
+    report = studies.write_report(workdir) if writes else os.path.join(workdir, "report.md")
   return {"runs": summaries, "report": report}
 

@@ -1,20 +1,19 @@
 """The README's recipes ("Adding a model, a randomization, a source, a table"), each followed
 once: what a user writes, registered the way the recipe says, trained end to end."""
 
+import importlib
 import json
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 from helpers import tiny_config
 
-from rethinking_jax import data, models, suite, train
+from rethinking_jax import data, models, studies, suite, train
 from rethinking_jax.data import randomize
 from rethinking_jax.engine import program
-from rethinking_jax.reports import suite_report
 
 
 @pytest.fixture
@@ -27,7 +26,7 @@ def registries(monkeypatch):
   monkeypatch.setattr(randomize, "INPUT_RANDOMIZATIONS", dict(randomize.INPUT_RANDOMIZATIONS))
   monkeypatch.setattr(data.sources, "SOURCES", dict(data.SOURCES))
   monkeypatch.setattr(data.sources, "DATASETS", data.DATASETS)
-  monkeypatch.setattr(suite_report, "SECTIONS", dict(suite_report.SECTIONS))
+  monkeypatch.setattr(studies, "STUDIES", dict(studies.STUDIES))
 
 
 class TinyCNN(nn.Module):
@@ -95,15 +94,21 @@ def test_adding_a_source(registries, tmp_path):
 
 
 def test_adding_a_paper_table(registries, tmp_path):
+  """The recipe: a module rethinking_jax/studies/my_table.py holding a Study (its runs, seed
+  range, report section), one registry line; configs/study.py:my_table runs it."""
   def my_table(workdir, runs):
     """One line per run: its model and final train accuracy."""
     return ["## My table", ""] + [
         f"- {name}: {run['summary']['run']['model']} "
         f"{100 * run['summary']['members'][0]['train_acc']:.1f}%" for name, run in runs.items()]
 
-  suite_report.SECTIONS["my_table"] = ("My table", my_table)
-  config = tiny_config(report="my_table", runs=ml_collections.ConfigDict(
-      {"wide": {"model": "mlp_1x512"}, "narrow": {"model": "mlp_1x32"}}))
+  study = studies.Study(
+      name="my_table", title="My table", seed_offset=900, section=my_table,
+      runs=lambda: {"wide": {"model": "mlp_1x512"}, "narrow": {"model": "mlp_1x32"}},
+      smoke=dict(synthetic_shape=(8, 8, 3), crop_size=0, num_epochs=3))
+  studies.register(study)  # the registry line (STUDIES in studies/__init__.py)
+  config = importlib.import_module("configs.study").get_config("my_table,smoke,seeds=2")
+  config.progress = False
   result = suite.run_suite(config, str(tmp_path))
   report = open(result["report"]).read()
   assert report.startswith("# My table") and "## My table" in report
@@ -111,3 +116,4 @@ def test_adding_a_paper_table(registries, tmp_path):
   assert f"- wide: mlp_1x512 {100 * accs['wide']:.1f}%" in report
   assert f"- narrow: mlp_1x32 {100 * accs['narrow']:.1f}%" in report
   assert json.loads((tmp_path / "config.json").read_text())["report"] == "my_table"
+  assert [m["seed"] for m in result["runs"]["wide"]["members"]] == [900, 901]  # its own range

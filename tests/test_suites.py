@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from configs import default
-from rethinking_jax import suite
+from rethinking_jax import studies, suite
 from rethinking_jax.errors import UserError
-from rethinking_jax.reports import paper, suite_report
+from rethinking_jax.reports import convergence, protocol
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUITES = {"table1": ["", "smoke", "inception", "alexnet", "mlp_1x512", "smoke,mlp"],
@@ -54,16 +54,28 @@ def test_table2_covers_every_row_of_the_paper():
       for wd in sub.weight_decays.split(","):
         rows.add((sub.train_transform == "augment", sub.dropout_rate > 0, float(wd) > 0,
                   labels == "random_labels"))
-  assert rows == {tuple(row[:4]) for row in paper.TABLE2}
+  assert rows == {tuple(row[:4]) for row in studies.table2.PAPER}
   assert list(importlib.import_module("configs.table2").get_config("aug").runs.keys()) == ["aug"]
 
 
-def test_a_suite_without_its_own_seed_range_is_refused():
-  """A new table must not silently reuse Table 1's seeds (and so its members)."""
-  common = importlib.import_module("configs.common")
-  with pytest.raises(ValueError, match="report 'table9' has no seed range: add it to "
-                     "configs/common.SEED_OFFSET"):
-    common.suite("table9", {"x": {"model": "mlp_1x512"}})
+def differences(report, config, summary):
+  """The run's deviations from study `report`'s protocol."""
+  return protocol.differences(studies.get(report).protocol(config), config, summary)
+
+
+def test_a_study_without_its_own_seed_range_is_refused():
+  """A new table must not silently reuse Table 1's seeds (and so its members): a study
+  names its seed range (no default), and one already taken is refused."""
+  with pytest.raises(TypeError, match="seed_offset"):
+    studies.Study(name="table9", title="Table 9", runs=dict, section=lambda w, r: [])
+  with pytest.raises(ValueError, match="seed_offset 0 is table1's"):
+    studies.register(studies.Study(name="table9", title="Table 9", seed_offset=0, runs=dict,
+                                   section=lambda w, r: []))
+  with pytest.raises(ValueError, match="must be a multiple of 100"):
+    studies.Study(name="table9", title="Table 9", seed_offset=150, runs=dict,
+                  section=lambda w, r: [])
+  with pytest.raises(ValueError, match="report 'table9' is not a study"):
+    importlib.import_module("configs.common").suite("table9")
 
 
 def test_a_config_argument_that_selects_nothing_is_an_error():
@@ -103,7 +115,7 @@ def test_table1_report_from_a_fixture_workdir(tmp_path):
   write_run(tmp_path, "mlp_1x512_center", "mlp_1x512", "center_crop", [
       member("a", "true_labels", 0.0, test=0.5123), member("b", "true_labels", 1e-4),
       member("c", "random_labels", 0.0, train=0.9934, test=0.1)])
-  report = open(suite_report.write(str(tmp_path))).read()
+  report = open(studies.write_report(str(tmp_path))).read()
   assert ("| mlp_1x512 | no | no | true | 100.00 | 100.00 | +0.00 | 50.51 | 51.23 | +0.72 |"
           in report)
   assert ("| mlp_1x512 | no | no | random | 99.34 | 99.34 | +0.00 | 10.61 | 10.00 | -0.61 |"
@@ -125,7 +137,7 @@ def test_figure_reports_from_a_fixture_workdir(tmp_path):
   write_run(tmp_path, "bc_mlp_1x512", "mlp_1x512", "center_crop",
             [member(f"p{p}", "corrupt_labels", p=p, steps=int(100 * (1 + p)), test=1 - p / 2)
              for p in (0.0, 0.5, 1.0)])
-  report = open(suite_report.write(str(tmp_path))).read()
+  report = open(studies.write_report(str(tmp_path))).read()
   assert "Smoke run" in report and "![Figure 1](figure1.png)" in report
   assert "| mlp_1x512 | 1 | 96% | 30 | 1.00 | 50.00 | 89.39 |" in report
   assert "not every member reached 100% train accuracy" in report
@@ -136,7 +148,7 @@ def test_figure_reports_from_a_fixture_workdir(tmp_path):
       {"report": "figure2", "runs": {"inception_small": {}}}))
   write_run(tmp_path, "inception_small", "inception_small", "center_crop",
             [member("true", "true_labels", test=0.8)])
-  report = open(suite_report.write(str(tmp_path))).read()
+  report = open(studies.write_report(str(tmp_path))).read()
   assert "| inception_small | 100.00 | 80.00 | 80.00 |" in report
   assert (tmp_path / "figure2.png").exists()
 
@@ -151,10 +163,10 @@ def test_the_convergence_threshold_is_the_highest_accuracy_every_member_reached(
     return {"metrics": metrics, "summary": {"members": [{"member": m} for m in
                                                          range(len(accs))]}}
 
-  assert suite_report._common_threshold(run(0.98765, 0.9991)) == 0.987
-  assert suite_report._common_threshold(run(0.98765, 0.9991, partial=1.0)) == 0.987
-  assert suite_report._common_threshold(run(1.0, 1.0)) == 1.0
-  assert suite_report._common_threshold(run(0.9, 1.0)) == 0.9
+  assert convergence.common_threshold(run(0.98765, 0.9991)) == 0.987
+  assert convergence.common_threshold(run(0.98765, 0.9991, partial=1.0)) == 0.987
+  assert convergence.common_threshold(run(1.0, 1.0)) == 1.0
+  assert convergence.common_threshold(run(0.9, 1.0)) == 0.9
 
 
 def test_figure1_finds_its_runs_by_their_declared_panel_not_their_name(tmp_path):
@@ -169,7 +181,7 @@ def test_figure1_finds_its_runs_by_their_declared_panel_not_their_name(tmp_path)
             panel="bc")
   write_run(tmp_path, "bc_mlp_1x512", "mlp_1x512", "center_crop",  # declared: no panel
             [member("p0", "corrupt_labels", p=0.0, test=0.01)], panel="")
-  report = open(suite_report.write(str(tmp_path))).read()
+  report = open(studies.write_report(str(tmp_path))).read()
   assert "| true_labels | 30 | 1.00 |" in report  # Figure 1a's table, from loss_curves
   assert "| mlp_1x512 | 1 | 96% | 30 | 1.00 | 50.00 | 89.39 |" in report  # corruption_mlp
   assert "| 99.00 |" not in report  # not the run whose name only looks like a panel's
@@ -193,7 +205,7 @@ def test_table2_report_from_a_fixture_workdir(tmp_path):
     m["train_top5"], m["test_top5"] = 1.0, 0.8
   write_run(tmp_path, "no_aug", "inception_v3", "center_crop", rows, dropout_rate=0.0,
             stop_when_memorized=False)
-  report = open(suite_report.write(str(tmp_path))).read()
+  report = open(studies.write_report(str(tmp_path))).read()
   assert ("| no | no | no | true | 99.53 / 99.53 | 100.00 / 100.00 | 59.80 / 59.80 | "
           "80.38 / 80.00 | 63.16 / 30.00 | 84.49 / — |") in report
   assert "| no | no | no | random | 95.20 / 90.00 |" in report
@@ -253,7 +265,7 @@ def test_a_run_stopped_on_the_way_is_reported_with_what_it_reached(tmp_path):
               "wall_time": 2.0 * e}
              for e in (1, 2, 3) for m, label in enumerate(("true_labels", "random_labels"))]
   (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
-  report = open(suite_report.write(str(tmp_path))).read()
+  report = open(studies.write_report(str(tmp_path))).read()
   assert "`mlp_1x512_center` did not finish" in report and "epoch 3" in report
   assert "| mlp_1x512 | no | no | true | 100.00 | 75.00 |" in report
   assert "| mlp_1x512 | no | no | random | 99.34 | 85.00 |" in report
@@ -302,14 +314,12 @@ def test_an_off_protocol_run_lists_each_of_its_deviations(tmp_path):
 
 
 def test_a_faithful_run_records_no_deviation():
-  from rethinking_jax.reports import protocol
-
   config = json.loads(importlib.import_module("configs.table1").get_config("mlp").to_json())
   summary = {"run": {"num_train": 50_000, "num_test": 10_000},
              "members": [{"weight_decay": 0.0}, {"weight_decay": 1e-4}]}
-  assert protocol.differences("table1", {**config, "model": "mlp_1x512"}, summary) == []
+  assert differences("table1", {**config, "model": "mlp_1x512"}, summary) == []
   config["runs"] = {}
-  assert protocol.differences("table4", {**config, "model": "inception_small",
+  assert differences("table4", {**config, "model": "inception_small",
                                          "train_transform": "augment"}, summary) == [
       "lr_decay_rate 0.95 (paper 0.999)", "weight_decays {0, 0.0001} (paper {0, 0.0005})"]
 
@@ -327,7 +337,7 @@ def test_the_rademacher_estimate_is_two_train_accuracy_minus_one_on_random_binar
   labels = np.asarray(run.inputs.labels.train)
   assert set(np.unique(labels)) == {0, 1} and 0.35 < labels.mean() < 0.65
   assert np.mean(labels[0] != labels[1]) > 0.3  # independent labellings per member
-  by_step = suite_report.rademacher_estimates(
+  by_step = studies.rademacher.estimates(
       {"summary": {"members": [{"member": m, "randomization": "random_labels"}
                                for m in range(3)]}, "metrics": result.history})
   last = result.history[-1]["step"]
@@ -349,7 +359,7 @@ def test_figure1a_puts_a_models_per_kind_runs_back_together(tmp_path):
     for r in records:
       r["train_acc"] = 1.0 if r["step"] == steps else 0.5
     path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
-  report = open(suite_report.write(str(tmp_path))).read()
+  report = open(studies.write_report(str(tmp_path))).read()
   assert report.count("### (a) alexnet_small") == 1
   assert "| true_labels | 20 | 1.00 |" in report
   assert "| random_labels | 30 | 1.50 |" in report
@@ -364,7 +374,7 @@ def test_figure1a_puts_a_models_per_kind_runs_back_together(tmp_path):
                if k not in ("model", "train_transform")}
             | {"panel": "a", "randomizations": "gaussian"})
   (tmp_path / "a_alexnet_small_gaussian" / "summary.json").unlink()
-  report = open(suite_report.write(str(tmp_path))).read()
+  report = open(studies.write_report(str(tmp_path))).read()
   assert "Steps to 100% train accuracy" in report and "| true_labels | 20 | 1.00 |" in report
   assert "| gaussian | not finished: 96.0% train accuracy at step 20 |" in report
   assert "true_labels < random_labels (still training: gaussian)." in report
@@ -390,7 +400,7 @@ def test_figure1bc_puts_a_models_per_level_runs_back_together(tmp_path):
     for r in records:
       r["train_acc"] = 1.0 if r["step"] == steps else 0.5
     path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
-  report = open(suite_report.write(str(tmp_path))).read()
+  report = open(studies.write_report(str(tmp_path))).read()
   assert "| alexnet_small | 0 | 100% | 20 | 1.00 |" in report
   assert "| alexnet_small | 0.5 | 100% | 30 | 1.50 | 25.00 | — |" in report
   assert "| alexnet_small | 1 | 100% | 40 | 2.00 | 50.00 |" in report
@@ -406,7 +416,7 @@ def test_a_subset_keeps_the_papers_schedule_per_step():
   from rethinking_jax.engine import program
   figure1 = importlib.import_module("configs.figure1")
   c = figure1.get_config("a_alexnet_small,subset=10000")
-  assert sorted(c.runs) == [f"a_alexnet_small_{k}" for k in sorted(figure1.KINDS)]
+  assert sorted(c.runs) == [f"a_alexnet_small_{k}" for k in sorted(studies.figure1.KINDS)]
   assert c.num_train == 10_000
   steps_per_epoch = program.steps_per_epoch(c.num_train, c.batch_size)
   assert program.lr_interval_steps(c.lr_decay_every_epochs, steps_per_epoch) == 390
@@ -421,16 +431,14 @@ def test_a_subset_keeps_the_papers_schedule_per_step():
 def test_the_decay_interval_is_held_to_the_paper_in_steps():
   """A subset run that decays every 5 of its 78-step epochs keeps the paper's 390 steps: no
   deviation; the same interval on all 50,000 images (1,950 steps) is one."""
-  from rethinking_jax.reports import protocol
-
   config = json.loads(importlib.import_module("configs.figure1").get_config(
       "a_alexnet_small,subset=10000").to_json())
   config["runs"] = {}
   subset = {"run": {"num_train": 10_000, "num_test": 10_000}, "members": []}
   whole = {"run": {"num_train": 50_000, "num_test": 10_000}, "members": []}
-  assert protocol.differences("figure1", {**config, "model": "alexnet_small"}, subset) == [
+  assert differences("figure1", {**config, "model": "alexnet_small"}, subset) == [
       "num_train 10,000 (paper 50,000)"]
-  assert "lr decay every (steps) 1950 (paper 390)" in protocol.differences(
+  assert "lr decay every (steps) 1950 (paper 390)" in differences(
       "figure1", {**config, "model": "alexnet_small"}, whole)
 
 
@@ -442,7 +450,7 @@ def test_per_member_splits_each_run_into_its_members_and_nothing_else():
 
   def settings(config):
     out = []
-    for name, sub in suite.sub_configs(config).items():
+    for sub in suite.sub_configs(config).values():
       for spec in members_lib.from_config(sub):
         out.append((sub.model, sub.train_transform, spec.randomization.kind, spec.seed,
                     spec.weight_decay))

@@ -90,7 +90,7 @@ def run_report(summary: dict, config: dict | None = None) -> str:
             f"each member's own (possibly randomized) labels; {test_rule}. "
             "Curves: `curves.png`; every evaluation point: `metrics.jsonl`.", ""]
   if config is not None:
-    diffs = protocol.differences(None, config, summary)
+    diffs = protocol.differences(protocol.cifar10(config), config, summary)
     lines += ["Differences from the paper's CIFAR10 protocol (PAPER.md §1-4): "
               + (", ".join(diffs) if diffs else "none") + ".", ""]
   if run.get("metrics_lines_lost"):

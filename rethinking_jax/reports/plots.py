@@ -60,3 +60,16 @@ def plot_memorization(history: list[dict], path: str, title: str = "") -> bool:
   files.save_figure(fig, path, dpi=110)
   plt.close(fig)
   return True
+
+
+def accuracy_panel(ax, records, title, metric="acc"):
+  """Train and test accuracy against steps, the gap to the running best test shaded."""
+  steps = [r["step"] for r in records]
+  test = [r[f"test_{metric}"] or 0.0 for r in records]
+  best = [max(test[:i + 1]) for i in range(len(test))]
+  ax.plot(steps, [r[f"train_{metric}"] or 0.0 for r in records], label="train")
+  ax.plot(steps, test, label="test")
+  ax.fill_between(steps, test, best, alpha=0.3, label="running best test")
+  ax.set(title=title, xlabel="steps", ylabel="accuracy" if metric == "acc" else "top-5")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)

@@ -1,7 +1,8 @@
 """The paper's protocol as data (PAPER.md §1-5), and every field in which a run differs.
 
-One table per experiment of what the paper did; a report compares each run's resolved config
-(and the dataset it actually read) with it, field by field. What the paper leaves open (batch
+The CIFAR10 protocol every study starts from (each study adds its own values:
+rethinking_jax/studies); a report compares each run's resolved config (and the dataset it
+actually read) with it, field by field. What the paper leaves open (batch
 size, decay interval, batch-norm settings, ImageNet's preprocessing: PAPER.md's [default]s)
 is the project's choice: it is listed in the table all the same, since a reader compares
 with those values too.
@@ -31,34 +32,14 @@ CIFAR10 = {
     #                                 step, but curves between full points over part of it)
     "num_classes": "all",           # the dataset's own classes (0: no folding)
 }
-# Section 2.2's Rademacher test (configs/rademacher.py): uniformly random +-1 labels.
-RADEMACHER = {"num_classes": 2}
-# Table 4's random-crop and augment runs: a slower decay, trained longer (PAPER.md §5).
-TABLE4_AUGMENTED = {"lr_decay_rate": 0.999}
-# Table 2, ImageNet with Inception V3: the paper gives little; PAPER.md's [default]s.
-IMAGENET = {
-    "num_train": 1_281_167, "num_test": 50_000, "image_size": 342, "crop_size": 299,
-    "batch_size": 128, "momentum": 0.9, "learning_rate": 0.1, "lr_decay_rate": 0.95,
-    "lr_decay_every_epochs": 1.0, "corrupt_test_labels": False, "compute_dtype": "float32",
-}
-IMAGENET_WEIGHT_DECAY, IMAGENET_DROPOUT = 4e-5, 0.2
 
 
-def expected(report: str | None, config: dict) -> dict:
-  """{field: the paper's value} for one run of experiment `report` (None: a lone run, held
-  to the CIFAR10 protocol)."""
-  if report == "table2":
-    return {**IMAGENET, "weight_decays": {0.0, IMAGENET_WEIGHT_DECAY},
-            "dropout_rate": {0.0, IMAGENET_DROPOUT}}
-  out = dict(CIFAR10)
+def cifar10(config: dict) -> dict:
+  """{field: the paper's value} for a CIFAR10 run (every table and figure but Table 2, and a
+  lone run): the learning rate and weight decays of its model. A study adds its own."""
   model = config.get("model")
-  out["learning_rate"] = models.PAPER_LEARNING_RATES.get(model)
-  out["weight_decays"] = {0.0, paper.WEIGHT_DECAY.get(model, 0.0)}
-  if report == "table4" and config.get("train_transform") in ("random_crop", "augment"):
-    out.update(TABLE4_AUGMENTED)
-  if report == "rademacher":
-    out.update(RADEMACHER)
-  return out
+  return {**CIFAR10, "learning_rate": models.PAPER_LEARNING_RATES.get(model),
+          "weight_decays": {0.0, paper.WEIGHT_DECAY.get(model, 0.0)}}
 
 
 def _value(config: dict, summary: dict | None, field: str):
@@ -103,10 +84,11 @@ def _decay_steps(every_epochs: float, num_train: int | None, batch_size: int) ->
                                    program.steps_per_epoch(num_train, batch_size))
 
 
-def differences(report: str | None, config: dict, summary: dict | None = None) -> list[str]:
-  """'field ours (paper theirs)' for every protocol field in which the run differs."""
+def differences(paper_protocol: dict, config: dict, summary: dict | None = None) -> list[str]:
+  """'field ours (paper theirs)' for every field of `paper_protocol` (a study's protocol for
+  this run, e.g. cifar10(config)) in which the run differs."""
   out = []
-  for field, theirs in expected(report, config).items():
+  for field, theirs in paper_protocol.items():
     if theirs is None:
       continue
     ours = _value(config, summary, field)
@@ -119,7 +101,7 @@ def differences(report: str | None, config: dict, summary: dict | None = None) -
     if field == "lr_decay_every_epochs":  # the schedule is a function of the step
       batch = _value(config, summary, "batch_size")
       ours = _decay_steps(ours, _value(config, summary, "num_train"), batch)
-      theirs = _decay_steps(theirs, expected(report, config)["num_train"], batch)
+      theirs = _decay_steps(theirs, paper_protocol["num_train"], batch)
       if ours is None:
         continue
       field = "lr decay every (steps)"

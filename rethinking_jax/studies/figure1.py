@@ -1,0 +1,217 @@
+"""Figure 1: fitting random labels and random pixels on CIFAR10 (PAPER.md §5).
+
+(a) small Inception on true labels, random labels, shuffled pixels, random pixels and
+Gaussian noise: training loss against steps. (b) relative convergence time and (c) test
+error after convergence, for label corruption p in {0, 0.2, ..., 1}, for small Inception,
+AlexNet and MLP 1x512 -- each model's corruption levels are the members of one run.
+No regularizers.
+
+Panel (a) also for the MLP 1x512 (one run, five members: on the CPU none memorizes early, so
+they all train to the cap) and the small AlexNet, one run per input kind
+(`a_alexnet_small_KIND`, selected together by `figure1.py:a_alexnet_small`): each stops when
+its own member memorized, where one five-member run would train every member until the
+slowest one memorized. The report puts a model's panel-(a) runs back together.
+
+Panels (b, c) likewise for the small AlexNet on the CPU, one run per corruption level
+(`bc_alexnet_small_pPERCENT`, selected together by `figure1.py:bc_alexnet_small_p`): each member
+stops at its own convergence, so (c)'s test error is measured there, and the six cost the
+sum of their steps rather than six times the slowest's. `bc_alexnet_small` is the one-run
+form (a GPU trains its members at once).
+"""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from rethinking_jax.reports import convergence, files, panels, stats, suite_report  # noqa: E402
+from rethinking_jax.studies.study import Study  # noqa: E402
+
+# The models the figure draws, in the paper's order.
+MODELS = ("inception_small", "alexnet_small", "mlp_1x512")
+LEVELS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+KINDS = ("true_labels", "random_labels", "shuffled_pixels", "random_pixels", "gaussian")
+# The panels its sub-runs fill (each run's `panel` field).
+PANELS = ("a", "bc")
+
+# (c): test error after convergence at p = 0 (Table 1, no regularizers) and p = 1 (%).
+PAPER_TEST_ERROR = {"inception_small": (14.25, 90.22), "alexnet_small": (23.93, 90.14),
+                    "mlp_1x512": (49.49, 89.39)}
+# (a): the order in which the small Inception's training loss reaches ~0 (PAPER.md).
+PAPER_A = ("every input reaches ~0 training loss; random labels start converging latest; "
+           "order true < shuffled < Gaussian ~ random pixels < random labels")
+PAPER_B = ("convergence time grows with p by a small constant factor, about 1.5-3.5x at "
+           "p = 1 (read off the paper's Figure 1b)")
+
+
+def runs() -> dict:
+  out = {f"a_{model}": dict(model=model, panel="a", randomizations=",".join(KINDS))
+         for model in ("inception_small", "mlp_1x512")}
+  for kind in KINDS:
+    out[f"a_alexnet_small_{kind}"] = dict(model="alexnet_small", panel="a", randomizations=kind)
+  for model in MODELS:
+    out[f"bc_{model}"] = dict(
+        model=model, panel="bc",
+        randomizations=",".join(f"corrupt_labels:{p:g}" for p in LEVELS))
+  for p in LEVELS:
+    out[f"bc_alexnet_small_p{round(100 * p)}"] = dict(model="alexnet_small", panel="bc",
+                                                      randomizations=f"corrupt_labels:{p:g}")
+  return out
+
+
+def _panel_a_table(run) -> list[str]:
+  """Figure 1a in numbers: when each input kind memorized (mean over seeds), relative to true
+  labels of the same seed, and the order of convergence beside the paper's."""
+  threshold = convergence.common_threshold(run)
+  interval = convergence.eval_interval(run)
+  reach = convergence.steps_to_reach(run["metrics"], threshold)
+  ms = run["summary"]["members"]
+  relative = convergence.relative_by_seed(ms, reach, lambda m: m["randomization"] == "true_labels")
+  table = [f"(a) Steps to {100 * threshold:g}% train accuracy:", "",
+           "| input | steps | relative to true labels | final train loss | test acc % |",
+           "|---|---:|---:|---:|---:|"]
+  kinds = list(dict.fromkeys(m["randomization"] for m in ms))
+  mean_steps = {}
+  for kind in kinds:
+    group = [m for m in ms if m["randomization"] == kind]
+    steps = [reach.get(m["member"]) for m in group]
+    reached = [x for x in steps if x is not None]
+    mean_steps[kind] = stats.summarize(reached)[0] if len(reached) == len(steps) else None
+    steps_text = (stats.cell(reached, scale=1, digits=0) if reached else "not reached") + (
+        f", {len(steps) - len(reached)} not reached" if reached and len(reached) < len(steps)
+        else "")
+    if any(m.get("unfinished") for m in group) and not reached:
+      last = max((r for r in run["metrics"] if r["member"] in {m["member"] for m in group}),
+                 key=lambda r: r["step"])
+      steps_text = (f"not finished: {100 * last['train_acc']:.1f}% train accuracy at step "
+                    f"{last['step']}")
+    table.append(f"| {kind} | {steps_text} | "
+                 f"{stats.cell([relative.get(m['member']) for m in group], scale=1)} | "
+                 f"{stats.cell([m['train_loss'] for m in group], scale=1, digits=4)} | "
+                 f"{stats.cell([m['test_acc'] for m in group])} |")
+  done = sorted((k for k in kinds if mean_steps[k] is not None), key=mean_steps.get)
+  on_the_way = [k for k in kinds if mean_steps[k] is None and any(
+      m.get("unfinished") for m in ms if m["randomization"] == k)]
+  never = [k for k in kinds if mean_steps[k] is None and k not in on_the_way]
+  ours = (" < ".join(done) or "none converged") + (
+      f" (not reached by every seed: {', '.join(never)})" if never else "") + (
+      f" (still training: {', '.join(on_the_way)})" if on_the_way else "")
+  base = mean_steps.get("true_labels")
+  notes = convergence.notes("(a)", run, threshold, interval, base)
+  test = {k: stats.summarize([m["test_acc"] for m in ms if m["randomization"] == k])[0]
+          for k in ("true_labels", "shuffled_pixels")}
+  if run["summary"]["run"]["model"].startswith("mlp") and None not in test.values():
+    notes.append(f"an MLP sees one fixed pixel permutation as a relabelling of its inputs, so "
+                 f"shuffled pixels should test like true labels: "
+                 f"{100 * test['shuffled_pixels']:.2f}% vs {100 * test['true_labels']:.2f}% "
+                 f"({100 * (test['shuffled_pixels'] - test['true_labels']):+.2f} points)")
+  return [*table, "", *[f"- {note}." for note in notes], "" if notes else "",
+          f"Paper: {PAPER_A}. Ours, fastest first: {ours}.", ""]
+
+
+def section(workdir, runs) -> list[str]:
+  lines = ["## Figure 1 — fitting random labels and random pixels", ""]
+  a_runs = panels.panel_by_model(runs, "a", PANELS)
+  fig, axes = plt.subplots(1, 2 + max(1, len(a_runs)), figsize=(5.3 * (2 + max(1, len(a_runs))),
+                                                                4.5))
+  for ax, (model, a) in zip(axes, a_runs.items(), strict=False):
+    for (_, label), records in convergence.by_member(a["metrics"]):
+      points = [(r["step"], r["train_loss"]) for r in records if r["train_loss"]]
+      if points:
+        ax.plot(*zip(*points, strict=True), label=label)
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    ax.set(title=f"(a) training loss, {model}", xlabel="steps", ylabel="average loss")
+    lines += [f"### (a) {model}", "", *_panel_a_table(a)]
+  if not a_runs:
+    axes[0].text(0.5, 0.5, "(a) not part of this run", ha="center", va="center",
+                 transform=axes[0].transAxes)
+    axes[0].set(title="(a) training loss", xlabel="steps", ylabel="average loss")
+  ax_b, ax_c = axes[-2:]
+  rows = []
+  table = ["| model | p | convergence threshold | steps to reach it | relative to p = 0 | "
+           "test error % (c) | paper test error % |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+  notes = []
+  bc = panels.panel_runs(runs, "bc", PANELS)
+  bc_by_model = panels.panel_by_model(runs, "bc", PANELS)  # one run per model or per level
+  for model in MODELS:
+    run = bc_by_model.get(model)
+    if not run:
+      continue
+    own = [r for r in bc if r["summary"]["run"]["model"] == model]
+    ms = run["summary"]["members"]
+    threshold, interval = convergence.common_threshold(run), convergence.eval_interval(run)
+    reach = convergence.steps_to_reach(run["metrics"], threshold)
+    relative = convergence.relative_by_seed(ms, reach, lambda m: m["corruption_p"] == 0)
+    levels = sorted({m["corruption_p"] for m in ms})
+    curve = []
+    for p in levels:
+      group = [m for m in ms if m["corruption_p"] == p]
+      steps = [reach.get(m["member"]) for m in group]
+      reached = [x for x in steps if x is not None]
+      rel = [relative.get(m["member"]) for m in group]
+      err = [None if m["test_acc"] is None else 1 - m["test_acc"] for m in group]
+      paper_err = PAPER_TEST_ERROR[model][0] if p == 0 else (
+          PAPER_TEST_ERROR[model][1] if p == 1 else None)
+      steps_text = stats.cell(reached, scale=1, digits=0) if reached else "not reached"
+      table.append(f"| {model} | {p:g} | {100 * threshold:g}% | {steps_text} | "
+                   f"{stats.cell(rel, scale=1)} | {stats.cell(err)} | "
+                   f"{'—' if paper_err is None else f'{paper_err:.2f}'} |")
+      rows.append({"model": model, "p": p, "threshold": threshold, "eval_interval": interval,
+                   **stats.csv_fields("steps", reached, scale=1),
+                   **stats.csv_fields("relative_convergence_time", rel, scale=1),
+                   **stats.csv_fields("test_error", err)})
+      curve.append((p, stats.summarize(rel), stats.summarize(err)))
+    base = stats.summarize([reach.get(m["member"]) for m in ms if m["corruption_p"] == 0])[0]
+    notes += convergence.notes(model, run, threshold, interval, base)
+    end = run["summary"]["run"]
+    if all(len(r["summary"]["members"]) == 1 and r["summary"]["run"].get("stop") == "memorized"
+           for r in own):
+      notes.append(f"{model}: one sub-run per level, each stopped when its member memorized: "
+                   "(c)'s test errors are at each member's own convergence")
+    else:
+      notes.append(f"{model}: (c)'s test errors are those at the end of the run (epoch "
+                   f"{end['epochs']}, {end['stop_reason']}), not at each member's own "
+                   "convergence: a member that converged earlier trained on until then")
+    label = model if threshold == 1.0 else f"{model} (to {100 * threshold:g}% train acc.)"
+    points = [(p, r) for p, r, _ in curve if r[2]]
+    if points:
+      ax_b.errorbar([p for p, _ in points], [r[0] for _, r in points],
+                       yerr=[r[1] for _, r in points], marker="o", capsize=3, label=label)
+    points = [(p, e) for p, _, e in curve if e[2]]
+    if points:
+      ax_c.errorbar([p for p, _ in points], [100 * e[0] for _, e in points],
+                       yerr=[100 * e[1] for _, e in points], marker="o", capsize=3,
+                       label=model)
+  ax_b.set(title="(b) relative convergence time", xlabel="label corruption p",
+              ylabel="steps to converge / steps at p = 0")
+  ax_c.set(title="(c) test error after convergence", xlabel="label corruption p",
+              ylabel="test error (%)")
+  for ax in fig.axes:
+    ax.grid(alpha=0.3)
+  for ax in (ax_b, ax_c):
+    if ax.get_legend_handles_labels()[0]:
+      ax.legend(fontsize=8)
+  fig.tight_layout()
+  files.save_figure(fig, os.path.join(workdir, "figure1.png"), dpi=110)
+  plt.close(fig)
+  if rows:
+    suite_report.write_csv(os.path.join(workdir, "figure1.csv"), rows, list(rows[0]))
+  if not rows:
+    return lines + ["![Figure 1](figure1.png)", "", "(b, c): not part of this run.", ""]
+  return lines + ["![Figure 1](figure1.png)", "", *table, "",
+                  *[f"- {note}." for note in notes], "" if notes else "",
+                  f"{suite_report.SEEDS_NOTE} Relative convergence times pair each member with "
+                  "the p = 0 member of its own seed; error bars: ± one standard deviation over "
+                  "seeds.",
+                  "", f"Paper: {PAPER_B}. Paper test errors at p = 0 and p = 1 are "
+                  "Table 1's no-regularizer and random-label rows. CSV: `figure1.csv`.", ""]
+
+
+STUDY = Study(name="figure1", title="Figure 1", seed_offset=100, runs=runs, section=section,
+              panels=PANELS)
