@@ -101,3 +101,19 @@ def get_config(arg=None):
                                  # its study's panels), declared by its config
   c.smoke = False                # a tiny offline stand-in, never the paper's experiment
   return c
+
+
+# Fields a resumed run may change, declared here with the fields: how long it goes and how it
+# reports (for example to train longer), how it is laid out on devices and compiled (the same
+# numbers up to float reassociation; for example to continue on a machine with more devices,
+# or on another platform or core count, where `layer_impl` / `conv_impl=auto` pick
+# differently), how the streaming path reads (the same batches whatever the threads), and
+# where its suite's report shows it (panel). Every other field must equal the checkpoint's.
+RESUME_MAY_CHANGE = frozenset({
+    "num_epochs", "extra_epochs", "stop_when_memorized", "progress",  # run length, display
+    "checkpoint_every_epochs", "checkpoints_to_keep", "restart", "tensorboard", "panel",
+    "eval_batch_size", "mesh_shape", "distributed", "member_strategy", "step_loop",
+    "layer_impl", "conv_impl",                                         # layout, compilation
+    "stream_workers", "stream_reader", "prefetch_batches",             # streaming reads
+})
+

@@ -20,31 +20,27 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+from rethinking_jax import base_config
 from rethinking_jax.engine import program
-from rethinking_jax.errors import UserError
+from rethinking_jax.errors import UserError, require
 
 CHECKPOINT_DIR = "checkpoints"
-# Fields a resumed run may change: how long it goes and how it reports (for example to
-# train longer), and how it is laid out on devices and compiled (the same numbers up to float
-# reassociation; for example to continue on a machine with more devices, or on another
-# platform or core count, where `layer_impl` / `conv_impl=auto` pick differently), and how the
-# streaming path reads (the same batches whatever the threads), and where its suite's report
-# shows it (panel).
-RUN_LENGTH_FIELDS = frozenset({"num_epochs", "extra_epochs", "stop_when_memorized", "progress",
-                               "checkpoint_every_epochs", "checkpoints_to_keep", "restart",
-                               "eval_batch_size", "mesh_shape", "distributed",
-                               "member_strategy", "step_loop", "layer_impl", "conv_impl",
-                               "stream_workers",
-                               "stream_reader", "prefetch_batches", "tensorboard", "panel"})
+
+
+def check_config(c) -> None:
+  """The checkpoint fields: how often, how many kept."""
+  require(c.checkpoint_every_epochs >= 0,
+          f"checkpoint_every_epochs: {c.checkpoint_every_epochs} must be >= 0 (0 = only at "
+          "the end and on SIGTERM/SIGINT)")
+  require(c.checkpoints_to_keep >= 1,
+          f"checkpoints_to_keep: {c.checkpoints_to_keep} must be >= 1")
 
 
 def comparable(config_dict: dict) -> dict:
-  return {k: v for k, v in config_dict.items() if k not in RUN_LENGTH_FIELDS}
+  return {k: v for k, v in config_dict.items() if k not in base_config.RESUME_MAY_CHANGE}
 
 
 def _defaults() -> dict:
-  from rethinking_jax import base_config
-
   return json.loads(base_config.get_config().to_json())
 
 

@@ -8,3 +8,15 @@ class UserError(ValueError):
 def unknown_name(field: str, value, allowed) -> UserError:
   """Error for a name that is not in a registry; lists every valid name."""
   return UserError(f"{field}: unknown value {value!r}; allowed: {', '.join(sorted(allowed))}")
+
+
+def require(ok: bool, message: str) -> None:
+  """Raises UserError(message) unless `ok`: a room's check of its own config fields."""
+  if not ok:
+    raise UserError(message)
+
+
+def one_of(field: str, value, allowed) -> None:
+  """Raises the one-line error of a name that is not among `allowed`."""
+  if value not in allowed:
+    raise unknown_name(field, value, allowed)

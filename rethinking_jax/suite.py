@@ -29,6 +29,11 @@ def is_suite(config) -> bool:
 
 def sub_configs(config) -> dict[str, ml_collections.ConfigDict]:
   """{name: the base config with that run's overrides}, each validated."""
+  return {name: sub for name, (sub, _) in _checked(config).items()}
+
+
+def _checked(config) -> dict[str, tuple[ml_collections.ConfigDict, configuration.Resolved]]:
+  """{name: (its config, configuration.validate's result)}: each sub-run checked once."""
   subs = {}
   for name, overrides in config.runs.items():
     sub = ml_collections.ConfigDict(config.to_dict())
@@ -39,7 +44,7 @@ def sub_configs(config) -> dict[str, ml_collections.ConfigDict]:
                         f"{', '.join(sorted(k for k in sub if k != 'runs'))}")
       sub[key] = value
     try:
-      configuration.validate(sub)
+      resolved = configuration.validate(sub)
     except UserError as err:
       raise UserError(f"runs.{name}: {err}") from None
     study = studies.get(config.get("report"))
@@ -48,7 +53,7 @@ def sub_configs(config) -> dict[str, ml_collections.ConfigDict]:
       raise UserError(f"runs.{name}.panel: {sub.panel!r} is not a panel of the "
                       f"{config.get('report') or 'unnamed'} report; allowed: "
                       f"{', '.join(panels) or 'none (leave it empty)'}")
-    subs[name] = sub
+    subs[name] = (sub, resolved)
   return subs
 
 
@@ -83,13 +88,13 @@ def merged_config(workdir: str, config_dict: dict) -> dict:
 
 def run_suite(config, workdir: str) -> dict:
   """Trains every sub-run into WORKDIR/NAME, then writes the combined report."""
-  subs = sub_configs(config)
+  subs = _checked(config)
   workdir_lib.check_writable(workdir)
   merged_config(workdir, json.loads(config.to_json()))  # refuses another suite's workdir
-  for name, sub in subs.items():  # everything a sub-run would refuse, before any trains
+  for name, (sub, resolved) in subs.items():  # all a sub-run would refuse, before any trains
     try:
       workdir_lib.check_writable(os.path.join(workdir, name), dirs=(checkpoints.CHECKPOINT_DIR,))
-      train.check(sub)
+      train.check(sub, resolved)
       if not sub.restart:
         checkpoints.check_workdir(os.path.join(workdir, name), json.loads(sub.to_json()))
     except UserError as err:
@@ -100,10 +105,10 @@ def run_suite(config, workdir: str) -> dict:
     if writes:
       files.write_json(os.path.join(workdir, "config.json"), record)
     summaries = {}
-    for i, (name, sub) in enumerate(subs.items(), 1):
+    for i, (name, (sub, resolved)) in enumerate(subs.items(), 1):
       logging.info("suite %s: run %d of %d, %s (%s)", config.get("report") or "", i,
                    len(subs), name, sub.model)
-      summaries[name] = train.train_and_evaluate(sub, os.path.join(workdir, name))
+      summaries[name] = train.train_and_evaluate(sub, os.path.join(workdir, name), resolved)
     report = studies.write_report(workdir) if writes else os.path.join(workdir, "report.md")
   return {"runs": summaries, "report": report}
 

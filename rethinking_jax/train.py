@@ -66,10 +66,11 @@ class Run:
     self.inputs.close()
 
 
-def _open(config):
+def _open(config, resolved=None):
   """(members, dataset, mesh shape, member strategy) of a config, with every check that needs
-  the data: the one place where a run's config is checked in full and `auto` resolved."""
-  resolved = configuration.resolve(config)
+  the data: the one place where a run's config is checked in full and `auto` resolved.
+  `resolved`: configuration.validate's result where the caller has checked the config."""
+  resolved = resolved or configuration.validate(config)
   dataset = data.from_config(config)
   try:
     configuration.check_against_data(config, dataset)
@@ -88,18 +89,18 @@ def _open(config):
   return resolved.members, dataset, shape, strategy
 
 
-def check(config) -> None:
+def check(config, resolved=None) -> None:
   """Raises the UserError that prepare(config) would, without building or placing anything
   (a suite checks all its runs before the first one trains)."""
-  _, dataset, _, _ = _open(config)
+  _, dataset, _, _ = _open(config, resolved)
   dataset.close()
 
 
-def prepare(config) -> Run:
-  """Validates `config`, opens the data (on the device, or as a stream) and compiles nothing
-  yet; raises UserError early."""
+def prepare(config, resolved=None) -> Run:
+  """Validates `config` (unless `resolved` says it was), opens the data (on the device, or as
+  a stream) and compiles nothing yet; raises UserError early."""
   xla_cpu.apply(config.get("conv_impl", "auto"))  # before JAX opens its backend, if it can
-  specs, dataset, shape, strategy = _open(config)
+  specs, dataset, shape, strategy = _open(config, resolved)
   mesh = sharding.make_mesh(shape)
   spec = program_spec(config, dataset, specs, mesh)
   settings = loop.FitSettings(
@@ -203,7 +204,7 @@ def _checkpoint_meta(config_dict, run: Run, progress: loop.Progress, metrics_lin
           "labels": [s.label for s in run.specs]}
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
+def train_and_evaluate(config, workdir: str, resolved=None) -> dict:
   """Trains every member of `config`, writes the outputs to `workdir`, returns the summary.
 
   Rerunning the same command on the same workdir resumes from the latest valid checkpoint and
@@ -211,9 +212,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   predictable fault (bad config, unusable workdir, another process on it, a checkpoint of
   another config) stops with a UserError before anything in the workdir is written.
   """
-  configuration.validate(config)
+  resolved = resolved or configuration.validate(config)  # once per run
   workdir_lib.check_writable(workdir, dirs=(checkpoints.CHECKPOINT_DIR,))
-  run = prepare(config)
+  run = prepare(config, resolved)
   writes_outputs = jax.process_index() == 0  # multi-host: one process writes the outputs
   with workdir_lib.hold(workdir) if writes_outputs else contextlib.nullcontext():
     return _train_in(config, workdir, run, writes_outputs)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from helpers import tiny_config
 
-from rethinking_jax import data, models, studies, suite, train
+from rethinking_jax import base_config, configuration, data, errors, models, studies, suite, train
 from rethinking_jax.data import randomize
-from rethinking_jax.engine import program
+from rethinking_jax.engine import loop, program
 
 
 @pytest.fixture
@@ -117,3 +117,35 @@ def test_adding_a_paper_table(registries, tmp_path):
   assert f"- narrow: mlp_1x32 {100 * accs['narrow']:.1f}%" in report
   assert json.loads((tmp_path / "config.json").read_text())["report"] == "my_table"
   assert [m["seed"] for m in result["runs"]["wide"]["members"]] == [900, 901]  # its own range
+
+
+def test_adding_a_config_field(monkeypatch, tmp_path):
+  """The recipe, two files: the field and its default in base_config.py (its name in
+  RESUME_MAY_CHANGE if a resumed run may change it), and its check in the room that reads it
+  (`check_config` of that module; here the loop's). The one-line error, the record in
+  config.json and a resume that changes it follow from those two."""
+  base = base_config.get_config
+
+  def with_field(arg=None):  # base_config.py: c.log_every_points = 1
+    c = base(arg)
+    c.log_every_points = 1
+    return c
+
+  monkeypatch.setattr(base_config, "get_config", with_field)
+  monkeypatch.setattr(base_config, "RESUME_MAY_CHANGE",
+                      base_config.RESUME_MAY_CHANGE | {"log_every_points"})
+  room_check = loop.check_config
+
+  def check_config(c):  # engine/loop.py: its check beside the code that reads it
+    room_check(c)
+    errors.require(c.log_every_points >= 1,
+                   f"log_every_points: {c.log_every_points} must be >= 1")
+
+  monkeypatch.setattr(loop, "check_config", check_config)
+  with pytest.raises(errors.UserError, match="^log_every_points: 0 must be >= 1$"):
+    configuration.validate(tiny_config(log_every_points=0))
+  train.train_and_evaluate(tiny_config(log_every_points=1, num_epochs=1), str(tmp_path))
+  assert json.loads((tmp_path / "config.json").read_text())["log_every_points"] == 1
+  summary = train.train_and_evaluate(tiny_config(log_every_points=2, num_epochs=2),
+                                     str(tmp_path))  # resumes: the field may change
+  assert summary["run"]["epochs"] == 2

@@ -12,7 +12,7 @@ from helpers import assert_same_conv_step, assert_trees_close, fit, tiny_config
 from PIL import Image
 
 from rethinking_jax import configuration, decoding, train
-from rethinking_jax.data import image_folder, stream
+from rethinking_jax.data import image_folder, inputs, stream
 from rethinking_jax.data.dataset import subset_indices
 from rethinking_jax.engine import streaming
 from rethinking_jax.errors import UserError
@@ -252,8 +252,8 @@ def test_streaming_config_mistakes_are_one_line_errors(overrides, message):
 def test_inception_v3_takes_dropout_and_streams_by_default_on_imagenet():
   config = tiny_config(dataset="imagenet2012", model="inception_v3", dropout_rate=0.2)
   configuration.validate(config)
-  assert configuration.streams(config)
-  assert not configuration.streams(tiny_config())
+  assert inputs.streams(config)
+  assert not inputs.streams(tiny_config())
 
 
 MOCK_IMAGENET = textwrap.dedent("""

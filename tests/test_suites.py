@@ -463,3 +463,22 @@ def test_per_member_splits_each_run_into_its_members_and_nothing_else():
   name = "alexnet_small_random_crop_true_labels_wd_seed2"
   one = suite.sub_configs(table1.get_config(f"{name},per_member,seeds=3"))
   assert list(one) == [name] and one[name].seeds == "2" and one[name].weight_decays == "0.0005"
+
+
+def test_a_config_is_checked_once_per_run_and_once_per_suite_sub_run(monkeypatch, tmp_path):
+  from helpers import tiny_config
+
+  from rethinking_jax import base_config, configuration, train
+
+  checked = []
+  validate = configuration.validate
+  monkeypatch.setattr(configuration, "validate",
+                      lambda c: checked.append(c.model) or validate(c))
+  config = importlib.import_module("configs.table1").get_config("smoke,mlp")
+  config.progress = False
+  suite.run_suite(config, str(tmp_path / "suite"))
+  assert sorted(checked) == ["mlp_1x512", "mlp_3x512"]  # before any trains, and not again
+  checked.clear()
+  train.train_and_evaluate(tiny_config(), str(tmp_path / "run"))
+  assert checked == ["mlp_1x512"]
+  assert base_config.RESUME_MAY_CHANGE <= set(base_config.get_config())  # declared fields

@@ -11,9 +11,48 @@ from __future__ import annotations
 import functools
 import os
 
-from rethinking_jax.data import sources, stream
+from rethinking_jax.data import pipeline, sources, stream, tfds_source
 from rethinking_jax.data.dataset import Dataset
-from rethinking_jax.errors import UserError
+from rethinking_jax.errors import UserError, one_of, require
+
+INPUT_PIPELINES = ("auto", "device", "stream")
+
+
+def check_config(c) -> None:
+  """The data fields: which dataset, read how, cut and shaped how (UserError, one line)."""
+  one_of("dataset", c.dataset, sources.DATASETS)
+  one_of("input_pipeline", c.input_pipeline, INPUT_PIPELINES)
+  require(not (c.input_pipeline == "device" and c.dataset in sources.STREAMED_DATASETS),
+          f"input_pipeline: {c.dataset} does not fit in device memory; allowed: auto, stream")
+  require(c.image_size >= 0, f"image_size: {c.image_size} must be >= 0 (0 = keep the size)")
+  require(c.image_size == 0 or streams(c),
+          f"image_size: {c.image_size} resizes images on the streaming input path only; "
+          "allowed with input_pipeline=device: 0 (or set input_pipeline=stream)")
+  require(c.stream_workers >= 1, f"stream_workers: {c.stream_workers} must be >= 1")
+  one_of("stream_reader", c.get("stream_reader", "auto"), stream.READERS)
+  require(c.prefetch_batches >= 1, f"prefetch_batches: {c.prefetch_batches} must be >= 1")
+  require(c.eval_train_examples >= 0,
+          f"eval_train_examples: {c.eval_train_examples} must be >= 0 (0 = all)")
+  one_of("train_transform", c.train_transform, pipeline.TRANSFORMS)
+  one_of("tfds_reader", c.tfds_reader, tfds_source.READERS)
+  require(c.get("num_classes", 0) == 0 or (c.num_classes >= 2 and not streams(c)),
+          f"num_classes: {c.get('num_classes')} folds the labels of the device input path; "
+          "allowed: 0 (the dataset's classes), or an integer >= 2 with input_pipeline=device")
+  require(c.num_train >= 0 and c.num_test >= 0, "num_train/num_test: must be >= 0 (0 = all)")
+  require(c.crop_size >= 0, f"crop_size: {c.crop_size} must be >= 0 (0 = no crop)")
+  shape = c.synthetic_shape
+  require(isinstance(shape, (tuple, list)) and len(shape) == 3
+          and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape),
+          f"synthetic_shape: {shape!r} is not three positive integers; allowed: "
+          "(height, width, channels), e.g. synthetic_shape=(32,32,3)")
+  require(c.synthetic_train > 0 and c.synthetic_test > 0,
+          "synthetic_train/synthetic_test: must be positive numbers of examples")
+  require(c.dataset != "image_folder" or bool(c.data_dir),
+          "data_dir: dataset image_folder needs --config.data_dir=PATH to a folder or a "
+          ".tar/.tar.gz archive of <split>/<class>/<image> files")
+  require(c.dataset != "cifar10_archive" or bool(c.data_dir),
+          "data_dir: dataset cifar10_archive needs --config.data_dir=PATH to the official "
+          "CIFAR-10 archive (python or binary version)")
 
 
 def streams(config) -> bool:

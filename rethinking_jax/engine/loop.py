@@ -19,10 +19,12 @@ import numpy as np
 from absl import logging
 from tqdm.auto import tqdm
 
+from rethinking_jax.data.inputs import streams
 from rethinking_jax.engine import program, sharding
 from rethinking_jax.engine.members import MemberArrays, MemberSpec
 from rethinking_jax.engine.program import DeviceData, TrainState
 from rethinking_jax.engine.strategies import MemberPrograms
+from rethinking_jax.errors import require
 
 # train_acc_clean / train_acc_corrupted: train accuracy on the examples whose label the
 # member's corruption kept / changed (Arpit et al. 2017's memorization dynamics; null when
@@ -30,6 +32,24 @@ from rethinking_jax.engine.strategies import MemberPrograms
 METRIC_NAMES = ("train_loss", "train_acc", "train_top5", "test_loss", "test_acc", "test_top5",
                 "train_acc_clean", "train_acc_corrupted")
 
+
+
+def check_config(c) -> None:
+  """The loop's fields: how long, how often evaluated, when memorized (UserError)."""
+  require(c.num_epochs > 0, f"num_epochs: {c.num_epochs} must be a positive integer")
+  require(c.eval_every_epochs > 0, f"eval_every_epochs: {c.eval_every_epochs} must be > 0")
+  require(c.eval_every_steps >= 0, f"eval_every_steps: {c.eval_every_steps} must be >= 0 "
+          "(0 = every eval_every_epochs epochs)")
+  require(c.extra_epochs >= 0, f"extra_epochs: {c.extra_epochs} must be >= 0")
+  require(isinstance(c.eval_full_every, int) and c.eval_full_every >= 1,
+          f"eval_full_every: {c.eval_full_every} must be an integer >= 1 (1 = every "
+          "evaluation point in full)")
+  require(c.eval_full_every == 1 or not streams(c),
+          f"eval_full_every: {c.eval_full_every} needs the device input path (the streamed "
+          "one evaluates every point in full); allowed with input_pipeline=stream: 1")
+  require(0 < c.memorize_threshold <= 1,
+          f"memorize_threshold: {c.memorize_threshold} must be in (0, 1]")
+  require(c.eval_batch_size > 0, f"eval_batch_size: {c.eval_batch_size} must be positive")
 
 @dataclasses.dataclass(frozen=True)
 class FitSettings:

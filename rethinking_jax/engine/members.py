@@ -11,6 +11,7 @@ import numpy as np
 
 from rethinking_jax import fields, models
 from rethinking_jax.data import randomize
+from rethinking_jax.errors import require
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +55,19 @@ def member_specs(randomizations, seeds, learning_rates, weight_decays) -> list[M
     parts += [f"wd={wd:g}"] if varies[3] else []
     specs.append(MemberSpec(r, seed, float(lr), float(wd), "/".join(parts)))
   return specs
+
+
+def check_config(c) -> None:
+  """The member fields: the grid randomizations x seeds x learning rates x weight decays."""
+  for spec in fields.split(c.randomizations):
+    randomize.parse(spec)
+  require(bool(fields.split(c.randomizations)), "randomizations: empty; allowed: a "
+          f"comma-separated list of {', '.join(randomize.KINDS)} (corrupt_labels:P)")
+  require(bool(fields.split(c.seeds)), "seeds: empty; give comma-separated ints, e.g. "
+          "seeds=0,1,2")
+  fields.numbers("seeds", c.seeds, int, minimum=0, strict=False)
+  fields.numbers("learning_rates", c.learning_rates, float, minimum=0.0)
+  fields.numbers("weight_decays", c.weight_decays, float, minimum=0.0, strict=False)
 
 
 def default_learning_rate(config) -> float:

@@ -19,6 +19,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rethinking_jax.data import pipeline, randomize
 from rethinking_jax.engine.members import MemberArrays
+from rethinking_jax.errors import require
 
 # Random streams of a member besides the randomization streams (see randomize._STREAM).
 _INIT, _ORDER, _AUGMENT, _DROPOUT = 11, 12, 13, 14
@@ -113,6 +114,18 @@ def l2_of_kernels(params) -> jax.Array:
   leaves = jax.tree_util.tree_leaves_with_path(params)
   return 0.5 * sum(jnp.sum(jnp.square(x)) for path, x in leaves
                    if getattr(path[-1], "key", None) == "kernel")
+
+
+def check_config(c) -> None:
+  """The optimizer fields: SGD with momentum, the staircase decay, weight decay, the batch."""
+  require(c.learning_rate is None or c.learning_rate > 0,
+          f"learning_rate: {c.learning_rate} must be > 0 (or unset for the paper's value)")
+  require(c.weight_decay >= 0, f"weight_decay: {c.weight_decay} must be >= 0")
+  require(0 <= c.momentum < 1, f"momentum: {c.momentum} must be in [0, 1)")
+  require(0 < c.lr_decay_rate <= 1, f"lr_decay_rate: {c.lr_decay_rate} must be in (0, 1]")
+  require(c.lr_decay_every_epochs > 0,
+          f"lr_decay_every_epochs: {c.lr_decay_every_epochs} must be > 0")
+  require(c.batch_size > 0, f"batch_size: {c.batch_size} must be a positive integer")
 
 
 def learning_rate(spec: ProgramSpec, initial, step):

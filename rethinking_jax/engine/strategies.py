@@ -23,8 +23,10 @@ import jax
 import jax.numpy as jnp
 from absl import logging
 
+from rethinking_jax import xla_cpu
 from rethinking_jax.engine import program, sharding
 from rethinking_jax.engine.program import DeviceInputs, MemberLabels, ProgramSpec, TrainState
+from rethinking_jax.errors import one_of
 
 STRATEGIES = ("auto", "vmap", "map", "unrolled", "sequential")
 # How steps are grouped into programs: `scan` puts every epoch between two evaluation points
@@ -32,6 +34,13 @@ STRATEGIES = ("auto", "vmap", "map", "unrolled", "sequential")
 # (no host sync either way). `host` exists because XLA:CPU runs convolution gradients inside
 # a loop body ~18x slower than outside one (jax-ml/jax#12868; benchmarks/RESULTS.md).
 STEP_LOOPS = ("auto", "scan", "host")
+
+
+def check_config(c) -> None:
+  """How members and steps become programs: member_strategy, step_loop, conv_impl."""
+  one_of("member_strategy", c.member_strategy, STRATEGIES)
+  one_of("step_loop", c.step_loop, STEP_LOOPS)
+  one_of("conv_impl", c.conv_impl, xla_cpu.CONV_IMPLS)
 
 
 def resolve_step_loop(step_loop: str, convolutional: bool, platform: str) -> str:

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rethinking_jax.errors import UserError, unknown_name
+from rethinking_jax.errors import UserError, one_of, require, unknown_name
 from rethinking_jax.models import layers
 from rethinking_jax.models.alexnet import AlexNetSmall
 from rethinking_jax.models.inception import InceptionSmall
@@ -64,7 +64,25 @@ NAMES = tuple(RECORDS)
 # The paper's CIFAR10 models (any input shape), in Table 1's order.
 MODELS = tuple(r.name for r in RECORDS.values() if r.paper and r.dataset == "cifar10")
 PAPER_PARAM_COUNTS = {r.name: r.paper_params for r in RECORDS.values() if r.paper_params}
-PAPER_LEARNING_RATES = {r.name: r.learning_rate for r in RECORDS.values()}
+# The paper's initial learning rates (its models only: a model of ours has its own default,
+# engine.members.default_learning_rate, not "the paper's").
+PAPER_LEARNING_RATES = {r.name: r.learning_rate for r in RECORDS.values() if r.paper}
+
+
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+def check_config(c) -> None:
+  """The model fields: which network, its layers' implementation and precision, dropout and
+  batch-norm (UserError, one line)."""
+  one_of("model", c.model, NAMES)
+  one_of("layer_impl", c.layer_impl, LAYER_IMPLS)
+  one_of("compute_dtype", c.compute_dtype, COMPUTE_DTYPES)
+  require(0 <= c.dropout_rate < 1, f"dropout_rate: {c.dropout_rate} must be in [0, 1)")
+  require(c.dropout_rate == 0 or record(c.model).dropout,
+          f"dropout_rate: {c.model} has no dropout layers; allowed: 0")
+  require(0 < c.bn_momentum < 1, f"bn_momentum: {c.bn_momentum} must be in (0, 1)")
+  require(c.bn_epsilon > 0, f"bn_epsilon: {c.bn_epsilon} must be > 0")
 
 
 def register(r: ModelRecord) -> None:

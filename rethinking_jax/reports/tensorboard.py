@@ -21,6 +21,12 @@ def check_available() -> None:
                     "allowed without it: False")
 
 
+def check_config(c) -> None:
+  """The report's field: `tensorboard` needs tensorboardX."""
+  if c.get("tensorboard"):
+    check_available()
+
+
 def tag(metric: str, label: str) -> str:
   """`METRIC/LABEL` with the characters TensorBoard does not allow in a tag made `_` (as
   tensorboardX would, but predictably): corrupt_labels(p=0.5) -> corrupt_labels_p_0.5_."""
