@@ -24,7 +24,7 @@ from rethinking_jax import workdir as workdir_lib
 from rethinking_jax.data import preprocess, stream
 from rethinking_jax.engine import loop, memory, program, sharding
 from rethinking_jax.engine import members as members_lib
-from rethinking_jax.engine.strategies import MemberPrograms, resolve_step_loop, resolve_strategy
+from rethinking_jax.engine.strategies import MemberPrograms, choose, resolve_step_loop
 from rethinking_jax.engine.streaming import StreamInputs, StreamPrograms
 from rethinking_jax.errors import UserError
 from rethinking_jax.reports import files, markdown, tensorboard
@@ -76,13 +76,9 @@ def _open(config, resolved=None):
     configuration.check_against_data(config, dataset)
     mesh_shape = functools.partial(sharding.mesh_shape, config.mesh_shape,
                                    len(resolved.members), config.batch_size)
-    strategy = config.member_strategy
-    if strategy == "auto":  # members spread over devices where the mesh can spread them
-      strategy = resolve_strategy(strategy, models.record(config.model).convolutional,
-                                  jax.devices()[0].platform,
-                                  spread_members=mesh_shape(spread_members=True)[0] > 1,
-                                  model=config.model)
-    shape = mesh_shape(spread_members=strategy == "vmap")
+    strategy, shape = choose(config.member_strategy, mesh_shape,
+                             models.record(config.model).convolutional,
+                             jax.devices()[0].platform, config.model)
   except BaseException:
     dataset.close()
     raise

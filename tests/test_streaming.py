@@ -242,6 +242,8 @@ def test_folder_without_a_test_split_is_a_one_line_error(tmp_path):
     (dict(input_pipeline="stream", eval_full_every=5),
      "eval_full_every: 5 needs the device input path"),
     (dict(eval_full_every=0), "eval_full_every: 0 must be an integer >= 1"),
+    (dict(input_pipeline="stream", step_loop="scan"),  # was ignored there, silently
+     "step_loop: scan puts a chunk of steps in one program over data on the device"),
 ])
 def test_streaming_config_mistakes_are_one_line_errors(overrides, message):
   with pytest.raises(UserError) as err:

@@ -19,6 +19,7 @@ import resource
 import jax
 import numpy as np
 
+from rethinking_jax.engine.strategies import Strategy
 from rethinking_jax.errors import UserError
 
 # Refuse when the estimate exceeds this share of what is available (the rest: XLA's own
@@ -117,19 +118,19 @@ def device_available(device) -> tuple[int | None, str]:
   return stats["bytes_limit"] - stats.get("bytes_in_use", 0), f"{device.device_kind} memory"
 
 
-def check(est: Estimate, members: int, strategy: str, model: str, batch_size: int,
+def check(est: Estimate, members: int, strategy: Strategy, model: str, batch_size: int,
           available: tuple[int | None, str]) -> None:
   """UserError in one line when the estimate does not fit what is available."""
   budget, bound = available
-  parallel = members if strategy == "vmap" else 1
+  parallel = members if strategy.spreads_members else 1
   need = est.total(members, parallel)
   if budget is None or need <= USABLE_SHARE * budget:
     return
-  fit = est.most_members(int(USABLE_SHARE * budget), strategy == "vmap")
+  fit = est.most_members(int(USABLE_SHARE * budget), strategy.spreads_members)
   gb = lambda b: f"{b / 2**30:.1f} GB"
   hint = ("member_strategy=sequential or a smaller batch_size (a vmapped step holds every "
           "member's gradients and activations at once), or "
-          if strategy == "vmap" else "")
+          if strategy.spreads_members else "")
   raise UserError(
       f"members: {members} members of {model} need at least {gb(need)} (state and labels "
       f"{gb(members * est.per_member)}, data {gb(est.fixed)}, a step's gradients and "

@@ -16,6 +16,7 @@ is measured apart from training.
 
 from __future__ import annotations
 
+import enum
 import functools
 import time
 
@@ -24,11 +25,40 @@ import jax.numpy as jnp
 from absl import logging
 
 from rethinking_jax import xla_cpu
+from rethinking_jax.data.inputs import streams
 from rethinking_jax.engine import program, sharding
 from rethinking_jax.engine.program import DeviceInputs, MemberLabels, ProgramSpec, TrainState
-from rethinking_jax.errors import one_of
+from rethinking_jax.errors import one_of, require
 
-STRATEGIES = ("auto", "vmap", "map", "unrolled", "sequential")
+
+class Strategy(enum.StrEnum):
+  """How E members become programs (recorded by name in summary.json).
+
+  - vmap: one program, the members batched (convolutions become grouped ones); the only
+    strategy whose member axis can be spread over devices;
+  - map: one program, `lax.map` over the members (one after another inside it);
+  - unrolled: one program holding each member's own step, written out E times;
+  - sequential: each member's own single-member program, run one after another (one
+    program compiled, whatever E).
+  """
+
+  VMAP = "vmap"
+  MAP = "map"
+  UNROLLED = "unrolled"
+  SEQUENTIAL = "sequential"
+
+  @property
+  def spreads_members(self) -> bool:
+    """Whether its member axis can be sharded over devices."""
+    return self is Strategy.VMAP
+
+  @property
+  def per_member(self) -> bool:
+    """Whether it runs one single-member program per member (else one program for all)."""
+    return self is Strategy.SEQUENTIAL
+
+
+STRATEGIES = ("auto", *Strategy)
 # How steps are grouped into programs: `scan` puts every epoch between two evaluation points
 # into one program; `host` compiles one step and dispatches it from Python, asynchronously
 # (no host sync either way). `host` exists because XLA:CPU runs convolution gradients inside
@@ -40,6 +70,10 @@ def check_config(c) -> None:
   """How members and steps become programs: member_strategy, step_loop, conv_impl."""
   one_of("member_strategy", c.member_strategy, STRATEGIES)
   one_of("step_loop", c.step_loop, STEP_LOOPS)
+  require(c.step_loop != "scan" or not streams(c),
+          "step_loop: scan puts a chunk of steps in one program over data on the device; "
+          "the streamed input path feeds each step from the host; allowed with "
+          "input_pipeline=stream: auto, host")
   one_of("conv_impl", c.conv_impl, xla_cpu.CONV_IMPLS)
 
 
@@ -55,7 +89,7 @@ CPU_UNROLLED_MODELS = frozenset({"alexnet_small"})
 
 
 def resolve_strategy(strategy: str, convolutional: bool, platform: str,
-                     spread_members: bool, model: str = "") -> str:
+                     spread_members: bool, model: str = "") -> Strategy:
   """`auto`: the fastest strategy measured for this platform and model family.
 
   - members spread over devices (`spread_members`): `vmap`, the one that shards the member
@@ -75,14 +109,25 @@ def resolve_strategy(strategy: str, convolutional: bool, platform: str,
     program and so is never slower than training the members one after another.
   """
   if strategy != "auto":
-    return strategy
+    return Strategy(strategy)
   if spread_members:
-    return "vmap"
+    return Strategy.VMAP
   if platform == "gpu" and not convolutional:
-    return "vmap"
+    return Strategy.VMAP
   if platform == "cpu" and model in CPU_UNROLLED_MODELS:
-    return "unrolled"
-  return "sequential"
+    return Strategy.UNROLLED
+  return Strategy.SEQUENTIAL
+
+
+def choose(config_strategy: str, mesh_shape, convolutional: bool, platform: str,
+           model: str) -> tuple[Strategy, tuple[int, int]]:
+  """The strategy (`auto` resolved) and the (member, data) mesh it runs on: members spread
+  over devices where the mesh can spread them and the strategy can; `mesh_shape(
+  spread_members=...)` gives the mesh for either answer."""
+  strategy = resolve_strategy(config_strategy, convolutional, platform,
+                              spread_members=mesh_shape(spread_members=True)[0] > 1,
+                              model=model)
+  return strategy, mesh_shape(spread_members=strategy.spreads_members)
 
 
 # Splitting stacked members and stacking them again on the host (the sequential strategy):
@@ -152,31 +197,37 @@ def _num_members(members) -> int:
   return jax.tree.leaves(members)[0].shape[0]
 
 
-def _lift(fn, strategy):
-  """fn(state, member, labels, data, *rest) over stacked members, within one program.
+def _vmapped(fn):
+  """Under vmap the member axis is the mesh's `member` axis (`spmd_axis_name`), so sharding
+  constraints inside a member's program (its batch over `data`) compose with it."""
+  return lambda state, members, labels, data, *rest: jax.vmap(
+      lambda s, m, lab: fn(s, m, lab, data, *rest),
+      spmd_axis_name="member")(state, members, labels)
 
-  Under vmap the member axis is the mesh's `member` axis (`spmd_axis_name`), so sharding
-  constraints inside a member's program (its batch over `data`) compose with it.
-  """
-  if strategy == "vmap":
-    return lambda state, members, labels, data, *rest: jax.vmap(
-        lambda s, m, lab: fn(s, m, lab, data, *rest),
-        spmd_axis_name="member")(state, members, labels)
-  if strategy == "unrolled":
-    def unrolled(state, members, labels, data, *rest):
-      per_member = zip(*(_parts(tree, _num_members(members)) for tree in (state, members, labels)),
-                       strict=True)
-      return _whole([fn(*args, data, *rest) for args in per_member])
-    return unrolled
+
+def _unrolled(fn):
+  def unrolled(state, members, labels, data, *rest):
+    per_member = zip(*(_parts(tree, _num_members(members)) for tree in (state, members, labels)),
+                     strict=True)
+    return _whole([fn(*args, data, *rest) for args in per_member])
+  return unrolled
+
+
+def _mapped(fn):
   return lambda state, members, labels, data, *rest: jax.lax.map(
       lambda args: fn(*args, data, *rest), (state, members, labels))
+
+
+# fn(state, member, labels, data, *rest) over stacked members, within one program: how each
+# one-program strategy lifts a member's function (sequential runs it as it is, per member).
+_LIFT = {Strategy.VMAP: _vmapped, Strategy.UNROLLED: _unrolled, Strategy.MAP: _mapped}
 
 
 class MemberPrograms:
   """Compiled init / train-chunk / evaluate programs for E members of one architecture."""
 
   def __init__(self, spec: ProgramSpec, strategy: str, step_loop: str = "scan"):
-    self.spec, self.strategy, self.step_loop = spec, strategy, step_loop
+    self.spec, self.strategy, self.step_loop = spec, Strategy(strategy), step_loop
     self.compile_seconds = 0.0
     by_member, replicated = sharding.member_sharded(spec.mesh), sharding.replicated(spec.mesh)
     # State and labels are created already sharded over the member axis.
@@ -184,7 +235,7 @@ class MemberPrograms:
     self._init_each = None  # sequential: one program for one member, whatever their number
     if spec.mesh is not None and spec.mesh.shape["member"] > 1:
       self._init = jax.jit(jax.vmap(init, spmd_axis_name="member"), out_shardings=by_member)
-    elif strategy == "sequential":
+    elif self.strategy.per_member:
       self._init_each = jax.jit(init)
       self._init = lambda members: _stack([self._init_each(m) for m in _split(
           members, _num_members(members))])
@@ -210,9 +261,9 @@ class MemberPrograms:
   def _jit(self, fn, out_shardings, donate: bool = False):
     """fn(state, member, labels, data, *rest) compiled for all members with this strategy."""
     donate_argnums = (0,) if donate else ()
-    if self.strategy == "sequential":
+    if self.strategy.per_member:
       return jax.jit(fn, donate_argnums=donate_argnums)
-    return jax.jit(_lift(fn, self.strategy), donate_argnums=donate_argnums,
+    return jax.jit(_LIFT[self.strategy](fn), donate_argnums=donate_argnums,
                    out_shardings=out_shardings)
 
   def place_members(self, members):
@@ -255,7 +306,7 @@ class MemberPrograms:
     The sequential strategy splits the state into members once and stacks it once, not at
     every step (for Inception V3 a stack copies ~200 MB per member).
     """
-    if self.strategy != "sequential":
+    if not self.strategy.per_member:
       for data, *rest in steps:
         args = (state, members, labels, data, *rest)
         state = self._compiled_fn(name, jitted, *args)(*args)
@@ -272,7 +323,7 @@ class MemberPrograms:
   def _summed(self, name, jitted, state, members, labels, datas):
     """The sum over `datas` of jitted(state, members, labels, data): per-member [E, ...]
     totals of batch statistics, accumulated on the device."""
-    if self.strategy == "sequential":
+    if self.strategy.per_member:
       num_members = _num_members(members)
       fixed = list(zip(*(_split(tree, num_members) for tree in (state, members, labels)),
                        strict=True))
