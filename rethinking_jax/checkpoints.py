@@ -17,6 +17,7 @@ import shutil
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import orbax.checkpoint as ocp
 from absl import logging
 
@@ -152,6 +153,28 @@ def _verified(restored):
   return restored
 
 
+# The layout of program.TrainState a checkpoint holds (its meta's "state_format"). 1: opt_state was
+# optax.trace's TraceState alone (before optax.sgd); 2: optax.sgd's (TraceState,
+# ScaleByScheduleState). A checkpoint of an older layout is restored in it and upgraded.
+STATE_FORMAT = 2
+
+
+def legacy_state(state: program.TrainState, state_format: int) -> program.TrainState:
+  """`state` (concrete or abstract) in an older layout (the target to restore one into)."""
+  if state_format == 1:
+    return state._replace(opt_state=state.opt_state[0])
+  raise ValueError(f"state_format: {state_format}; allowed: 1, {STATE_FORMAT}")
+
+
+def upgrade_state(state: program.TrainState, state_format: int) -> program.TrainState:
+  """A state restored in layout `state_format`, in today's: the same numbers (the schedule's
+  step count is the state's step)."""
+  if state_format == 1:
+    return state._replace(opt_state=(state.opt_state, optax.ScaleByScheduleState(
+        count=jnp.copy(state.step))))
+  raise ValueError(f"state_format: {state_format}; allowed: 1, {STATE_FORMAT}")
+
+
 def _state_format(meta: dict) -> int:
   """The TrainState layout a checkpoint holds (absent: 1, written before layouts counted)."""
   return int(meta.get("state_format", 1))
@@ -160,8 +183,8 @@ def _state_format(meta: dict) -> int:
 class RunCheckpointer:
   """Asynchronous orbax CheckpointManager over the run's state and progress.
 
-  A checkpoint whose meta names an older TrainState layout (program.STATE_FORMAT) is
-  restored in that layout and upgraded (program.legacy_state, program.upgrade_state), so a
+  A checkpoint whose meta names an older TrainState layout (STATE_FORMAT) is
+  restored in that layout and upgraded (legacy_state, upgrade_state), so a
   run saved before a layout change resumes with the same numbers.
   """
 
@@ -174,7 +197,7 @@ class RunCheckpointer:
   def save(self, step: int, state, meta: dict) -> None:
     """Saves `state` (a copy the caller will not donate) after `step` steps, with `meta` and
     its fingerprint."""
-    meta = {**meta, "fingerprint": fingerprint(state), "state_format": program.STATE_FORMAT}
+    meta = {**meta, "fingerprint": fingerprint(state), "state_format": STATE_FORMAT}
     self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                      meta=ocp.args.JsonSave(meta)),
                       force=True)
@@ -216,7 +239,7 @@ class RunCheckpointer:
 
   def _restore(self, step: int, abstract_state):
     """(state, meta) at `step` in today's layout: the meta first, to learn the layout."""
-    current = program.STATE_FORMAT
+    current = STATE_FORMAT
     fmt = _state_format(self.manager.restore(step, args=ocp.args.Composite(
         meta=ocp.args.JsonRestore())).meta)
     if fmt > current:
@@ -224,14 +247,14 @@ class RunCheckpointer:
                       f"rethinking_jax (state format {fmt}; this one reads up to {current});"
                       " upgrade, or use --config.restart=True")
     if fmt != current:
-      abstract_state = program.legacy_state(abstract_state, fmt)
+      abstract_state = legacy_state(abstract_state, fmt)
     restored = _verified(self.manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore())))
     state, meta = restored.state, restored.meta
     if fmt != current:
       logging.info("upgrading the checkpoint at step %d from state format %d to %d", step,
                    fmt, current)
-      state = program.upgrade_state(state, fmt)
+      state = upgrade_state(state, fmt)
     return state, meta
 
   def close(self) -> None:

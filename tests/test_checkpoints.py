@@ -183,15 +183,13 @@ def _rewrite_checkpoint(workdir, step, state_format):
   (1: before optax.sgd, the meta without a state_format field)."""
   import orbax.checkpoint as ocp
 
-  from rethinking_jax.engine import program
-
   run = train.prepare(small())
   checkpointer = checkpoints.RunCheckpointer(str(workdir))
   state, meta = checkpointer.restore_at(step, run.programs.abstract_state(run.members))
   checkpointer.close()
   meta = dict(meta)
   if state_format == 1:
-    state = program.legacy_state(state, 1)
+    state = checkpoints.legacy_state(state, 1)
     meta.pop("state_format")
   else:
     meta["state_format"] = state_format

@@ -145,28 +145,6 @@ def tx(spec: ProgramSpec, initial_lr) -> optax.GradientTransformation:
                    momentum=spec.momentum, nesterov=False)
 
 
-# The layout of TrainState a checkpoint holds (its meta's "state_format"). 1: opt_state was
-# optax.trace's TraceState alone (before optax.sgd); 2: optax.sgd's (TraceState,
-# ScaleByScheduleState). A checkpoint of an older layout is restored in it and upgraded.
-STATE_FORMAT = 2
-
-
-def legacy_state(state: TrainState, state_format: int) -> TrainState:
-  """`state` (concrete or abstract) in an older layout (the target to restore one into)."""
-  if state_format == 1:
-    return state._replace(opt_state=state.opt_state[0])
-  raise ValueError(f"state_format: {state_format}; allowed: 1, {STATE_FORMAT}")
-
-
-def upgrade_state(state: TrainState, state_format: int) -> TrainState:
-  """A state restored in layout `state_format`, in today's: the same numbers (the schedule's
-  step count is the state's step)."""
-  if state_format == 1:
-    return state._replace(opt_state=(state.opt_state, optax.ScaleByScheduleState(
-        count=jnp.copy(state.step))))
-  raise ValueError(f"state_format: {state_format}; allowed: 1, {STATE_FORMAT}")
-
-
 def batch_labels(spec: ProgramSpec, member: MemberArrays, true_labels, index, split: str):
   """The member's labels of the examples at `index` of `split` (a pure function of both).
 
