@@ -310,3 +310,37 @@ def test_the_progress_bar_of_a_run_that_stops_when_memorized_bounds_its_time():
                                               stop_when_memorized=False), 0)
   assert "until memorized" not in str(fixed)
   fixed.close()
+
+
+def test_the_path_from_main_to_the_jitted_step_is_short(monkeypatch, tmp_path):
+  """main -> _run -> train_and_evaluate -> _train_in -> Run.fit -> loop.fit -> train_chunk
+  -> _steps -> the compiled step: 8 calls (main's two frames above train_and_evaluate are
+  counted from the source: main.main calls _run, _run calls train_and_evaluate)."""
+  import inspect
+
+  from rethinking_jax import main
+  from rethinking_jax.engine import strategies
+
+  chains = []
+  compiled_fn = strategies.MemberPrograms._compiled_fn
+
+  def recording(self, name, jitted, *args):
+    compiled = compiled_fn(self, name, jitted, *args)
+    if name != "chunk":
+      return compiled
+
+    def step(*a):
+      frames = [f.function for f in inspect.stack()[1:]]
+      chains.append(frames[:frames.index("train_and_evaluate") + 1][::-1])
+      return compiled(*a)
+    return step
+
+  monkeypatch.setattr(strategies.MemberPrograms, "_compiled_fn", recording)
+  train.train_and_evaluate(tiny_config(num_epochs=1), str(tmp_path))
+  above = ["main", "_run"]  # main.main -> _run -> train_and_evaluate
+  assert "train_and_evaluate(config" in inspect.getsource(main._run)
+  assert "_run(config)" in inspect.getsource(main.main)
+  chain = above + chains[0]
+  assert chain == ["main", "_run", "train_and_evaluate", "_train_in", "fit", "fit",
+                   "train_chunk", "_steps"], chain
+  assert len(chain) <= 8  # calls from main to the jitted step (#30)

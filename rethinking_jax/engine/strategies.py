@@ -342,9 +342,9 @@ class MemberPrograms:
                   num_steps: int) -> TrainState:
     """Trains every member for steps [first_step, first_step + num_steps)."""
     labels, data = inputs
-    if self.step_loop == "scan":
-      return self._call("chunk", self._chunk_fn, state, members, labels, data,
-                        jax.numpy.int32(first_step), jax.numpy.int32(num_steps))
+    if self.step_loop == "scan":  # one program for the chunk
+      return self._steps("chunk", self._chunk_fn, state, members, labels,
+                         [(data, jax.numpy.int32(first_step), jax.numpy.int32(num_steps))])
     spe = self.spec.steps_per_epoch
     steps = ((data, jax.numpy.int32(step // spe), jax.numpy.int32(step % spe))
              for step in range(first_step, first_step + num_steps))
