@@ -154,7 +154,7 @@ def test_labels_are_the_same_in_every_epoch(pipeline, step_loop, monkeypatch):
   labels member trains on for each example is the same in epochs 1, 2 and 3, and is not the
   true label for most examples."""
   indices, labels = [], []
-  inputs, loss = program._inputs, program._loss
+  inputs, loss = program._inputs, program.cross_entropy
 
   def recording_inputs(spec, images_u8, index, *args, **kwargs):
     jax.debug.callback(lambda v: indices.append(np.asarray(v)), index, ordered=True)
@@ -165,7 +165,7 @@ def test_labels_are_the_same_in_every_epoch(pipeline, step_loop, monkeypatch):
     return loss(logits, y)
 
   monkeypatch.setattr(program, "_inputs", recording_inputs)
-  monkeypatch.setattr(program, "_loss", recording_loss)
+  monkeypatch.setattr(program, "cross_entropy", recording_loss)
   run = train.prepare(tiny_config(randomizations="random_labels", input_pipeline=pipeline,
                                   step_loop=step_loop, member_strategy="sequential",
                                   num_epochs=3, eval_every_epochs=3))

@@ -105,7 +105,9 @@ class ProgramSpec:
   mesh: Mesh | None = None              # with a `data` axis > 1: batches are split over it
 
 
-def _loss(logits, labels):
+def cross_entropy(logits, labels):
+  """Per-example softmax cross-entropy, in float32 whatever the compute dtype (the training
+  loss, its evaluation, and the complexity measures)."""
   return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
 
 
@@ -207,7 +209,7 @@ def _sgd_step(spec: ProgramSpec, state: TrainState, member: MemberArrays, images
     logits, bn_updates = spec.model.apply(variables, x, train=True,
                                           rngs={"dropout": dropout_key},
                                           mutable=["batch_stats"] if has_bn else [])
-    data_loss = jnp.mean(_loss(logits, y))
+    data_loss = jnp.mean(cross_entropy(logits, y))
     return data_loss + member.weight_decay * l2_of_kernels(params), (data_loss, bn_updates)
 
   (_, (data_loss, bn_updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -297,7 +299,7 @@ def _batch_sums(spec, state, member, images_u8, y, corrupted, index, valid, spli
   x = _inputs(spec, images_u8, index, member, split, False, mean, std)
   logits = spec.model.apply(_variables(state), x).astype(jnp.float32)
   k = min(TOP_K, logits.shape[-1])
-  loss = jnp.where(valid, _loss(logits, y), 0.0)
+  loss = jnp.where(valid, cross_entropy(logits, y), 0.0)
   top1 = valid & (jnp.argmax(logits, -1) == y)
   topk = valid & jnp.any(jax.lax.top_k(logits, k)[1] == y[:, None], axis=-1)
   corrupted = valid & corrupted

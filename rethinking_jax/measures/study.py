@@ -50,7 +50,7 @@ def member_measures(spec, variables, init_params, x, y, convolutional: bool) -> 
   params = variables["params"]
   others = {k: v for k, v in variables.items() if k != "params"}
   apply = jax.jit(lambda p, xs: spec.model.apply({**others, "params": p}, xs))
-  loss = jax.jit(lambda p: jnp.mean(program._loss(apply(p, x), y)))
+  loss = jax.jit(lambda p: jnp.mean(program.cross_entropy(apply(p, x), y)))
   logits = np.asarray(apply(params, x))
   margin = complexity.margins(logits, np.asarray(y))
   frobenius = complexity.frobenius_norms(params)
