@@ -16,7 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rethinking_jax.errors import UserError, one_of, require, unknown_name
+from rethinking_jax import base_config
+from rethinking_jax.base_config import BN_EPSILON, BN_MOMENTUM
+from rethinking_jax.errors import one_of, require, unknown_name
 from rethinking_jax.models import layers
 from rethinking_jax.models.alexnet import AlexNetSmall
 from rethinking_jax.models.inception import InceptionSmall
@@ -72,15 +74,20 @@ PAPER_LEARNING_RATES = {r.name: r.learning_rate for r in RECORDS.values() if r.p
 COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
+def check_dropout(name: str, dropout_rate: float) -> None:
+  """The dropout rule: a rate in [0, 1), and none for a model without dropout layers."""
+  require(0 <= dropout_rate < 1, f"dropout_rate: {dropout_rate} must be in [0, 1)")
+  require(dropout_rate == 0 or record(name).dropout,
+          f"dropout_rate: {name} has no dropout layers; allowed: 0")
+
+
 def check_config(c) -> None:
   """The model fields: which network, its layers' implementation and precision, dropout and
   batch-norm (UserError, one line)."""
   one_of("model", c.model, NAMES)
   one_of("layer_impl", c.layer_impl, LAYER_IMPLS)
   one_of("compute_dtype", c.compute_dtype, COMPUTE_DTYPES)
-  require(0 <= c.dropout_rate < 1, f"dropout_rate: {c.dropout_rate} must be in [0, 1)")
-  require(c.dropout_rate == 0 or record(c.model).dropout,
-          f"dropout_rate: {c.model} has no dropout layers; allowed: 0")
+  check_dropout(c.model, c.dropout_rate)
   require(0 < c.bn_momentum < 1, f"bn_momentum: {c.bn_momentum} must be in (0, 1)")
   require(c.bn_epsilon > 0, f"bn_epsilon: {c.bn_epsilon} must be > 0")
 
@@ -101,7 +108,7 @@ def record(name: str) -> ModelRecord:
 
 
 def build(name: str, num_classes: int = 10, *, dropout_rate: float = 0.0,
-          bn_momentum: float = 0.999, bn_epsilon: float = 1e-3, dtype=jnp.float32,
+          bn_momentum: float = BN_MOMENTUM, bn_epsilon: float = BN_EPSILON, dtype=jnp.float32,
           layer_impl: str = "xla") -> nn.Module:
   """The model `name` (one of NAMES); works for any NHWC input shape. `layer_impl`: the
   max-pool / LRN formulation (models/layers.py; resolved already, not `auto`), ignored by
@@ -112,11 +119,9 @@ def build(name: str, num_classes: int = 10, *, dropout_rate: float = 0.0,
     kwargs["layer_impl"] = layer_impl
   if r.batch_norm:
     kwargs.update(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
+  check_dropout(name, dropout_rate)
   if r.dropout:
     kwargs["dropout_rate"] = dropout_rate
-  elif dropout_rate:
-    raise UserError(f"dropout_rate: {name} has no dropout layers; allowed: 0 (got "
-                    f"{dropout_rate})")
   return r.make(**kwargs)
 
 
@@ -125,8 +130,6 @@ def from_config(config, num_classes: int) -> nn.Module:
   config fields become a model. Fields absent from an older run's config take the defaults
   of rethinking_jax.base_config (the behaviour before they existed); `layer_impl=auto` is
   resolved for this process's platform (layer_impl_for)."""
-  from rethinking_jax import base_config
-
   defaults = base_config.get_config()
   get = lambda key: config.get(key, defaults[key])
   return build(get("model"), num_classes, dropout_rate=get("dropout_rate"),

@@ -14,6 +14,7 @@ import os
 import ml_collections
 
 from rethinking_jax.engine import members as members_lib
+from rethinking_jax.engine.loop import METRIC_NAMES
 from rethinking_jax.reports import files, protocol
 
 
@@ -60,8 +61,7 @@ def provisional_summary(name: str, run_config: dict, metrics: list[dict]) -> dic
     tests = [r["test_acc"] for r in records if r["test_acc"] is not None]
     members.append({
         **members_lib.describe(m, spec),
-        **{k: last.get(k) for k in ("train_loss", "train_acc", "train_top5", "test_loss",
-                                    "test_acc", "test_top5")},
+        **{k: last.get(k) for k in METRIC_NAMES[:6]},  # the six of a finished summary
         "best_test_acc": max(tests) if tests else None,
         "steps_to_memorize": reached[0] if reached else None,
         "diverged": bool(records) and last.get("train_loss") is None})

@@ -8,10 +8,10 @@ import importlib.util
 import os
 import re
 
+from rethinking_jax.engine.loop import METRIC_NAMES
 from rethinking_jax.errors import UserError
 
-SCALARS = ("train_loss", "train_acc", "train_top5", "test_loss", "test_acc", "test_top5",
-           "train_acc_clean", "train_acc_corrupted", "learning_rate")
+SCALARS = (*METRIC_NAMES, "learning_rate")
 
 
 def check_available() -> None:
