@@ -12,8 +12,9 @@
 #   bash scripts/results_cpu.sh [PARTS]   # PARTS: table1,figure1,measures,table3,rademacher (all)
 #                                         # or table3_features (its random-feature rows only),
 #                                         # figure1a_mlp, figure1a_alexnet, figure1bc_alexnet,
-#                                         # alexnet_subsets, table1_alexnet, table4_alexnet,
-#                                         # fooling (not in "all")
+#                                         # figure1a_inception, alexnet_subsets,
+#                                         # table1_alexnet, table4_alexnet, fooling (not in
+#                                         # "all")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -65,6 +66,19 @@ for part in ${PARTS//,/ }; do
         extra=(); [[ $first = 1 ]] || extra=(--config.restart=False)  # the later kinds join
         on_subset "configs/figure1.py:a_alexnet_small_$kind" results/figure1a_alexnet_small \
           "${SUBSET:-10000}" "${extra[@]}"
+        first=0
+      done ;;
+    figure1a_inception)  # Figure 1a as the paper drew it: the small Inception, on a fixed
+      # random SUBSET (default 2,000: ~8x AlexNet's cost per example), one sub-run per input
+      # kind (per_member: each stops when it memorized), the schedule per step, capped at CAP
+      # paper epochs (default 12 = 4,680 steps, to fit ~90 minutes a kind on a 2-core CPU; the
+      # warm-up prints the estimate), evaluated every subset epoch, in full every 10th.
+      first=1
+      for kind in ${KINDS:-true_labels random_labels shuffled_pixels random_pixels gaussian}; do
+        extra=(); [[ $first = 1 ]] || extra=(--config.restart=False)  # the later kinds join
+        CAP=${CAP:-12} on_subset \
+          "configs/figure1.py:a_inception_small_${kind}_seed100,per_member" \
+          results/figure1a_inception_small "${SUBSET:-2000}" "${extra[@]}"
         first=0
       done ;;
     figure1bc_alexnet)  # Figure 1b/1c, small AlexNet, label corruption p in {0, 0.2, ..., 1}:
@@ -148,7 +162,7 @@ for part in ${PARTS//,/ }; do
       timed "$PY" -m rethinking_jax.main --config=configs/rademacher.py:seeds=3 \
         --workdir=results/rademacher "${COMMON[@]}" --config.eval_every_epochs=2 ;;
     *) echo "error: part $part: allowed table1, figure1, figure1a_mlp, figure1a_alexnet," \
-         "figure1bc_alexnet, alexnet_subsets, table1_alexnet, table4_alexnet, fooling, measures, table3," \
+         "figure1a_inception, figure1bc_alexnet, alexnet_subsets, table1_alexnet, table4_alexnet, fooling, measures, table3," \
          "table3_features, rademacher" >&2
        exit 2 ;;
   esac
