@@ -30,22 +30,6 @@ from rethinking_jax.errors import UserError
 from rethinking_jax.reports import files, markdown, tensorboard
 
 
-def program_spec(config, dataset, specs, mesh) -> program.ProgramSpec:
-  """`dataset`: a data.Dataset (device input path) or a stream.StreamedDataset."""
-  crop = preprocess.crop_size_for(dataset.image_shape, config.crop_size)
-  steps = program.steps_per_epoch(dataset.num_train, config.batch_size)
-  model = models.from_config(config, dataset.num_classes)
-  return program.ProgramSpec(
-      model=model, num_classes=dataset.num_classes,
-      input_shape=preprocess.cropped_shape(dataset.image_shape, config.crop_size), crop=crop,
-      transform=config.train_transform,
-      kinds_present=members_lib.input_kinds_present(specs), batch_size=config.batch_size,
-      steps_per_epoch=steps, momentum=config.momentum, lr_decay_rate=config.lr_decay_rate,
-      lr_decay_interval_steps=program.lr_interval_steps(config.lr_decay_every_epochs, steps),
-      eval_batch_size=config.eval_batch_size, corrupt_test_labels=config.corrupt_test_labels,
-      mesh=mesh)
-
-
 @dataclasses.dataclass
 class Run:
   """Everything a run needs on the device, built from a validated config."""
@@ -98,7 +82,7 @@ def prepare(config, resolved=None) -> Run:
   xla_cpu.apply(config.get("conv_impl", "auto"))  # before JAX opens its backend, if it can
   specs, dataset, shape, strategy = _open(config, resolved)
   mesh = sharding.make_mesh(shape)
-  spec = program_spec(config, dataset, specs, mesh)
+  spec = program.ProgramSpec.from_config(config, dataset, specs, mesh)
   settings = loop.FitSettings(
       num_epochs=config.num_epochs, eval_every_epochs=config.eval_every_epochs,
       eval_every_steps=config.eval_every_steps, eval_full_every=config.eval_full_every,

@@ -17,7 +17,9 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from rethinking_jax.data import pipeline, randomize
+from rethinking_jax import models
+from rethinking_jax.data import pipeline, preprocess, randomize
+from rethinking_jax.engine import members as members_lib
 from rethinking_jax.engine.members import MemberArrays
 from rethinking_jax.errors import require
 
@@ -103,6 +105,22 @@ class ProgramSpec:
   eval_batch_size: int
   corrupt_test_labels: bool = False
   mesh: Mesh | None = None              # with a `data` axis > 1: batches are split over it
+
+  @classmethod
+  def from_config(cls, config, dataset, specs, mesh) -> ProgramSpec:
+    """A validated run config's program settings for `dataset` (a data.Dataset on the device
+    path or a stream.StreamedDataset: its shape, classes and size) and members `specs`."""
+    steps = steps_per_epoch(dataset.num_train, config.batch_size)
+    return cls(
+        model=models.from_config(config, dataset.num_classes), num_classes=dataset.num_classes,
+        input_shape=preprocess.cropped_shape(dataset.image_shape, config.crop_size),
+        crop=preprocess.crop_size_for(dataset.image_shape, config.crop_size),
+        transform=config.train_transform, kinds_present=members_lib.input_kinds_present(specs),
+        batch_size=config.batch_size, steps_per_epoch=steps, momentum=config.momentum,
+        lr_decay_rate=config.lr_decay_rate,
+        lr_decay_interval_steps=lr_interval_steps(config.lr_decay_every_epochs, steps),
+        eval_batch_size=config.eval_batch_size, corrupt_test_labels=config.corrupt_test_labels,
+        mesh=mesh)
 
 
 def cross_entropy(logits, labels):
