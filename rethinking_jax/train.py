@@ -24,7 +24,12 @@ from rethinking_jax import workdir as workdir_lib
 from rethinking_jax.data import preprocess, stream
 from rethinking_jax.engine import loop, memory, program, sharding
 from rethinking_jax.engine import members as members_lib
-from rethinking_jax.engine.strategies import MemberPrograms, choose, resolve_step_loop
+from rethinking_jax.engine.strategies import (
+    CompiledMembers,
+    MemberPrograms,
+    choose,
+    resolve_step_loop,
+)
 from rethinking_jax.engine.streaming import StreamInputs, StreamPrograms
 from rethinking_jax.errors import UserError
 from rethinking_jax.reports import files, markdown, tensorboard
@@ -36,7 +41,7 @@ class Run:
 
   specs: list
   dataset: data.Dataset | stream.StreamedDataset  # what it was opened from (its sizes, name)
-  programs: MemberPrograms                 # a StreamPrograms on the streaming path
+  programs: CompiledMembers  # MemberPrograms, or StreamPrograms on the streaming path
   members: members_lib.MemberArrays
   inputs: program.DeviceInputs | StreamInputs  # what the programs read, one per input path
   settings: loop.FitSettings

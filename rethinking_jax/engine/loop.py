@@ -23,7 +23,7 @@ from rethinking_jax.data.inputs import streams
 from rethinking_jax.engine import program, sharding
 from rethinking_jax.engine.members import MemberArrays, MemberSpec
 from rethinking_jax.engine.program import DeviceData, TrainState
-from rethinking_jax.engine.strategies import MemberPrograms
+from rethinking_jax.engine.strategies import CompiledMembers
 from rethinking_jax.errors import require
 
 # train_acc_clean / train_acc_corrupted: train accuracy on the examples whose label the
@@ -289,7 +289,7 @@ def _progress_bar(settings: FitSettings, epoch):
               else None)
 
 
-def fit(programs: MemberPrograms, specs: list[MemberSpec], members: MemberArrays, inputs,
+def fit(programs: CompiledMembers, specs: list[MemberSpec], members: MemberArrays, inputs,
         settings: FitSettings,
         on_eval: Callable[[list[dict]], None] = lambda records: None, *,
         state: TrainState | None = None, progress: Progress | None = None,

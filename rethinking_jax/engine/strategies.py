@@ -223,13 +223,16 @@ def _mapped(fn):
 _LIFT = {Strategy.VMAP: _vmapped, Strategy.UNROLLED: _unrolled, Strategy.MAP: _mapped}
 
 
-class MemberPrograms:
-  """Compiled init / train-chunk / evaluate programs for E members of one architecture."""
+class CompiledMembers:
+  """What every input path's programs share for E members of one architecture: the init and
+  labels programs, and how a member's function is compiled (once, timed) and run for all
+  members under the strategy. MemberPrograms (data on the device) and
+  streaming.StreamPrograms (batches fed from the host) add their train and eval programs."""
 
-  def __init__(self, spec: ProgramSpec, strategy: str, step_loop: str = "scan"):
+  def __init__(self, spec: ProgramSpec, strategy: str, step_loop: str):
     self.spec, self.strategy, self.step_loop = spec, Strategy(strategy), step_loop
     self.compile_seconds = 0.0
-    by_member, replicated = sharding.member_sharded(spec.mesh), sharding.replicated(spec.mesh)
+    by_member = sharding.member_sharded(spec.mesh)
     # State and labels are created already sharded over the member axis.
     init = functools.partial(program.init_state, spec)
     self._init_each = None  # sequential: one program for one member, whatever their number
@@ -247,16 +250,6 @@ class MemberPrograms:
                                     in_axes=(0, None, None), spmd_axis_name="member"),
                            out_shardings=by_member)
     self._compiled = {}
-    self._build_programs(by_member, replicated)
-
-  def _build_programs(self, by_member, replicated):
-    """The train-chunk and evaluation programs (the streaming path has its own)."""
-    chunk = functools.partial(program.train_chunk if self.step_loop == "scan"
-                              else program.train_step_in_epoch, self.spec)
-    self._chunk_fn = self._jit(chunk, by_member, donate=True)
-    self._eval_fn = self._jit(functools.partial(program.evaluate, self.spec), replicated)
-    self._eval_train_fn = self._jit(functools.partial(program.evaluate_train_until,
-                                                      self.spec), replicated)
 
   def _jit(self, fn, out_shardings, donate: bool = False):
     """fn(state, member, labels, data, *rest) compiled for all members with this strategy."""
@@ -337,6 +330,20 @@ class MemberPrograms:
       out = call(data)
       total = out if total is None else total + out
     return total
+
+class MemberPrograms(CompiledMembers):
+  """Compiled init / train-chunk / evaluate programs for E members whose data is on the
+  device (DeviceInputs)."""
+
+  def __init__(self, spec: ProgramSpec, strategy: str, step_loop: str = "scan"):
+    super().__init__(spec, strategy, step_loop)
+    by_member, replicated = sharding.member_sharded(spec.mesh), sharding.replicated(spec.mesh)
+    chunk = functools.partial(program.train_chunk if step_loop == "scan"
+                              else program.train_step_in_epoch, spec)
+    self._chunk_fn = self._jit(chunk, by_member, donate=True)
+    self._eval_fn = self._jit(functools.partial(program.evaluate, spec), replicated)
+    self._eval_train_fn = self._jit(functools.partial(program.evaluate_train_until, spec),
+                                    replicated)
 
   def train_chunk(self, state: TrainState, members, inputs: DeviceInputs, first_step: int,
                   num_steps: int) -> TrainState:

@@ -23,7 +23,7 @@ from rethinking_jax.data.stream import StreamedDataset
 from rethinking_jax.engine import program, sharding
 from rethinking_jax.engine.members import MemberArrays
 from rethinking_jax.engine.program import Feed, ProgramSpec, TrainState
-from rethinking_jax.engine.strategies import MemberPrograms
+from rethinking_jax.engine.strategies import CompiledMembers
 
 
 def prefetch(fn, items, depth: int):
@@ -101,22 +101,22 @@ class StreamInputs:
     self.stream.close()  # its reader threads
 
 
-class StreamPrograms(MemberPrograms):
-  """MemberPrograms whose train chunks and evaluations read StreamInputs."""
+class StreamPrograms(CompiledMembers):
+  """Compiled programs for E members whose train chunks and evaluations read StreamInputs
+  (batches fed from the host, each step dispatched from Python)."""
 
   # The feed programs derive each member's labels from a batch's true labels: no labels are
-  # passed (an empty tree in the labels slot of MemberPrograms' calls).
+  # passed (an empty tree in the labels slot of CompiledMembers' calls).
   _NO_LABELS = ()
 
   def __init__(self, spec: ProgramSpec, strategy: str, order_member: MemberArrays):
     super().__init__(spec, strategy, step_loop="host")
     self._order = jax.jit(functools.partial(program.epoch_batches, spec), static_argnums=1)
     self._order_member = order_member
-
-  def _build_programs(self, by_member, replicated):
-    self._chunk_fn = self._jit(functools.partial(program.train_step_on_feed, self.spec),
+    by_member, replicated = sharding.member_sharded(spec.mesh), sharding.replicated(spec.mesh)
+    self._chunk_fn = self._jit(functools.partial(program.train_step_on_feed, spec),
                                by_member, donate=True)
-    self._eval_fns = {split: self._jit(functools.partial(program.evaluate_feed, self.spec,
+    self._eval_fns = {split: self._jit(functools.partial(program.evaluate_feed, spec,
                                                          split=split), replicated)
                       for split in ("train", "test")}
 
