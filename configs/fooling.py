@@ -11,14 +11,16 @@ gradient-ascent fooling images from the mean image, MAP-Elites with direct and C
 encodings, and the comparison: are members that memorized random labels easier to fool?
 """
 
+import ml_collections
+
 from configs import default
 
 
 def get_config(arg=None):
   default.check_arg(arg, "fooling.py", ("smoke",))
   smoke = arg == "smoke"
-  c = default.get_config()
-  c.experiment = "fooling"
+  c = ml_collections.ConfigDict()  # its own fields only: it trains nothing (the members come
+  c.experiment = "fooling"         # with their own runs' configs)
   c.smoke = smoke
   c.fooling_workdir = "runs/quickstart"  # or several, comma-separated
   c.fooling_members = ""            # comma-separated member indices; empty = all

@@ -222,7 +222,7 @@ def main(argv):
     xla_cpu.apply(config.get("conv_impl", "auto"))  # XLA reads its flags once: first
   except UserError as err:
     _fail(str(err))
-  if config.distributed or os.environ.get("JAX_COORDINATOR_ADDRESS"):
+  if config.get("distributed") or os.environ.get("JAX_COORDINATOR_ADDRESS"):
     import jax  # before anything touches the backend
 
     # Arguments from the environment (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES,
