@@ -7,12 +7,14 @@ n CIFAR-shaped (32x32x3, d = 3072) Gaussian points with random labels, in float6
 keeps the n x n float64 matrices at 0.8 GB each. Also the depth-k corollary for k = 2, 4, 8.
 """
 
+import ml_collections
+
 from configs import default
 
 
 def get_config(arg=None):
   default.check_arg(arg, "theorem1.py", ("smoke",))
-  c = default.get_config()
+  c = ml_collections.ConfigDict()  # its own fields only: it trains no network, reads no data
   c.experiment = "theorem1"
   c.theorem1_n = 200 if arg == "smoke" else 10_000
   c.theorem1_shape = (32, 32, 3)

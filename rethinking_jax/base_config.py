@@ -11,8 +11,9 @@ BN_MOMENTUM = 0.999
 BN_EPSILON = 1e-3
 
 
-def get_config(arg=None):
-  c = ml_collections.ConfigDict()
+def add_data_fields(c) -> None:
+  """The data section: what a training run reads, and all that the theory experiments (which
+  train nothing) take from here."""
   # Data.
   c.dataset = "cifar10"  # cifar10 | mnist | cifar10_archive | image_folder | digits | synthetic
   #                        | imagenet2012 (Table 2; streamed)
@@ -36,6 +37,11 @@ def get_config(arg=None):
   c.prefetch_batches = 4         # stream: batches read ahead of the device
   c.eval_train_examples = 0      # stream: train accuracy over a fixed random subset (0 = all)
   c.train_transform = "center_crop"  # center_crop | random_crop | augment  [default]
+
+
+def get_config(arg=None):
+  c = ml_collections.ConfigDict()
+  add_data_fields(c)
 
   # Members: the product randomizations x seeds x learning_rates x weight_decays.
   c.num_classes = 0              # > 0: labels folded to this many classes (label mod K); 2
