@@ -30,7 +30,7 @@ import host  # noqa: E402
 from record import write_result  # noqa: E402
 
 from configs import default  # noqa: E402
-from rethinking_jax import models, train  # noqa: E402
+from rethinking_jax import assemble, models  # noqa: E402
 
 
 def bench_one(model, members, strategy, num_train, epochs, batch_size, step_loop, repeats,
@@ -45,7 +45,7 @@ def bench_one(model, members, strategy, num_train, epochs, batch_size, step_loop
   c.step_loop = step_loop
   c.input_pipeline = input_pipeline
   c.layer_impl, c.conv_impl = layer_impl, conv_impl
-  run = train.prepare(c)
+  run = assemble.prepare(c)
   load_start = host.loadavg()
   programs, state = run.programs, run.programs.init(run.members)
   args = (run.members, run.inputs)

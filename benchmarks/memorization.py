@@ -34,7 +34,7 @@ import host  # noqa: E402
 from record import write_result  # noqa: E402
 
 from configs import default  # noqa: E402
-from rethinking_jax import data, models, train  # noqa: E402
+from rethinking_jax import assemble, data, models  # noqa: E402
 from rethinking_jax.models import flops  # noqa: E402
 
 
@@ -80,7 +80,7 @@ def jax_entry(args, model, members, strategy, images_name):
   c.learning_rate, c.lr_decay_rate = args.lr, args.lr_decay
   c.num_epochs, c.eval_every_epochs, c.progress = args.max_epochs, 1, False
   c.compute_dtype, c.conv_impl = args.dtype, args.conv_impl
-  run = train.prepare(c)
+  run = assemble.prepare(c)
   result = run.fit()
   memorized = all(st.steps_to_memorize is not None for st in result.status)
   final = [r["train_acc"] for r in result.history if r["step"] == result.progress.step]

@@ -17,7 +17,7 @@ import jax
 import ml_collections
 from absl import logging
 
-from rethinking_jax import checkpoints, configuration, studies, train
+from rethinking_jax import assemble, checkpoints, configuration, studies, train
 from rethinking_jax import workdir as workdir_lib
 from rethinking_jax.errors import UserError
 from rethinking_jax.reports import files
@@ -94,7 +94,7 @@ def run_suite(config, workdir: str) -> dict:
   for name, (sub, resolved) in subs.items():  # all a sub-run would refuse, before any trains
     try:
       workdir_lib.check_writable(os.path.join(workdir, name), dirs=(checkpoints.CHECKPOINT_DIR,))
-      train.check(sub, resolved)
+      assemble.check(sub, resolved)
       if not sub.restart:
         checkpoints.check_workdir(os.path.join(workdir, name), json.loads(sub.to_json()))
     except UserError as err:

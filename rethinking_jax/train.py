@@ -1,4 +1,6 @@
-"""train_and_evaluate(config, workdir): one run, from a config to its outputs in the workdir.
+"""train_and_evaluate(config, workdir): one run's lifecycle, from a config to its outputs in
+the workdir -- resume, signals, checkpoint cadence, outputs (the run itself is assembled by
+rethinking_jax/assemble.py).
 
 Outputs (a stable contract, see README): config.json, metrics.jsonl, summary.json, report.md,
 curves.png. Everything that can fail because of user input is checked before the workdir is
@@ -8,131 +10,20 @@ touched.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import functools
 import json
 import os
 import signal
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from absl import logging
 
-from rethinking_jax import checkpoints, configuration, data, models, xla_cpu
+from rethinking_jax import assemble, checkpoints, configuration, models, xla_cpu
 from rethinking_jax import workdir as workdir_lib
-from rethinking_jax.data import preprocess, stream
-from rethinking_jax.engine import loop, memory, program, sharding
+from rethinking_jax.engine import loop, sharding
 from rethinking_jax.engine import members as members_lib
-from rethinking_jax.engine.strategies import (
-    CompiledMembers,
-    MemberPrograms,
-    choose,
-    resolve_step_loop,
-)
-from rethinking_jax.engine.streaming import StreamInputs, StreamPrograms
 from rethinking_jax.errors import UserError
 from rethinking_jax.reports import files, markdown, tensorboard
-
-
-@dataclasses.dataclass
-class Run:
-  """Everything a run needs on the device, built from a validated config."""
-
-  specs: list
-  dataset: data.Dataset | stream.StreamedDataset  # what it was opened from (its sizes, name)
-  programs: CompiledMembers  # MemberPrograms, or StreamPrograms on the streaming path
-  members: members_lib.MemberArrays
-  inputs: program.DeviceInputs | StreamInputs  # what the programs read, one per input path
-  settings: loop.FitSettings
-
-  def fit(self, on_eval=lambda records: None, **resume) -> loop.FitResult:
-    """loop.fit over this run; `resume`: state=, progress=, after_eval=, pace= (loop.fit)."""
-    return loop.fit(self.programs, self.specs, self.members, self.inputs, self.settings,
-                    on_eval, **resume)
-
-  def close(self) -> None:
-    self.inputs.close()
-
-
-def _open(config, resolved=None):
-  """(members, dataset, mesh shape, member strategy) of a config, with every check that needs
-  the data: the one place where a run's config is checked in full and `auto` resolved.
-  `resolved`: configuration.validate's result where the caller has checked the config."""
-  resolved = resolved or configuration.validate(config)
-  dataset = data.from_config(config)
-  try:
-    configuration.check_against_data(config, dataset)
-    mesh_shape = functools.partial(sharding.mesh_shape, config.mesh_shape,
-                                   len(resolved.members), config.batch_size)
-    strategy, shape = choose(config.member_strategy, mesh_shape,
-                             models.record(config.model).convolutional,
-                             jax.devices()[0].platform, config.model)
-  except BaseException:
-    dataset.close()
-    raise
-  return resolved.members, dataset, shape, strategy
-
-
-def check(config, resolved=None) -> None:
-  """Raises the UserError that prepare(config) would, without building or placing anything
-  (a suite checks all its runs before the first one trains)."""
-  _, dataset, _, _ = _open(config, resolved)
-  dataset.close()
-
-
-def prepare(config, resolved=None) -> Run:
-  """Validates `config` (unless `resolved` says it was), opens the data (on the device, or as
-  a stream) and compiles nothing yet; raises UserError early."""
-  xla_cpu.apply(config.get("conv_impl", "auto"))  # before JAX opens its backend, if it can
-  specs, dataset, shape, strategy = _open(config, resolved)
-  mesh = sharding.make_mesh(shape)
-  spec = program.ProgramSpec.from_config(config, dataset, specs, mesh)
-  settings = loop.FitSettings(
-      num_epochs=config.num_epochs, eval_every_epochs=config.eval_every_epochs,
-      eval_every_steps=config.eval_every_steps, eval_full_every=config.eval_full_every,
-      memorize_threshold=config.memorize_threshold,
-      stop_when_memorized=config.stop_when_memorized, extra_epochs=config.extra_epochs,
-      progress=config.progress)
-  host_members = members_lib.stack(specs)
-  _check_memory(config, spec, dataset, host_members, strategy)
-  if isinstance(dataset, stream.StreamedDataset):  # the one place that asks the path
-    channels = dataset.channels  # the statistics only matter to Gaussian members
-    mean, std = (dataset.channel_stats(config.crop_size) if "gaussian" in spec.kinds_present
-                 else (np.zeros(channels), np.ones(channels)))
-    inputs = StreamInputs(
-        spec, dataset,
-        data.subset_indices(dataset.num_train, config.eval_train_examples, specs[0].seed),
-        mean, std, config.prefetch_batches)
-    programs = StreamPrograms(spec, strategy, jax.tree.map(lambda x: x[0], host_members))
-    return Run(specs, dataset, programs, programs.place_members(host_members), inputs,
-               settings)
-  mean, std = preprocess.channel_stats(dataset.train_images, config.crop_size)
-  step_loop = resolve_step_loop(config.step_loop, models.record(config.model).convolutional,
-                                jax.devices()[0].platform)
-  programs = MemberPrograms(spec, strategy, step_loop)
-  member_arrays = programs.place_members(host_members)
-  true_labels = sharding.place((dataset.train_labels, dataset.test_labels),
-                               sharding.replicated(mesh))
-  inputs = program.DeviceInputs(
-      programs.labels(member_arrays, *true_labels),
-      loop.device_data(dataset.train_images, dataset.test_images, mean, std, mesh))
-  return Run(specs, dataset, programs, member_arrays, inputs, settings)
-
-
-def _check_memory(config, spec, dataset, host_members, strategy) -> None:
-  """Refuses, in one line, members that cannot fit (engine/memory.py), before compiling."""
-  streamed = isinstance(dataset, stream.StreamedDataset)
-  data_bytes = 0 if streamed else dataset.train_images.nbytes + dataset.test_images.nbytes
-  labels = 0 if streamed else 5 * dataset.num_train + 4 * dataset.num_test
-  est = memory.estimate(spec.model, spec.input_shape, config.batch_size, labels, data_bytes)
-  device = jax.devices()[0]
-  members_here = len(jax.tree.leaves(host_members)[0])
-  if spec.mesh is not None:  # the member axis spreads them over devices
-    members_here = -(-members_here // spec.mesh.shape["member"])
-  available = (memory.host_available() if device.platform == "cpu"
-               else memory.device_available(device))
-  memory.check(est, members_here, strategy, config.model, config.batch_size, available)
 
 
 @jax.jit
@@ -180,7 +71,7 @@ class _StopSignals:
       signal.signal(sig, handler)
 
 
-def _checkpoint_meta(config_dict, run: Run, progress: loop.Progress, metrics_lines: int,
+def _checkpoint_meta(config_dict, run: assemble.Run, progress: loop.Progress, metrics_lines: int,
                      metrics_lost: int) -> dict:
   return {"progress": progress.to_json(), "metrics_lines": metrics_lines,
           "metrics_lines_lost": metrics_lost, "config": config_dict,
@@ -199,13 +90,13 @@ def train_and_evaluate(config, workdir: str, resolved=None) -> dict:
   """
   resolved = resolved or configuration.validate(config)  # once per run
   workdir_lib.check_writable(workdir, dirs=(checkpoints.CHECKPOINT_DIR,))
-  run = prepare(config, resolved)
+  run = assemble.prepare(config, resolved)
   writes_outputs = jax.process_index() == 0  # multi-host: one process writes the outputs
   with workdir_lib.hold(workdir) if writes_outputs else contextlib.nullcontext():
     return _train_in(config, workdir, run, writes_outputs)
 
 
-def _train_in(config, workdir: str, run: Run, writes_outputs: bool) -> dict:
+def _train_in(config, workdir: str, run: assemble.Run, writes_outputs: bool) -> dict:
   specs, dataset = run.specs, run.dataset
   config_dict = json.loads(config.to_json())
   if config.restart:

@@ -10,7 +10,7 @@ one core, `eigen` with more. Dots stay with YNNPACK either way (the MLPs are una
 the two give the same numbers up to float rounding (another order of the convolution's sums).
 
 XLA reads its flags once, when JAX first opens its backend: `apply` must run before that
-(main.py and train.prepare call it); later it only reports what is in effect.
+(main.py and assemble.prepare call it); later it only reports what is in effect.
 """
 
 from __future__ import annotations

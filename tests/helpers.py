@@ -4,7 +4,7 @@ import jax
 import numpy as np
 
 from configs import default
-from rethinking_jax import train
+from rethinking_jax import assemble
 
 
 def tiny_config(**overrides):
@@ -27,7 +27,7 @@ def tiny_config(**overrides):
 
 
 def fit(config):
-  run = train.prepare(config)
+  run = assemble.prepare(config)
   return run, run.fit()
 
 

@@ -41,7 +41,7 @@ def main():
   from helpers import tiny_config
   from jax.experimental import multihost_utils
 
-  from rethinking_jax import checkpoints, train
+  from rethinking_jax import assemble, checkpoints, train
 
   config = tiny_config(randomizations="random_labels,true_labels,gaussian,random_pixels",
                        seeds="0,1", mesh_shape=a.mesh_shape, num_epochs=a.epochs,
@@ -68,7 +68,7 @@ def main():
                                             "test_acc")] for r in records])
       program_text = ""
   else:
-    run = train.prepare(config)
+    run = assemble.prepare(config)
     result = run.fit()
     leaves = [np.asarray(multihost_utils.process_allgather(x, tiled=True))
               for x in jax.tree.leaves(result.state.params)]

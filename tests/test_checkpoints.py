@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from helpers import tiny_config
 
-from rethinking_jax import checkpoints, train
+from rethinking_jax import assemble, checkpoints, train
 from rethinking_jax.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -183,7 +183,7 @@ def _rewrite_checkpoint(workdir, step, state_format):
   (1: before optax.sgd, the meta without a state_format field)."""
   import orbax.checkpoint as ocp
 
-  run = train.prepare(small())
+  run = assemble.prepare(small())
   checkpointer = checkpoints.RunCheckpointer(str(workdir))
   state, meta = checkpointer.restore_at(step, run.programs.abstract_state(run.members))
   checkpointer.close()
@@ -240,7 +240,7 @@ def test_a_different_config_is_refused_and_restart_starts_fresh(tmp_path):
 def test_restore_member(tmp_path):
   config = small(num_epochs=2, model="inception_small", learning_rate=0.01)
   train.train_and_evaluate(config, str(tmp_path))
-  run = train.prepare(config)
+  run = assemble.prepare(config)
   member = checkpoints.restore_member(str(tmp_path), 1)
   assert member["label"] == "true_labels" and member["epoch"] == 2
   x = np.zeros((2, *member["input_shape"]), np.float32)

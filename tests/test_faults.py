@@ -18,7 +18,7 @@ import pytest
 from helpers import tiny_config
 from PIL import Image
 
-from rethinking_jax import checkpoints, configuration, data, report, suite, train
+from rethinking_jax import assemble, checkpoints, configuration, data, report, suite, train
 from rethinking_jax import workdir as workdir_lib
 from rethinking_jax.data import image_folder, inputs
 from rethinking_jax.engine import loop
@@ -473,7 +473,7 @@ def test_stray_files_and_empty_class_folders_are_named(tmp_path, caplog):
 
 def test_asking_for_more_examples_than_exist_is_an_error():
   with pytest.raises(UserError, match="num_train: 999999 is more than the 1,437 examples"):
-    train.prepare(tiny_config(dataset="digits", num_train=999999))
+    assemble.prepare(tiny_config(dataset="digits", num_train=999999))
 
 
 def test_rerunning_a_finished_run_keeps_its_compile_time(tmp_path):

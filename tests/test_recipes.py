@@ -11,7 +11,17 @@ import numpy as np
 import pytest
 from helpers import tiny_config
 
-from rethinking_jax import base_config, configuration, data, errors, models, studies, suite, train
+from rethinking_jax import (
+  assemble,
+  base_config,
+  configuration,
+  data,
+  errors,
+  models,
+  studies,
+  suite,
+  train,
+)
 from rethinking_jax.data import randomize
 from rethinking_jax.engine import loop, program
 
@@ -58,7 +68,7 @@ def test_adding_a_model(registries, tmp_path):
 def test_adding_an_input_randomization(registries):
   randomize.register_input("inverted_pixels", randomize.InputRandomization(
       stream=20, per_split=False, apply=lambda x, index, key, mean, std: 1.0 - x))
-  run = train.prepare(tiny_config(randomizations="true_labels,inverted_pixels"))
+  run = assemble.prepare(tiny_config(randomizations="true_labels,inverted_pixels"))
   member = lambda m: jax.tree.map(lambda x: x[m], run.members)
   index = jnp.arange(8)
   inputs = [program.member_examples(run.programs.spec, member(m),

@@ -1,5 +1,5 @@
 """The scientific properties of a run, each tested directly through the real training path
-(train.prepare, the compiled step), so that breaking one names what broke: the optimizer's
+(assemble.prepare, the compiled step), so that breaking one names what broke: the optimizer's
 update, the Gaussian inputs' statistics, per-image whitening, clean test labels, labels fixed
 across epochs, and the fooling confidence being the target class's."""
 
@@ -12,7 +12,7 @@ import pytest
 from helpers import tiny_config
 from PIL import Image
 
-from rethinking_jax import models, train
+from rethinking_jax import assemble, models
 from rethinking_jax.data import preprocess
 from rethinking_jax.engine import program
 from rethinking_jax.fooling import ascent
@@ -27,7 +27,7 @@ def test_the_update_is_sgd_with_momentum_at_the_logged_rate():
   moves each parameter by exactly -lr * (0.9 * accumulator + gradient + wd * kernel)."""
   config = tiny_config(lr_decay_every_epochs=1, lr_decay_rate=0.5, weight_decay=1e-3,
                        member_strategy="sequential")
-  run = train.prepare(config)
+  run = assemble.prepare(config)
   records = []
   result = run.fit(on_eval=records.extend)
   logged = {r["step"]: r["learning_rate"] for r in records}
@@ -100,7 +100,7 @@ def test_gaussian_inputs_have_the_datasets_per_channel_mean_and_variance(
                        cache_dir=str(tmp_path / "cache"), randomizations="gaussian",
                        input_pipeline=pipeline, member_strategy="sequential", num_epochs=1,
                        stream_workers=1)
-  train.prepare(config).fit()
+  assemble.prepare(config).fit()
   noise = np.concatenate(seen).reshape(-1, 3)
   n = noise.shape[0]                                   # 3 steps x 16 images x 64 pixels
   mean, std = pixels.mean(0), pixels.std(0)
@@ -113,7 +113,7 @@ def test_each_image_is_whitened_on_its_own(monkeypatch):
   and an image's input does not depend on the other images of its batch."""
   seen = []
   monkeypatch.setattr(models, "from_config", lambda config, num_classes: _Recorder(seen.append))
-  run = train.prepare(tiny_config(member_strategy="sequential", num_epochs=1))
+  run = assemble.prepare(tiny_config(member_strategy="sequential", num_epochs=1))
   run.fit()
   batch = seen[0].reshape(16, -1)
   np.testing.assert_allclose(batch.mean(1), 0.0, atol=1e-5)
@@ -133,7 +133,7 @@ def test_each_image_is_whitened_on_its_own(monkeypatch):
 
 @pytest.mark.parametrize("corrupt_test_labels", [False, True])
 def test_test_labels_stay_clean_unless_configured_otherwise(corrupt_test_labels):
-  run = train.prepare(tiny_config(randomizations="random_labels,corrupt_labels:0.5",
+  run = assemble.prepare(tiny_config(randomizations="random_labels,corrupt_labels:0.5",
                                   corrupt_test_labels=corrupt_test_labels,
                                   member_strategy="sequential", synthetic_test=200))
   true = np.asarray(run.dataset.test_labels)
@@ -166,7 +166,7 @@ def test_labels_are_the_same_in_every_epoch(pipeline, step_loop, monkeypatch):
 
   monkeypatch.setattr(program, "_inputs", recording_inputs)
   monkeypatch.setattr(program, "cross_entropy", recording_loss)
-  run = train.prepare(tiny_config(randomizations="random_labels", input_pipeline=pipeline,
+  run = assemble.prepare(tiny_config(randomizations="random_labels", input_pipeline=pipeline,
                                   step_loop=step_loop, member_strategy="sequential",
                                   num_epochs=3, eval_every_epochs=3))
   run.fit()

@@ -11,7 +11,7 @@ import pytest
 from helpers import assert_same_conv_step, assert_trees_close, fit, tiny_config
 from PIL import Image
 
-from rethinking_jax import configuration, decoding, train
+from rethinking_jax import assemble, configuration, decoding, train
 from rethinking_jax.data import image_folder, inputs, stream
 from rethinking_jax.data.dataset import subset_indices
 from rethinking_jax.engine import streaming
@@ -67,7 +67,7 @@ def test_every_epoch_order_is_computed_on_the_thread_that_launches_the_steps():
   would interleave with the steps by timing."""
   import threading
 
-  run = train.prepare(tiny_config(input_pipeline="stream", num_epochs=3, eval_every_epochs=3))
+  run = assemble.prepare(tiny_config(input_pipeline="stream", num_epochs=3, eval_every_epochs=3))
   threads = []
   order = run.programs._order
 
@@ -215,7 +215,7 @@ def test_auto_reader_uses_processes_for_files_and_threads_for_arrays(tmp_path):
   write_jpeg_folder(tmp_path, [(16, 16)])
   folder = stream.open_stream("image_folder", data_dir=str(tmp_path))
   one = stream.open_stream("image_folder", data_dir=str(tmp_path), workers=1)
-  arrays = train.prepare(tiny_config(input_pipeline="stream")).dataset
+  arrays = assemble.prepare(tiny_config(input_pipeline="stream")).dataset
   assert folder.uses_processes and not one.uses_processes and not arrays.uses_processes
   for ds in (folder, one, arrays):
     ds.close()
@@ -225,7 +225,7 @@ def test_folder_without_a_test_split_is_a_one_line_error(tmp_path):
   (tmp_path / "train" / "a").mkdir(parents=True)
   config = tiny_config(dataset="image_folder", data_dir=str(tmp_path), input_pipeline="stream")
   with pytest.raises(UserError, match="needs train/<class>/ and one of test, val, validation"):
-    train.prepare(config)
+    assemble.prepare(config)
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -247,7 +247,7 @@ def test_folder_without_a_test_split_is_a_one_line_error(tmp_path):
 ])
 def test_streaming_config_mistakes_are_one_line_errors(overrides, message):
   with pytest.raises(UserError) as err:
-    train.prepare(tiny_config(**overrides))
+    assemble.prepare(tiny_config(**overrides))
   assert message in str(err.value) and "\n" not in str(err.value)
 
 
@@ -264,7 +264,7 @@ MOCK_IMAGENET = textwrap.dedent("""
     from absl import logging
     sys.path.insert(0, "tests")
     from helpers import tiny_config
-    from rethinking_jax import train
+    from rethinking_jax import assemble, train
     logging.set_verbosity(logging.ERROR)
     with tfds.testing.mock_data(num_examples=20):
       config = tiny_config(dataset="imagenet2012", image_size=24, crop_size=20, batch_size=8,
@@ -292,7 +292,7 @@ def test_unprepared_imagenet_is_a_one_line_error_with_the_prepare_command(tmp_pa
   config = tiny_config(dataset="imagenet2012", data_dir=str(tmp_path), image_size=96,
                        crop_size=80)
   with pytest.raises(UserError, match="cannot be streamed from .*prepare_data.py imagenet2012"):
-    train.prepare(config)
+    assemble.prepare(config)
 
 
 def test_streamed_resume_equals_the_uninterrupted_run(tmp_path):

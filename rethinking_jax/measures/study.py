@@ -18,7 +18,7 @@ import scipy.stats
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rethinking_jax import checkpoints, data, models, train  # noqa: E402
+from rethinking_jax import assemble, checkpoints, data, models  # noqa: E402
 from rethinking_jax.engine import members as members_lib  # noqa: E402
 from rethinking_jax.engine import program  # noqa: E402
 from rethinking_jax.errors import UserError  # noqa: E402
@@ -88,7 +88,7 @@ def measure_run(workdir: str, examples: int = 4096, which: str = "latest",
                     f"{os.path.join(workdir, next(iter(config_dict['runs'])))}")
   config = ml_collections.ConfigDict(config_dict)
   say(f"reading the data of {workdir} ({config.dataset}, {config.model})")
-  run = train.prepare(config)
+  run = assemble.prepare(config)
   if run.inputs.pipeline != "device":
     raise UserError("workdir: measures need the in-memory input path (not a streamed run)")
   spec = run.programs.spec
