@@ -1,6 +1,8 @@
 """A study's suite config (rethinking_jax/studies): its sub-runs, selection by argument,
 seeds, a subset, one run per member, :smoke."""
 
+import itertools
+
 import ml_collections
 
 from configs import default
@@ -42,21 +44,28 @@ def parse_arg(arg):
 
 
 def per_member(runs: dict, base) -> dict:
-  """Each run split into one run per member (randomization x weight decay x seed), named
-  RUN_KIND[_wd]_seedS: each stops at its own member's memorization, where one run trains
-  every member until its slowest one memorized (a CPU trains members one after another,
-  so the split costs the sum of the members' steps instead of members x the slowest's)."""
+  """Each run split into one run per member (randomization x learning rate x weight decay x
+  seed), named RUN_KIND[_lrI][_wd]_seedS: each stops at its own member's memorization, where
+  one run trains every member until its slowest one memorized (a CPU trains members one after
+  another, so the split costs the sum of the members' steps instead of members x the
+  slowest's)."""
   out = {}
   for name, o in runs.items():
-    for kind in fields.split(o.get("randomizations", base.randomizations)):
-      for wd in fields.split(o.get("weight_decays", base.weight_decays) or base.weight_decay):
-        for seed in fields.split(o.get("seeds", base.seeds)):
-          tag = kind.replace(":", "").replace(".", "")
-          sub = f"{name}_{tag}{'_wd' if float(wd) else ''}_seed{seed}"
-          if sub in out:
-            raise ValueError(f"config argument per_member: two members of run {name} would "
-                             f"both be named {sub} (more than one nonzero weight decay)")
-          out[sub] = {**o, "randomizations": kind, "weight_decays": wd, "seeds": seed}
+    field = lambda key, o=o: fields.split(o.get(key, base[key]))
+    rates = field("learning_rates") or [""]  # empty: the run's learning_rate
+    grid = itertools.product(field("randomizations"), enumerate(rates),
+                             field("weight_decays") or [str(o.get("weight_decay",
+                                                                  base.weight_decay))],
+                             field("seeds"))
+    for kind, (i, rate), wd, seed in grid:
+      tag = kind.replace(":", "").replace(".", "")
+      sub = (f"{name}_{tag}{f'_lr{i}' if len(rates) > 1 else ''}"
+             f"{'_wd' if float(wd) else ''}_seed{seed}")
+      if sub in out:
+        raise ValueError(f"config argument per_member: two members of run {name} would "
+                         f"both be named {sub} (more than one nonzero weight decay)")
+      out[sub] = {**o, "randomizations": kind, "weight_decays": wd, "seeds": seed,
+                  **({"learning_rates": rate} if len(rates) > 1 else {})}
   return out
 
 

@@ -482,3 +482,12 @@ def test_a_config_is_checked_once_per_run_and_once_per_suite_sub_run(monkeypatch
   train.train_and_evaluate(tiny_config(), str(tmp_path / "run"))
   assert checked == ["mlp_1x512"]
   assert base_config.RESUME_MAY_CHANGE <= set(base_config.get_config())  # declared fields
+
+
+def test_per_member_splits_learning_rates_too():
+  """A run with several learning rates becomes one run per rate, each with one member."""
+  common = importlib.import_module("configs.common")
+  base = default.get_config()
+  runs = common.per_member({"r": {"model": "mlp_1x512", "learning_rates": "0.01,0.1"}}, base)
+  assert sorted(runs) == ["r_true_labels_lr0_seed0", "r_true_labels_lr1_seed0"]
+  assert runs["r_true_labels_lr1_seed0"]["learning_rates"] == "0.1"

@@ -208,10 +208,12 @@ def best(run, member: int, key: str):
   return max(values) if values else None
 
 
-def render(workdir: str, study=None) -> str:
+def render(workdir: str, study_of=lambda report: None) -> str:
   """Writes WORKDIR/report.md (and the study's CSV/PNG files) for a suite workdir; returns
-  its path. `study`: the paper result the suite reproduces (its title and section)."""
+  its path. `study_of`: the paper result (its title and section) a config's `report` names,
+  None for an ad-hoc suite."""
   config, runs = load_suite(workdir)
+  study = study_of(config.get("report"))
   title = study.title if study else "Suite"
   lines = header(f"{title} — Zhang et al. (ICLR 2017), reproduced", config, runs, study)
   if study is not None and runs:

@@ -4,9 +4,6 @@ one line in STUDIES below (or `register` at run time); `configs/study.py:NAME` r
 
 from __future__ import annotations
 
-import json
-import os
-
 from rethinking_jax.reports import suite_report
 from rethinking_jax.studies import figure1, figure2, rademacher, table1, table2, table4
 from rethinking_jax.studies.study import SEEDS_PER_STUDY, Study
@@ -38,6 +35,4 @@ def get(name: str | None) -> Study | None:
 
 def write_report(workdir: str) -> str:
   """Writes the combined report of a suite workdir (its study's layout); returns its path."""
-  with open(os.path.join(workdir, "config.json")) as f:
-    report = json.load(f).get("report")
-  return suite_report.render(workdir, get(report))
+  return suite_report.render(workdir, get)
