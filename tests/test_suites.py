@@ -324,6 +324,20 @@ def test_a_faithful_run_records_no_deviation():
       "lr_decay_rate 0.95 (paper 0.999)", "weight_decays {0, 0.0001} (paper {0, 0.0005})"]
 
 
+def test_a_batch_norm_model_lists_its_batch_norm_settings_and_others_do_not():
+  """PAPER.md's batch-norm [default]s (momentum 0.999, epsilon 1e-3) are the protocol of a
+  model with batch norm (the CPU Inception runs use 0.99: results_cpu.sh); a model without
+  batch norm ignores the fields, so they are no deviation of it."""
+  config = json.loads(importlib.import_module("configs.table1").get_config("mlp").to_json())
+  summary = {"run": {"num_train": 50_000, "num_test": 10_000},
+             "members": [{"weight_decay": 0.0}]}
+  changed = {**config, "bn_momentum": 0.99, "bn_epsilon": 1e-5}
+  assert differences("figure1", {**changed, "model": "inception_small"}, summary) == [
+      "bn_momentum 0.99 (paper 0.999)", "bn_epsilon 1e-05 (paper 0.001)"]
+  assert differences("figure1", {**config, "model": "inception_small"}, summary) == []
+  assert differences("figure1", {**changed, "model": "alexnet_small"}, summary) == []
+
+
 def test_the_rademacher_estimate_is_two_train_accuracy_minus_one_on_random_binary_labels(
     tmp_path):
   """configs/rademacher.py: labels folded to 2 classes, every member its own uniform +-1

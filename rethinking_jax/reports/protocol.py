@@ -36,9 +36,13 @@ CIFAR10 = {
 
 def cifar10(config: dict) -> dict:
   """{field: the paper's value} for a CIFAR10 run (every table and figure but Table 2, and a
-  lone run): the learning rate and weight decays of its model. A study adds its own."""
+  lone run): the learning rate and weight decays of its model, and for a batch-norm model
+  the batch-norm settings. A study adds its own."""
   model = config.get("model")
-  return {**CIFAR10, "learning_rate": models.PAPER_LEARNING_RATES.get(model),
+  record = models.RECORDS.get(model)
+  batch_norm = ({"bn_momentum": base_config.BN_MOMENTUM,  # [default]
+                 "bn_epsilon": base_config.BN_EPSILON} if record and record.batch_norm else {})
+  return {**CIFAR10, **batch_norm, "learning_rate": models.PAPER_LEARNING_RATES.get(model),
           "weight_decays": {0.0, paper.WEIGHT_DECAY.get(model, 0.0)}}
 
 
