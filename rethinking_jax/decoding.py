@@ -1,25 +1,15 @@
-"""Image decoding, and a pool of worker processes that decodes batches into shared memory.
+"""Image decoding: an encoded image to uint8 [H, W, C], brought to one square, a batch at a time.
 
-Decoding and resizing ImageNet-sized JPEGs costs ~2.5 ms of a core per image; threads share
-one interpreter, so Python's own work per image (and Pillow's parts that hold the GIL) caps
-them. Processes do not share it. This module sits outside `data/` on purpose: a worker
-process imports only it (numpy, Pillow, errors), not the package's JAX-heavy `data/`.
-
-Worker processes come from a `forkserver` (never `fork`: the parent runs JAX's threads),
-which preloads this module, so a worker starts in well under a second. A batch is read in
-chunks, each worker decoding its chunk straight into one shared-memory array: images never
-travel through a pipe, only indices and labels do. The bytes are the threads' bytes, so the
-two readers give the same batches.
+Decoding and resizing ImageNet-sized JPEGs costs ~2.5 ms of a core per image. The streamed
+path runs `BatchReader` on reader threads, or in grain's worker processes
+(data/stream.py), which unpickle it there; this module imports only numpy, Pillow and the
+errors, so a worker needs nothing JAX-heavy to run it. Both give the same bytes.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import io
-import multiprocessing
 import os
-import pickle
-from multiprocessing import shared_memory
 
 import numpy as np
 
@@ -104,71 +94,17 @@ def read_square(split, i: int, size: int, shape: tuple, where: str) -> tuple[np.
   return image, label
 
 
-_WORKER = {}  # in a worker process: the splits it reads and the output geometry
+class BatchReader:
+  """read_square over a batch of one split's indices, stacked: uint8 [n, *shape] images and
+  int32 [n] labels. Picklable (the split pickles as its files or its source's name), so a
+  worker process can run it."""
 
+  def __init__(self, split, size: int, shape: tuple, where: str):
+    self.split, self.size, self.shape, self.where = split, size, tuple(shape), where
 
-def _init_worker(splits: bytes, size: int, shape: tuple, name: str):
-  """Unpickles the splits here, so that a split that cannot be opened in a worker becomes
-  an error of the first read (a failing initializer would only break the pool, unsaid)."""
-  _WORKER.update(size=size, shape=shape, name=name, error=None)
-  try:
-    _WORKER["splits"] = pickle.loads(splits)
-  except Exception as err:  # noqa: BLE001 -- reported by _read_into, in one line
-    _WORKER["error"] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-
-
-def _read_into(memory: str, rows: int, split: str, index: np.ndarray, offset: int) -> list:
-  """Decodes examples `index` of `split` into rows offset.. of the shared batch `memory`."""
-  if _WORKER["error"]:
-    raise UserError(f"stream_reader: a reader process cannot open {_WORKER['name']} "
-                    f"({_WORKER['error']}); use stream_reader=threads")
-  shape = _WORKER["shape"]
-  block = shared_memory.SharedMemory(name=memory)
-  try:
-    out = np.ndarray((rows, *shape), np.uint8, buffer=block.buf)
-    labels = []
-    for j, i in enumerate(index):
-      out[offset + j], label = read_square(_WORKER["splits"][split], i, _WORKER["size"], shape,
-                                           f"{_WORKER['name']}/{split}")
-      labels.append(label)
-    del out
-    return labels
-  finally:
-    block.close()
-
-
-class ProcessReader:
-  """Reads batches of `splits` ({name: a picklable Split}) with `workers` processes."""
-
-  def __init__(self, splits: dict, size: int, shape: tuple, workers: int, name: str):
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    self.workers = workers
-    self._pool = concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker,
-        initargs=(pickle.dumps(splits), size, tuple(shape), name))
-    self._shape, self._name = tuple(shape), name
-
-  def read(self, split: str, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 [n, *shape] images and int32 [n] labels of `split` at `index`."""
-    rows = len(index)
-    block = shared_memory.SharedMemory(create=True,
-                                       size=max(1, rows * int(np.prod(self._shape))))
-    try:
-      chunks = [c for c in np.array_split(np.arange(rows), min(rows, 4 * self.workers))
-                if len(c)]
-      futures = [self._pool.submit(_read_into, block.name, rows, split,
-                                   np.asarray(index)[c], int(c[0])) for c in chunks]
-      try:
-        labels = [label for f in futures for label in f.result()]
-      except concurrent.futures.process.BrokenProcessPool as err:
-        raise UserError(f"stream_reader: a reader process of {self._name} died ({err}); out "
-                        "of memory? use fewer stream_workers or stream_reader=threads") from None
-      images = np.ndarray((rows, *self._shape), np.uint8, buffer=block.buf).copy()
-    finally:
-      block.close()
-      block.unlink()
-    return images, np.asarray(labels, np.int32)
-
-  def close(self) -> None:
-    self._pool.shutdown(wait=False, cancel_futures=True)
+  def __call__(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    images = np.empty((len(index), *self.shape), np.uint8)
+    labels = np.empty(len(index), np.int32)
+    for row, i in enumerate(index):
+      images[row], labels[row] = read_square(self.split, i, self.size, self.shape, self.where)
+    return images, labels

@@ -1,5 +1,7 @@
 """Small configs and runners shared by the engine tests."""
 
+import os
+
 import jax
 import numpy as np
 
@@ -77,3 +79,16 @@ def relative_update_difference(before, a, b, member):
     num += np.sum((x - y) ** 2)
     den += np.sum((y - x0) ** 2)
   return np.sqrt(num / den)
+
+
+class DyingSplit:
+  """A 100-image split whose reader process exits at example 50 (a killed, out-of-memory
+  worker); picklable by reference, so grain's spawned workers import it from here."""
+
+  def __len__(self):
+    return 100
+
+  def read(self, i):
+    if i == 50:
+      os._exit(3)
+    return np.zeros((4, 4, 3), np.uint8), 0

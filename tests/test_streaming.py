@@ -8,7 +8,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from helpers import assert_same_conv_step, assert_trees_close, fit, tiny_config
+from helpers import DyingSplit, assert_same_conv_step, assert_trees_close, fit, tiny_config
 from PIL import Image
 
 from rethinking_jax import assemble, configuration, decoding, train
@@ -94,7 +94,7 @@ def test_train_metrics_on_a_fixed_subset_and_padded_eval_batches():
 
 
 def test_prefetch_keeps_order_and_raises_at_the_failing_item():
-  assert list(streaming.prefetch(lambda x: x * x, range(7), depth=3)) == [0, 1, 4, 9, 16, 25,
+  assert list(stream.prefetch(lambda x: x * x, range(7), depth=3)) == [0, 1, 4, 9, 16, 25,
                                                                         36]
 
   def fails_at_3(x):
@@ -104,7 +104,7 @@ def test_prefetch_keeps_order_and_raises_at_the_failing_item():
 
   got = []
   with pytest.raises(ValueError, match="bad item 3"):
-    for x in streaming.prefetch(fails_at_3, range(10), depth=4):
+    for x in stream.prefetch(fails_at_3, range(10), depth=4):
       got.append(x)
   assert got == [0, 1, 2]
 
@@ -186,8 +186,9 @@ def test_one_folder_layout_rule_for_both_readers(tmp_path, test_splits):
 
 
 def test_process_readers_give_the_threads_bytes(tmp_path):
-  """decoding.ProcessReader (worker processes, shared memory) on a subset with resizing:
-  byte for byte what the threads read, in order; a broken file is the same one-line error."""
+  """grain's worker processes (decoding.BatchReader) on a subset with resizing: byte for byte
+  what the threads read, in order, batch by batch too; a broken file is the same one-line
+  error."""
   write_jpeg_folder(tmp_path, [(20, 30), (33, 17), (16, 16)])
   opened = {r: stream.open_stream("image_folder", data_dir=str(tmp_path), image_size=12,
                                   workers=2, reader=r).subset(num_train=5)
@@ -200,6 +201,11 @@ def test_process_readers_give_the_threads_bytes(tmp_path):
       np.testing.assert_array_equal(a_img, b_img)
       np.testing.assert_array_equal(a_lab, b_lab)
       assert b_img.shape == (5, 12, 12, 3)
+      batches = [index[:2], index[2:], index[::-1]]
+      for (a_img, a_lab), (b_img, b_lab) in zip(
+          *(ds.read_batches(split, batches, depth=2) for ds in opened.values()), strict=True):
+        np.testing.assert_array_equal(a_img, b_img)
+        np.testing.assert_array_equal(a_lab, b_lab)
     subset = opened["threads"].train
     broken = subset.split.files[subset.index[0]]  # the subset's first training image
     open(broken, "wb").write(b"not a jpeg")
@@ -209,6 +215,15 @@ def test_process_readers_give_the_threads_bytes(tmp_path):
   finally:
     for ds in opened.values():
       ds.close()
+
+
+def test_a_reader_process_that_dies_is_a_one_line_error():
+  ds = stream.StreamedDataset("dying", DyingSplit(), DyingSplit(), 10, 4, 3, workers=2,
+                              reader="processes")
+  with pytest.raises(UserError, match=r"^stream_reader: a reader process of dying died \("
+                                      r".*exit code 3.*\); out of memory\? use fewer "):
+    for _ in ds.read_batches("train", [np.arange(i, i + 10) for i in range(0, 100, 10)]):
+      pass
 
 
 def test_auto_reader_uses_processes_for_files_and_threads_for_arrays(tmp_path):

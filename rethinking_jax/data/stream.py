@@ -13,16 +13,19 @@ arrays of an in-memory dataset (which makes the two input paths comparable numbe
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
+import contextlib
 import dataclasses
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 import numpy as np
 
 from rethinking_jax.data import image_folder, preprocess, tfds_source
 from rethinking_jax.data.dataset import Dataset, subset_indices
-from rethinking_jax.decoding import FolderSplit, ProcessReader, read_square
+from rethinking_jax.decoding import BatchReader, FolderSplit, read_square
 from rethinking_jax.errors import UserError
 
 READERS = ("auto", "threads", "processes")
@@ -30,6 +33,27 @@ READERS = ("auto", "threads", "processes")
 # tfds split names (train, test) where they are not "train" and "test".
 TFDS_SPLITS = {"imagenet2012": ("train", "validation")}
 STATS_EXAMPLES = 4096  # the Gaussian test's channel statistics come from this many images
+
+
+def prefetch(fn, items: Iterable, depth: int) -> Iterator:
+  """Yields fn(item) for `items` in order, computing up to `depth` of them ahead on one
+  background thread (so results never depend on timing); errors surface at their item."""
+  with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prefetch") as pool:
+    pending = collections.deque()
+    items = iter(items)
+    try:
+      while True:
+        while len(pending) < max(1, depth):
+          item = next(items, None)
+          if item is None:
+            break
+          pending.append(pool.submit(fn, item))
+        if not pending:
+          return
+        yield pending.popleft().result()
+    finally:
+      for future in pending:
+        future.cancel()
 
 
 class Split(Protocol):
@@ -122,12 +146,12 @@ def _base_index(split: Split, index: np.ndarray) -> np.ndarray:
 
 @dataclasses.dataclass
 class StreamedDataset:
-  """A dataset read batch by batch: two splits, one image size, a pool of readers.
+  """A dataset read batch by batch: two splits, one image size, `workers` readers.
 
-  `reader`: `threads` (one process), `processes` (decoding.ProcessReader: worker processes
-  decoding into shared memory) or `auto` (processes for an image-folder directory with more
-  than one worker; threads for tfds sources, whose process path is untested here, and for
-  arrays already in memory). Both give the same bytes.
+  `reader`: `threads` (this process), `processes` (grain worker processes, each decoding
+  whole batches) or `auto` (processes for an image-folder directory with more than one
+  worker; threads for tfds sources, whose process path is untested here, and for arrays
+  already in memory). Both give the same bytes.
   """
 
   name: str
@@ -140,7 +164,7 @@ class StreamedDataset:
   reader: str = "auto"
 
   def __post_init__(self):
-    self._threads = self._processes = None  # started on the first read
+    self._threads = None  # started on the first read
 
   @property
   def uses_processes(self) -> bool:
@@ -163,14 +187,20 @@ class StreamedDataset:
   def split(self, name: str) -> Split:
     return self.train if name == "train" else self.test
 
+  def read_batches(self, split: str, batches: Sequence[np.ndarray],
+                   depth: int = 4) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """uint8 [n, S, S, C] images and int32 [n] true labels of `split` at each index array
+    of `batches`, in order, read up to `depth` batches ahead."""
+    if self.uses_processes:
+      yield from self._grain_batches(split, batches, depth)
+    else:
+      yield from prefetch(lambda index: self.read_rows(split, index), batches, depth)
+
   def read_rows(self, split: str, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """uint8 [n, S, S, C] images and int32 [n] true labels of `split` at `index`."""
     if self.uses_processes:
-      if self._processes is None:
-        splits = {name: _base_split(self.split(name)) for name in ("train", "test")}
-        self._processes = ProcessReader(splits, self.image_size, self.image_shape,
-                                        self.workers, self.name)
-      return self._processes.read(split, _base_index(self.split(split), index))
+      with contextlib.closing(self._grain_batches(split, [index], 1)) as batches:
+        return next(batches)
     if self._threads is None:
       self._threads = concurrent.futures.ThreadPoolExecutor(max(1, self.workers),
                                                             thread_name_prefix="stream")
@@ -179,6 +209,30 @@ class StreamedDataset:
         lambda i: read_square(source, i, self.image_size, self.image_shape, where), index))
     return (np.stack([image for image, _ in pairs]),
             np.asarray([label for _, label in pairs], np.int32))
+
+  def _grain_batches(self, split: str, batches: Sequence[np.ndarray], depth: int):
+    """The batches through grain: `workers` spawned processes, each reading whole batches
+    of the split under any Subsets (decoding.BatchReader), one batch in flight per worker
+    beyond `depth` // workers buffered."""
+    grain = _import_grain()
+    source = self.split(split)
+    reader = BatchReader(_base_split(source), self.image_size, self.image_shape,
+                         f"{self.name}/{split}")
+    dataset = grain.MapDataset.source([_base_index(source, index) for index in batches])
+    dataset = dataset.map(reader).to_iter_dataset(
+        grain.ReadOptions(num_threads=1, prefetch_buffer_size=1))
+    iterator = iter(dataset.mp_prefetch(grain.MultiprocessingOptions(
+        num_workers=self.workers, per_worker_buffer_size=max(1, depth // self.workers))))
+    try:
+      yield from iterator  # a worker's own error (a UserError included) arrives as itself
+    except RuntimeError as err:
+      if "terminated unexpectedly" not in str(err):  # grain's words for a dead worker
+        raise
+      raise UserError(f"stream_reader: a reader process of {self.name} died "
+                      f"({str(err).splitlines()[0]}); out of memory? use fewer "
+                      "stream_workers or stream_reader=threads") from None
+    finally:
+      iterator.close()
 
   def channel_stats(self, crop: int) -> tuple[np.ndarray, np.ndarray]:
     """preprocess.channel_stats of the first STATS_EXAMPLES training images (not all of
@@ -198,11 +252,25 @@ class StreamedDataset:
     return out
 
   def close(self):
+    """Stops the reader threads (grain's processes end with their iterator)."""
     if self._threads is not None:
       self._threads.shutdown(wait=False, cancel_futures=True)
-    if self._processes is not None:
-      self._processes.close()
-    self._threads = self._processes = None
+    self._threads = None
+
+
+def _import_grain():
+  """grain, with its absl flags marked parsed when no absl app parsed them (a library or a
+  test; `rethinking_jax.main` parses them): grain reads them when it starts its workers."""
+  try:
+    import grain
+  except ImportError:
+    raise UserError("stream_reader: processes need the grain package (pip install grain); "
+                    "allowed without it: threads") from None
+  from absl import flags
+
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()
+  return grain
 
 
 def _first_shape(split: Split) -> tuple[int, ...]:

@@ -1,7 +1,8 @@
 """The streaming input path: the same member programs, fed batch by batch from the host.
 
 For datasets that do not fit in device memory (ImageNet). Each step is one compiled program
-dispatched asynchronously; a background thread reads and places the next batches meanwhile.
+dispatched asynchronously; the stream's readers (threads, or grain's worker processes) read
+the next batches meanwhile.
 Every member of a run sees the same batches (one input stream), in the order of member 0's
 seed -- `program.epoch_batches`, so a one-member run streams exactly the batches the
 in-memory path would use and gives the same numbers. Each member still has its own labels,
@@ -12,9 +13,8 @@ devices hold.
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import functools
+from collections.abc import Iterator
 
 import jax
 import numpy as np
@@ -24,27 +24,6 @@ from rethinking_jax.engine import program, sharding
 from rethinking_jax.engine.members import MemberArrays
 from rethinking_jax.engine.program import Feed, ProgramSpec, TrainState
 from rethinking_jax.engine.strategies import CompiledMembers
-
-
-def prefetch(fn, items, depth: int):
-  """Yields fn(item) for `items` in order, computing up to `depth` of them ahead on one
-  background thread (so results never depend on timing); errors surface at their item."""
-  with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prefetch") as pool:
-    pending = collections.deque()
-    items = iter(items)
-    try:
-      while True:
-        while len(pending) < max(1, depth):
-          item = next(items, None)
-          if item is None:
-            break
-          pending.append(pool.submit(fn, item))
-        if not pending:
-          return
-        yield pending.popleft().result()
-    finally:
-      for future in pending:
-        future.cancel()
 
 
 def eval_batches(index: np.ndarray, batch_size: int):
@@ -83,19 +62,22 @@ class StreamInputs:
   def train_eval_examples(self) -> int:
     return len(self.train_eval_index)
 
-  def feed(self, split: str, index: np.ndarray, valid: np.ndarray) -> Feed:
-    """Reads this process's rows of a global batch and places them on the mesh."""
-    rows = self._local_rows(len(index))
-    images, labels = self.stream.read_rows(split, index[rows])
-    placed = sharding.place_rows((images, labels, index[rows].astype(np.int32), valid[rows]),
-                                 rows, len(index), self._batch_sharding)
-    return Feed(*placed, *self._stats)
+  def feeds(self, split: str, batches) -> Iterator[Feed]:
+    """The Feeds of global batches [(index, valid)], in order: this process's rows of each,
+    read ahead by the stream's readers, placed on the mesh."""
+    batches = list(batches)
+    rows = [self._local_rows(len(index)) for index, _ in batches]
+    local = [index[r] for (index, _), r in zip(batches, rows, strict=True)]
+    reads = self.stream.read_batches(split, local, self.prefetch_batches)
+    for (index, valid), r, (images, labels) in zip(batches, rows, reads, strict=True):
+      placed = sharding.place_rows((images, labels, index[r].astype(np.int32), valid[r]),
+                                   r, len(index), self._batch_sharding)
+      yield Feed(*placed, *self._stats)
 
-  def eval_feeds(self, split: str):
-    """The feeds of one evaluation of `split`, read ahead on a background thread."""
+  def eval_feeds(self, split: str) -> Iterator[Feed]:
+    """The feeds of one evaluation of `split`."""
     index = self.train_eval_index if split == "train" else np.arange(self.stream.num_test)
-    return prefetch(lambda b: self.feed(split, *b), eval_batches(index, self.eval_batch_size),
-                    self.prefetch_batches)
+    return self.feeds(split, eval_batches(index, self.eval_batch_size))
 
   def close(self) -> None:
     self.stream.close()  # its reader threads
@@ -136,11 +118,7 @@ class StreamPrograms(CompiledMembers):
     orders = {epoch: self.epoch_order(inputs.stream.num_train, epoch)
               for epoch in sorted({epoch for epoch, _ in positions})}
 
-    def make_feed(position):
-      epoch, step = position
-      return inputs.feed("train", orders[epoch][step], full)
-
-    feeds = prefetch(make_feed, positions, inputs.prefetch_batches)
+    feeds = inputs.feeds("train", [(orders[epoch][step], full) for epoch, step in positions])
     return self._steps("chunk", self._chunk_fn, state, members, self._NO_LABELS,
                        ((feed,) for feed in feeds))
 
