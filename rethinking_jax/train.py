@@ -71,6 +71,33 @@ class _StopSignals:
       signal.signal(sig, handler)
 
 
+class _Outputs:
+  """What each evaluation point writes: metrics.jsonl (its first `metrics_lines` lines kept
+  on resume), TensorBoard scalars, the history the report is drawn from, and a log line.
+  Files only where `enabled` (multi-host: process 0)."""
+
+  def __init__(self, workdir: str, metrics_lines: int, step: int | None, enabled: bool,
+               tensorboard_on: bool):
+    self.writer = files.MetricsWriter(os.path.join(workdir, "metrics.jsonl"),
+                                      keep_lines=metrics_lines, enabled=enabled)
+    self.scalars = tensorboard.ScalarWriter(workdir, step, enabled=enabled and tensorboard_on)
+    self.history = list(self.writer.kept)
+
+  def on_eval(self, records):
+    self.writer.write(records)
+    self.scalars.write(records)
+    self.history.extend(records)
+    r0 = records[0]
+    shown = lambda x: "-" if x is None else f"{x:.3f}"  # test: not measured at this point
+    accs = " ".join(f"{shown(r['train_acc'])}/{shown(r['test_acc'])}" for r in records)
+    logging.info("epoch %s step %d | train/test acc per member: %s", r0["epoch"], r0["step"],
+                 accs)
+
+  def close(self):
+    self.writer.close()
+    self.scalars.close()
+
+
 def _checkpoint_meta(config_dict, run: assemble.Run, progress: loop.Progress, metrics_lines: int,
                      metrics_lost: int) -> dict:
   return {"progress": progress.to_json(), "metrics_lines": metrics_lines,
@@ -78,6 +105,29 @@ def _checkpoint_meta(config_dict, run: assemble.Run, progress: loop.Progress, me
           "num_classes": run.dataset.num_classes,
           "input_shape": list(run.programs.spec.input_shape),
           "labels": [s.label for s in run.specs]}
+
+
+def _resume(checkpointer: checkpoints.RunCheckpointer, run: assemble.Run, config_dict: dict):
+  """(state, progress, metrics lines kept, metrics lines lost) of the workdir's latest valid
+  checkpoint, restored onto this run's mesh whatever the saving one was; (None, None, 0, 0)
+  without one. A checkpoint of another config is a UserError."""
+  by_member = sharding.member_sharded(run.programs.spec.mesh)
+  abstract_state = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=by_member),
+      run.programs.abstract_state(run.members))
+  restored = checkpointer.restore_latest(abstract_state)
+  if restored is None:
+    return None, None, 0, 0
+  state, meta = restored
+  diffs = checkpoints.config_differences(meta["config"], config_dict)
+  if diffs:
+    checkpointer.close()
+    raise UserError(f"workdir: its checkpoint belongs to a different config "
+                    f"({'; '.join(diffs)}); use a new --workdir or --config.restart=True")
+  progress = loop.Progress.from_json(meta["progress"], run.programs.spec.steps_per_epoch)
+  logging.info("resuming from the checkpoint at epoch %s (step %d)", progress.epoch,
+               progress.step)
+  return state, progress, meta["metrics_lines"], meta.get("metrics_lines_lost", 0)
 
 
 def train_and_evaluate(config, workdir: str, resolved=None) -> dict:
@@ -112,47 +162,15 @@ def _train_in(config, workdir: str, run: assemble.Run, writes_outputs: bool) -> 
                jax.devices()[0].platform)
 
   checkpointer = checkpoints.RunCheckpointer(workdir, keep=config.checkpoints_to_keep)
-  state = progress = None
-  metrics_lines = metrics_lost = 0
-  by_member = sharding.member_sharded(run.programs.spec.mesh)
-  abstract_state = jax.tree.map(  # restores onto this run's mesh, whatever the saving one was
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=by_member),
-      run.programs.abstract_state(run.members))
-  restored = checkpointer.restore_latest(abstract_state)
-  if restored is not None:
-    state, meta = restored
-    diffs = checkpoints.config_differences(meta["config"], config_dict)
-    if diffs:
-      checkpointer.close()
-      raise UserError(f"workdir: its checkpoint belongs to a different config "
-                      f"({'; '.join(diffs)}); use a new --workdir or --config.restart=True")
-    progress = loop.Progress.from_json(meta["progress"], run.programs.spec.steps_per_epoch)
-    metrics_lines = meta["metrics_lines"]
-    metrics_lost = meta.get("metrics_lines_lost", 0)
-    logging.info("resuming from the checkpoint at epoch %s (step %d)", progress.epoch,
-                 progress.step)
+  state, progress, metrics_lines, metrics_lost = _resume(checkpointer, run, config_dict)
   if writes_outputs:  # only now: every check above may refuse the run
     files.write_json(os.path.join(workdir, "config.json"), config_dict)
 
-  metrics_path = os.path.join(workdir, "metrics.jsonl")
-  writer = files.MetricsWriter(metrics_path, keep_lines=metrics_lines, enabled=writes_outputs)
-  metrics_lost += writer.lost
-  history = list(writer.kept)
+  outputs = _Outputs(workdir, metrics_lines, progress.step if progress else None,
+                     writes_outputs, config.get("tensorboard", False))
+  metrics_lost += outputs.writer.lost
   last_saved = progress.step if progress else 0
   save_every = config.checkpoint_every_epochs * run.programs.spec.steps_per_epoch
-
-  scalars = tensorboard.ScalarWriter(workdir, progress.step if progress else None,
-                                     enabled=writes_outputs and config.get("tensorboard", False))
-
-  def on_eval(records):
-    writer.write(records)
-    scalars.write(records)
-    history.extend(records)
-    r0 = records[0]
-    shown = lambda x: "-" if x is None else f"{x:.3f}"  # test: not measured at this point
-    accs = " ".join(f"{shown(r['train_acc'])}/{shown(r['test_acc'])}" for r in records)
-    logging.info("epoch %s step %d | train/test acc per member: %s", r0["epoch"], r0["step"],
-                 accs)
 
   pace = loop.Pace()
   with _StopSignals(pace.wait) as signals:
@@ -164,17 +182,16 @@ def _train_in(config, workdir: str, run: assemble.Run, writes_outputs: bool) -> 
       if due or progress.done or stop:
         # A copy: the live state is donated to the next chunk while the save is in flight.
         checkpointer.save(progress.step, _copy(state),
-                          _checkpoint_meta(config_dict, run, progress, writer.lines,
+                          _checkpoint_meta(config_dict, run, progress, outputs.writer.lines,
                                            metrics_lost))
         last_saved = progress.step
       return stop
 
     try:
-      result = run.fit(on_eval, state=state, progress=progress, after_eval=after_eval,
-                       pace=pace)
+      result = run.fit(outputs.on_eval, state=state, progress=progress,
+                       after_eval=after_eval, pace=pace)
     finally:
-      writer.close()
-      scalars.close()
+      outputs.close()
       checkpointer.close()
       run.close()  # a stream's reader threads
   if result.interrupted:
@@ -188,7 +205,7 @@ def _train_in(config, workdir: str, run: assemble.Run, writes_outputs: bool) -> 
   if not writes_outputs:
     return summary
   files.write_json(os.path.join(workdir, "summary.json"), summary)
-  markdown.write_run_report(workdir, config_dict, summary, history)
+  markdown.write_run_report(workdir, config_dict, summary, outputs.history)
   return summary
 
 
