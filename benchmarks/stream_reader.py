@@ -29,6 +29,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]
 
+import host  # noqa: E402
 from record import write_result  # noqa: E402
 
 from rethinking_jax.data import stream  # noqa: E402
@@ -88,7 +89,9 @@ def main(argv=None):
   p.add_argument("--batches", type=int, default=10, help="timed batches")
   p.add_argument("--warmup", type=int, default=4, help="batches before the timing starts")
   p.add_argument("--json", default="")
+  host.add_flags(p)
   a = p.parse_args(argv)
+  setting = host.configure(a.threads, a.pin, a.conv_impl)
   if bool(a.data_dir) == bool(a.synthetic):
     p.error("give exactly one of --data_dir and --synthetic")
   with tempfile.TemporaryDirectory() as tmp:
@@ -96,8 +99,10 @@ def main(argv=None):
     rows = []
     for reader in a.readers.split(","):
       for workers in map(int, a.workers.split(",")):
+        load_start = host.loadavg()
         row = bench(data_dir, a.image_size, workers, a.batch_size, a.batches, reader,
                     a.warmup)
+        row.update(setting, loadavg_start=load_start, loadavg_end=host.loadavg())
         rows.append(row)
         print(f"{'x'.join(map(str, row['source_shape'])):>12s} -> "
               f"{'x'.join(map(str, row['out_shape'])):10s} {reader:9s} workers={workers:<3d} "

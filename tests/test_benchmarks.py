@@ -121,6 +121,7 @@ def test_stream_reader_benchmark_times_both_reader_kinds(tmp_path):
   assert [(r["reader"], r["workers"]) for r in rows] == [
       ("threads", 1), ("threads", 2), ("processes", 1), ("processes", 2)]
   assert all(r["images_per_second"] > 0 and r["out_shape"] == [24, 24, 3] for r in rows)
+  assert all(r["loadavg_start"] and r["loadavg_end"] and r["cores"] for r in rows)
   assert json.loads((tmp_path / "out.json").read_text())["rows"] == rows
 
 
