@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The member-scaling suite for one accelerator, sized for one 10-minute device call:
 #   bash benchmarks/gpu_suite.sh OUTDIR [--tiny|--cpu]  (--tiny: seconds, on a CPU; a test.
-#   --cpu: the same table on a 2-core CPU in at most 18 minutes, the sum of its parts'
-#   limits (11 minutes measured with member_conv's earlier 120 s limit): smaller training
-#   sets, E = 2, 4, 8, the small Inception sequential only -- its vmapped and unrolled
-#   programs compile for minutes there -- and member_conv without lax.map)
+#   --cpu: the same table on a 2-core CPU, every row >= 5 s of timed work on that CPU:
+#   MLP on 50,000 images, the conv nets on 1,024 (AlexNet, 3 epochs) and 512 (the small
+#   Inception, 2 epochs), E = 2, 4, 8 (the Inception 2, 4, sequential only -- its vmapped
+#   and unrolled programs compile for minutes there), AlexNet without vmap (0.2-0.3x one
+#   member on XLA:CPU, measured), member_conv without lax.map)
+#   THREADS=N and PIN=CORES (e.g. THREADS=1 PIN=1) go to every part (benchmarks/host.py:
+#   both sides pinned alike); PARTS=a,b runs those parts only (default: all).
 # Parts, most important first, each under its own time limit (`timeout`: one slow part cannot
 # cost the later ones) and each writing OUTDIR/<part>.json as rows finish (a part cut by its
 # limit keeps the rows it reached, "partial": true):
@@ -37,11 +40,11 @@ elif [ "$MODE" = "--cpu" ]; then
   # (cpu_suite/log.txt, 2026-12-02): timing them cost the part its limit within AlexNet's
   # second layer
   CONV=(--models=alexnet_small --members=1,4 --formulations=vmap,unrolled,patches --repeats=2)
-  E_CONV=2,4,8; E_BF16=2
-  S_CONV=sequential; S_BF16=sequential; S_ALEX=vmap,unrolled,sequential
-  LIMIT=(member_conv=240 mlp=150 inception=300 inception_bf16=150 alexnet=240)
+  E_CONV=2,4; E_BF16=2; E_ALEX=2,4,8
+  S_CONV=sequential; S_BF16=sequential; S_ALEX=unrolled,sequential
+  LIMIT=(member_conv=240 mlp=600 inception=900 inception_bf16=300 alexnet=900)
   SUB_MODELS=inception_small
-  N_CONV=256  # the conv nets: 2 steps per epoch
+  N=50000; N_CONV=512; N_ALEX=1024; EPOCHS_ALEX=3  # >= 5 s per row, 1 thread or 2
 else
   N=50000; EPOCHS=4; CONV=(--members=1,8 --dtypes=float32,bfloat16 --repeats=5); E_MLP=2,4,8,32
   E_CONV=2,4,8; E_BF16=8
@@ -49,9 +52,13 @@ else
   LIMIT=(member_conv=120 mlp=100 inception=150 inception_bf16=80 alexnet=80)
   SUB_MODELS=inception_small
 fi
+HOST=(--threads="${THREADS:-0}")
+[ -n "${PIN:-}" ] && HOST+=(--pin="$PIN")
+want() { [[ ",${PARTS:-member_conv,mlp,inception,inception_bf16,alexnet}," == *",$1,"* ]]; }
 limit() { local kv; for kv in "${LIMIT[@]}"; do [ "${kv%%=*}" = "$1" ] && echo "${kv#*=}"; done; }
 {
-  echo "gpu_suite $(date -u +%FT%TZ) mode=${MODE:-full}"
+  echo "gpu_suite $(date -u +%FT%TZ) mode=${MODE:-full} threads=${THREADS:-default}" \
+    "pin=${PIN:-none} parts=${PARTS:-all} load $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
   $PY -c "import jax; print('jax', jax.__version__, jax.devices())"
   $PY -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())" \
     2>/dev/null || echo "torch not installed: PyTorch entries skipped"
@@ -59,6 +66,7 @@ limit() { local kv; for kv in "${LIMIT[@]}"; do [ "${kv%%=*}" = "$1" ] && echo "
 
 part() {  # part NAME COMMAND...: runs COMMAND under NAME's time limit, logs its status
   local name=$1; shift
+  want "$name" || return 0
   local start=$SECONDS
   echo "part $name: limit $(limit "$name") s: $*" | tee -a "$OUT/log.txt"
   timeout --signal=TERM --kill-after=10 "$(limit "$name")" "$@" 2>&1 | grep -v "^WARNING" \
@@ -68,16 +76,20 @@ part() {  # part NAME COMMAND...: runs COMMAND under NAME's time limit, logs its
   [ "$rc" != 0 ] && [ "$rc" != 124 ] && status="failed (exit $rc)"
   echo "part $name: $status after $(( SECONDS - start )) s" | tee -a "$OUT/log.txt"
 }
-MEM=(benchmarks/memorization.py --num_train=$N --max_epochs=$EPOCHS --lr=0.01)
-MEM_CONV=(benchmarks/memorization.py --num_train=${N_CONV:-$N} --max_epochs=$EPOCHS --lr=0.01)
-part member_conv $PY benchmarks/member_conv.py "${CONV[@]}" --json="$OUT/member_conv.json"
+MEM=(benchmarks/memorization.py --num_train=$N --max_epochs=$EPOCHS --lr=0.01 "${HOST[@]}")
+MEM_CONV=(benchmarks/memorization.py --num_train=${N_CONV:-$N} --max_epochs=$EPOCHS --lr=0.01
+          "${HOST[@]}")
+MEM_ALEX=(benchmarks/memorization.py --num_train=${N_ALEX:-${N_CONV:-$N}}
+          --max_epochs=${EPOCHS_ALEX:-$EPOCHS} --lr=0.01 "${HOST[@]}")
+part member_conv $PY benchmarks/member_conv.py "${CONV[@]}" "${HOST[@]}" \
+  --json="$OUT/member_conv.json"
 part mlp $PY "${MEM[@]}" --models=mlp_1x512 --members=$E_MLP --strategies=vmap,auto \
   --json="$OUT/mlp.json"
 part inception $PY "${MEM_CONV[@]}" --models=$SUB_MODELS --members=$E_CONV \
   --strategies=$S_CONV --json="$OUT/inception.json"
 part inception_bf16 $PY "${MEM_CONV[@]}" --models=$SUB_MODELS --members=$E_BF16 \
   --strategies=$S_BF16 --dtype=bfloat16 --json="$OUT/inception_bf16.json"
-part alexnet $PY "${MEM_CONV[@]}" --models=alexnet_small --members=$E_CONV \
+part alexnet $PY "${MEM_ALEX[@]}" --models=alexnet_small --members=${E_ALEX:-$E_CONV} \
   --strategies=$S_ALEX --json="$OUT/alexnet.json"
 $PY benchmarks/suite_summary.py "$OUT" | tee "$OUT/summary.md"
 echo "done: $(ls "$OUT")" | tee -a "$OUT/log.txt"

@@ -41,6 +41,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import host  # noqa: E402
 from record import write_result  # noqa: E402
 
 from rethinking_jax import models  # noqa: E402
@@ -161,7 +162,9 @@ def main(argv=None):
   p.add_argument("--repeats", type=int, default=5)
   p.add_argument("--tiny", action="store_true", help="batch 4, 2 members, 1 repeat (a test)")
   p.add_argument("--json", default="")
+  host.add_flags(p)
   a = p.parse_args(argv)
+  setting = host.configure(a.threads, a.pin, a.conv_impl)  # before the first computation
   if a.tiny:
     a.batch, a.members, a.repeats = 4, "2", 1
   formulations = [f for f in a.formulations.split(",") if f]
@@ -193,7 +196,8 @@ def main(argv=None):
                    "strides": shape.strides, "count": shape.count, "members": e,
                    "dtype": dtype, "formulation": form, "ms": ms,
                    "gflops": None if form == "bn" else flops / ms / 1e6,
-                   "vs_members_alone": None if form == "bn" else e * one_ms / ms}
+                   "vs_members_alone": None if form == "bn" else e * one_ms / ms,
+                   **setting, "loadavg": host.loadavg()}
             rows.append(row)
             record(partial=True)  # what a part killed by its time limit still reports
             gf = "" if row["gflops"] is None else f"{row['gflops']:8.1f}"

@@ -42,6 +42,18 @@ def test_gpu_suite_tiny_runs_on_cpu(tmp_path):
   assert "## Convolutions of E members" in summary
 
 
+@pytest.mark.slow
+def test_gpu_suite_runs_the_chosen_parts_with_the_threads_and_cores_given(tmp_path):
+  env = {**os.environ, "PYTHON": sys.executable, "PARTS": "mlp", "THREADS": "1", "PIN": "0"}
+  proc = subprocess.run(["bash", "benchmarks/gpu_suite.sh", str(tmp_path), "--tiny"], cwd=ROOT,
+                        capture_output=True, text=True, timeout=900, env=env)
+  assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+  assert sorted(p.name for p in tmp_path.glob("*.json")) == ["mlp.json"]
+  assert "threads=1 pin=0 parts=mlp" in (tmp_path / "log.txt").read_text()
+  for row in json.loads((tmp_path / "mlp.json").read_text())["rows"]:
+    assert row["threads"] == 1 and row["cores"] == [0] and row["loadavg_start"]
+
+
 def test_torch_reference_models_have_the_papers_parameter_counts():
   import pytest
 
