@@ -71,8 +71,9 @@ for part in ${PARTS//,/ }; do
     figure1a_inception)  # Figure 1a as the paper drew it: the small Inception, on a fixed
       # random SUBSET (default 2,000: ~8x AlexNet's cost per example), one sub-run per input
       # kind (per_member: each stops when it memorized), the schedule per step, capped at CAP
-      # paper epochs (default 12 = 4,680 steps, to fit ~90 minutes a kind on a 2-core CPU; the
-      # warm-up prints the estimate), evaluated every subset epoch, in full every 10th.
+      # paper epochs (default 5 = 1,950 steps: <= 32-36 minutes a kind alone on a 2-core CPU,
+      # as the warm-ups printed; every kind memorized within 480 steps, 2026-12-04),
+      # evaluated every subset epoch, in full every 10th.
       # Batch-norm momentum 0.99, not PAPER.md's default 0.999: with 0.999 the running
       # statistics (a ~1,000-step average) lag the weights for longer than the subset takes
       # to fit, and the eval-mode accuracy that defines convergence stayed at 10-18% for
@@ -80,7 +81,7 @@ for part in ${PARTS//,/ }; do
       first=1
       for kind in ${KINDS:-true_labels random_labels shuffled_pixels random_pixels gaussian}; do
         extra=(); [[ $first = 1 ]] || extra=(--config.restart=False)  # the later kinds join
-        CAP=${CAP:-12} on_subset \
+        CAP=${CAP:-5} on_subset \
           "configs/figure1.py:a_inception_small_${kind}_seed100,per_member" \
           results/figure1a_inception_small "${SUBSET:-2000}" --config.bn_momentum=0.99 \
           "${extra[@]}"
