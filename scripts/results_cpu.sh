@@ -76,7 +76,7 @@ for part in ${PARTS//,/ }; do
       # evaluated every subset epoch, in full every 10th.
       # Batch-norm momentum 0.99, not PAPER.md's default 0.999: with 0.999 the running
       # statistics (a ~1,000-step average) lag the weights for longer than the subset takes
-      # to fit, and the eval-mode accuracy that defines convergence stayed at 10-18% for
+      # to fit, and the eval-mode accuracy that defines convergence stayed at 9.8-18.5% for
       # 300 steps (2026-12-04); with 0.99 (~100 steps) 57% at step 135. The report lists it.
       first=1
       for kind in ${KINDS:-true_labels random_labels shuffled_pixels random_pixels gaussian}; do

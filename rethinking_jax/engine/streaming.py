@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import jax
 import numpy as np
 
-from rethinking_jax.data.stream import StreamedDataset
+from rethinking_jax.data.stream import StreamedDataset, prefetch
 from rethinking_jax.engine import program, sharding
 from rethinking_jax.engine.members import MemberArrays
 from rethinking_jax.engine.program import Feed, ProgramSpec, TrainState
@@ -64,15 +64,20 @@ class StreamInputs:
 
   def feeds(self, split: str, batches) -> Iterator[Feed]:
     """The Feeds of global batches [(index, valid)], in order: this process's rows of each,
-    read ahead by the stream's readers, placed on the mesh."""
+    read ahead by the stream's readers and placed on the mesh ahead on a background thread
+    (not between the steps the training loop dispatches)."""
     batches = list(batches)
     rows = [self._local_rows(len(index)) for index, _ in batches]
     local = [index[r] for (index, _), r in zip(batches, rows, strict=True)]
     reads = self.stream.read_batches(split, local, self.prefetch_batches)
-    for (index, valid), r, (images, labels) in zip(batches, rows, reads, strict=True):
+
+    def place(item) -> Feed:
+      (index, valid), r, (images, labels) = item
       placed = sharding.place_rows((images, labels, index[r].astype(np.int32), valid[r]),
                                    r, len(index), self._batch_sharding)
-      yield Feed(*placed, *self._stats)
+      return Feed(*placed, *self._stats)
+
+    return prefetch(place, zip(batches, rows, reads, strict=True), self.prefetch_batches)
 
   def eval_feeds(self, split: str) -> Iterator[Feed]:
     """The feeds of one evaluation of `split`."""
