@@ -78,7 +78,7 @@ def prepare(config, resolved=None) -> Run:
   xla_cpu.apply(config.get("conv_impl", "auto"))  # before JAX opens its backend, if it can
   specs, dataset, shape, strategy = _open(config, resolved)
   mesh = sharding.make_mesh(shape)
-  spec = program.ProgramSpec.from_config(config, dataset, specs, mesh)
+  spec = program.ProgramSpec.from_config(config, dataset, specs, mesh, strategy.conv_form)
   settings = loop.FitSettings(
       num_epochs=config.num_epochs, eval_every_epochs=config.eval_every_epochs,
       eval_every_steps=config.eval_every_steps, eval_full_every=config.eval_full_every,

@@ -72,7 +72,8 @@ def get_config(arg=None):
   c.weight_decay = 0.0           # L2 on kernels (Table 1 "yes": 5e-4 conv nets, 1e-4 MLPs)
 
   # Engine.
-  c.member_strategy = "auto"     # auto | vmap | map | sequential (auto: strategies.py)
+  c.member_strategy = "auto"     # auto | vmap | map | unrolled | sequential | hybrid | patches
+                                 # | streams (auto: engine/strategies.py)
   c.mesh_shape = "auto"          # 'MEMBER,DATA' device mesh, or auto (members first)
   c.distributed = False          # multi-host: call jax.distributed.initialize() first
   c.step_loop = "auto"           # scan (epochs in one program) | host (a program per step)

@@ -4,9 +4,9 @@ Too many members for the memory used to end in XLA's `std::bad_alloc` (exit 134,
 message). The estimate counts what a run keeps and what a step needs, from shapes alone
 (jax.eval_shape): each member's state (parameters, momentum, batch statistics) and labels,
 the dataset on the device, and for the members a step computes at once (all of them under
-`vmap`, one otherwise) their gradients and saved activations. It is a lower bound of the
-peak (XLA's own buffers and compilation come on top), so a run is refused only when the
-estimate alone does not fit.
+the vmapped strategies, one otherwise) their gradients and saved activations. It is a lower
+bound of the peak (XLA's own buffers and compilation come on top, and the `patches`
+strategy's patch matrices), so a run is refused only when the estimate alone does not fit.
 """
 
 from __future__ import annotations
@@ -122,15 +122,15 @@ def check(est: Estimate, members: int, strategy: Strategy, model: str, batch_siz
           available: tuple[int | None, str]) -> None:
   """UserError in one line when the estimate does not fit what is available."""
   budget, bound = available
-  parallel = members if strategy.spreads_members else 1
+  parallel = members if strategy.all_at_once else 1
   need = est.total(members, parallel)
   if budget is None or need <= USABLE_SHARE * budget:
     return
-  fit = est.most_members(int(USABLE_SHARE * budget), strategy.spreads_members)
+  fit = est.most_members(int(USABLE_SHARE * budget), strategy.all_at_once)
   gb = lambda b: f"{b / 2**30:.1f} GB"
   hint = ("member_strategy=sequential or a smaller batch_size (a vmapped step holds every "
           "member's gradients and activations at once), or "
-          if strategy.spreads_members else "")
+          if strategy.all_at_once else "")
   raise UserError(
       f"members: {members} members of {model} need at least {gb(need)} (state and labels "
       f"{gb(members * est.per_member)}, data {gb(est.fixed)}, a step's gradients and "

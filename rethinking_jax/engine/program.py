@@ -107,12 +107,14 @@ class ProgramSpec:
   mesh: Mesh | None = None              # with a `data` axis > 1: batches are split over it
 
   @classmethod
-  def from_config(cls, config, dataset, specs, mesh) -> ProgramSpec:
+  def from_config(cls, config, dataset, specs, mesh, conv_form: str = "xla") -> ProgramSpec:
     """A validated run config's program settings for `dataset` (a data.Dataset on the device
-    path or a stream.StreamedDataset: its shape, classes and size) and members `specs`."""
+    path or a stream.StreamedDataset: its shape, classes and size) and members `specs`;
+    `conv_form`: the member strategy's convolutions (strategies.Strategy.conv_form)."""
     steps = steps_per_epoch(dataset.num_train, config.batch_size)
     return cls(
-        model=models.from_config(config, dataset.num_classes), num_classes=dataset.num_classes,
+        model=models.from_config(config, dataset.num_classes, conv_form),
+        num_classes=dataset.num_classes,
         input_shape=preprocess.cropped_shape(dataset.image_shape, config.crop_size),
         crop=preprocess.crop_size_for(dataset.image_shape, config.crop_size),
         transform=config.train_transform, kinds_present=members_lib.input_kinds_present(specs),

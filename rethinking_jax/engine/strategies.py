@@ -6,10 +6,18 @@
   (dense convolutions per member, as in `sequential`, without a host dispatch per member;
   compilation grows with E).
 - `sequential`: one single-member program called E times from the host.
+- `hybrid`: vmapped like `vmap`, but each convolution (forward and both gradients) runs as
+  one dense convolution per member; batch-norm, activations, pooling, loss and optimizer stay
+  batched over the member axis (models/member_conv.py).
+- `patches`: vmapped, each convolution as its input patches times the kernel, so the
+  members' convolutions are one matmul batched over the member axis.
+- `streams`: `unrolled`, each member's step annotated for a GPU stream of its own
+  (`compute_on("gpu_stream:k")`, k = 1..STREAMS); elsewhere the annotation is ignored and
+  it runs as `unrolled`.
 - `auto`: the fastest of these as measured for the platform and the model family
   (resolve_strategy; the measurements are cited there).
 
-All three run the same per-member function on the same per-member data, so they give the
+All of them run the same per-member function on the same per-member data, so they give the
 same numbers (up to float reassociation). Compilation happens ahead of time here, so its cost
 is measured apart from training.
 """
@@ -23,6 +31,7 @@ import time
 import jax
 import jax.numpy as jnp
 from absl import logging
+from jax.experimental.compute_on import compute_on2
 
 from rethinking_jax import xla_cpu
 from rethinking_jax.data.inputs import streams
@@ -39,18 +48,34 @@ class Strategy(enum.StrEnum):
   - map: one program, `lax.map` over the members (one after another inside it);
   - unrolled: one program holding each member's own step, written out E times;
   - sequential: each member's own single-member program, run one after another (one
-    program compiled, whatever E).
+    program compiled, whatever E);
+  - hybrid, patches: vmap with the convolutions per member, or as batched matmuls;
+  - streams: unrolled, each member's step on a GPU stream of its own.
   """
 
   VMAP = "vmap"
   MAP = "map"
   UNROLLED = "unrolled"
   SEQUENTIAL = "sequential"
+  HYBRID = "hybrid"
+  PATCHES = "patches"
+  STREAMS = "streams"
 
   @property
   def spreads_members(self) -> bool:
     """Whether its member axis can be sharded over devices."""
     return self is Strategy.VMAP
+
+  @property
+  def all_at_once(self) -> bool:
+    """Whether one step computes every member's activations and gradients at once (the
+    vmapped strategies): what memory.check counts."""
+    return self in (Strategy.VMAP, Strategy.HYBRID, Strategy.PATCHES)
+
+  @property
+  def conv_form(self) -> str:
+    """How the model's convolutions run (models/member_conv.CONV_FORMS)."""
+    return {Strategy.HYBRID: "per_member", Strategy.PATCHES: "patches"}.get(self, "xla")
 
   @property
   def per_member(self) -> bool:
@@ -205,11 +230,13 @@ def _vmapped(fn):
       spmd_axis_name="member")(state, members, labels)
 
 
-def _unrolled(fn):
+def _unrolled(fn, placed=lambda m, fn: fn):
+  """fn written out once per member; `placed(m, fn)`: member m's copy (as it is, or on a
+  stream of its own)."""
   def unrolled(state, members, labels, data, *rest):
     per_member = zip(*(_parts(tree, _num_members(members)) for tree in (state, members, labels)),
                      strict=True)
-    return _whole([fn(*args, data, *rest) for args in per_member])
+    return _whole([placed(m, fn)(*args, data, *rest) for m, args in enumerate(per_member)])
   return unrolled
 
 
@@ -218,9 +245,24 @@ def _mapped(fn):
       lambda args: fn(*args, data, *rest), (state, members, labels))
 
 
+# GPU streams the `streams` strategy spreads members over (member m on stream m % STREAMS + 1;
+# stream 0 is the program's own).
+STREAMS = 4
+
+
+def _on_stream(m, fn):
+  """fn in a call annotated for GPU stream m % STREAMS + 1: XLA:GPU runs such calls
+  asynchronously on that stream; other backends inline them."""
+  return compute_on2(fn, compute_type=f"gpu_stream:{m % STREAMS + 1}",
+                     out_memory_spaces=jax.memory.Space.Device)
+
+
 # fn(state, member, labels, data, *rest) over stacked members, within one program: how each
 # one-program strategy lifts a member's function (sequential runs it as it is, per member).
-_LIFT = {Strategy.VMAP: _vmapped, Strategy.UNROLLED: _unrolled, Strategy.MAP: _mapped}
+# hybrid and patches are vmap over a model whose convolutions differ (Strategy.conv_form).
+_LIFT = {Strategy.VMAP: _vmapped, Strategy.UNROLLED: _unrolled, Strategy.MAP: _mapped,
+         Strategy.HYBRID: _vmapped, Strategy.PATCHES: _vmapped,
+         Strategy.STREAMS: functools.partial(_unrolled, placed=_on_stream)}
 
 
 class CompiledMembers:

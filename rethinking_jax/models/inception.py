@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from rethinking_jax.base_config import BN_EPSILON, BN_MOMENTUM
 from rethinking_jax.models.layers import max_pool
+from rethinking_jax.models.member_conv import conv_general_dilated
 
 
 class ConvUnit(nn.Module):
@@ -23,11 +24,13 @@ class ConvUnit(nn.Module):
   bn_momentum: float = BN_MOMENTUM
   bn_epsilon: float = BN_EPSILON
   dtype: Any = jnp.float32
+  conv: str = "xla"             # convolution formulation under vmap (models/member_conv.py)
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     x = nn.Conv(self.features, (self.kernel, self.kernel), (self.stride, self.stride),
-                padding="SAME", use_bias=not self.batch_norm, dtype=self.dtype)(x)
+                padding="SAME", use_bias=not self.batch_norm, dtype=self.dtype,
+                conv_general_dilated=conv_general_dilated(self.conv))(x)
     if self.batch_norm:
       x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                        epsilon=self.bn_epsilon, use_scale=False, use_bias=True,
@@ -44,11 +47,12 @@ class InceptionSmall(nn.Module):
   bn_epsilon: float = BN_EPSILON
   dtype: Any = jnp.float32
   layer_impl: str = "xla"       # max-pool formulation (models/layers.py)
+  conv: str = "xla"             # convolution formulation under vmap (models/member_conv.py)
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     unit = lambda c, k, s=1: ConvUnit(c, k, s, self.batch_norm, self.bn_momentum,
-                                      self.bn_epsilon, self.dtype)
+                                      self.bn_epsilon, self.dtype, self.conv)
 
     def inception(x, c1, c3):
       return jnp.concatenate([unit(c1, 1)(x, train), unit(c3, 3)(x, train)], axis=-1)

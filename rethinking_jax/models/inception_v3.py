@@ -13,6 +13,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from rethinking_jax.base_config import BN_EPSILON, BN_MOMENTUM
+from rethinking_jax.models.member_conv import conv_general_dilated
 
 REFERENCE_TRAINABLE_PARAMS = 23_817_352  # keras.applications.InceptionV3, 1000 classes
 
@@ -23,13 +24,14 @@ class InceptionV3(nn.Module):
   bn_momentum: float = BN_MOMENTUM
   bn_epsilon: float = BN_EPSILON
   dtype: Any = jnp.float32
+  conv: str = "xla"             # convolution formulation under vmap (models/member_conv.py)
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     def conv(x, features, kernel, strides=(1, 1), padding="SAME"):
       kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
       x = nn.Conv(features, (kh, kw), strides, padding=padding, use_bias=False,
-                  dtype=self.dtype)(x)
+                  dtype=self.dtype, conv_general_dilated=conv_general_dilated(self.conv))(x)
       x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                        epsilon=self.bn_epsilon, use_scale=False, dtype=self.dtype)(x)
       return nn.relu(x)
