@@ -106,7 +106,7 @@ def main(argv=None):
         strategy = "sequential"
       row = bench_one(model, members, strategy, n, a.epochs, a.batch_size, step_loop,
                       a.repeats, pipeline, layer_impl, a.conv_impl)
-      row.update(setting)
+      row.update(setting, xla_flags=os.environ.get("XLA_FLAGS", ""))
       single = row if members == 1 else single
       row["num_train"] = n
       row["vs_sequential_runs"] = (members * single["seconds"] / row["seconds"]
@@ -119,7 +119,9 @@ def main(argv=None):
             f"vs E single runs {row['vs_sequential_runs'] or 0:5.2f}x  timed "
             f"{row['timed_seconds']:.1f} s  load {row['loadavg_start']} -> "
             f"{row['loadavg_end']}", flush=True)
-  return write_result(a.json, "engine_throughput", a, rows)
+      write_result(a.json, "engine_throughput", a, rows, partial=True)  # what a part
+      # killed by its time limit still reports
+  return write_result(a.json, "engine_throughput", a, rows, partial=False)
 
 
 if __name__ == "__main__":

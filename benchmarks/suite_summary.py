@@ -50,6 +50,34 @@ def member_conv_table(result: dict) -> list[str]:
   return lines
 
 
+def profile_table(result: dict) -> list[str]:
+  row = result["rows"][0]
+  lines = [f"{row['model']}, one member, batch {row['batch_size']}: {row['ms_per_step']:.3f} ms "
+           f"per step, kernels busy {row['busy_ms_per_step']:.3f} ms, **idle "
+           f"{100 * row['idle_fraction']:.1f}%**, {row['kernels_per_step']:.0f} kernels per "
+           f"step ({row['kernel_source']})", "",
+           "| kernel | ms per step | calls per step | share of kernel time % |",
+           "|---|---:|---:|---:|"]
+  for k in row["top_kernels"]:
+    share = k["share_of_kernel_time"]
+    lines.append(f"| `{k['kernel'][:80]}` | {k['ms_per_step']:.3f} | {k['calls_per_step']:.1f} "
+                 f"| {_fmt(None if share is None else 100 * share, '.1f')} |")
+  return lines
+
+
+def throughput_table(results: dict) -> list[str]:
+  lines = ["| part | model | E | strategy | examples/s | vs E single-member runs | "
+           "compile s | XLA flags |", "|---|---|---:|---|---:|---:|---:|---|"]
+  for part, result in results.items():
+    for row in result["rows"]:
+      lines.append(
+          f"| {part}{' (partial)' if result.get('partial') else ''} | {row['model']} | "
+          f"{row['members']} | {row['strategy']} | {row['examples_per_second']:,.0f} | "
+          f"{_fmt(row.get('vs_sequential_runs'), '.2f')} | {row['compile_seconds']:.1f} | "
+          f"{row.get('xla_flags') or '—'} |")
+  return lines
+
+
 def main(outdir: str) -> str:
   results = {}
   for path in sorted(glob.glob(os.path.join(outdir, "*.json"))):
@@ -60,6 +88,14 @@ def main(outdir: str) -> str:
   lines = [f"# Benchmark suite: {outdir} ({device})", ""]
   if memorization:
     lines += ["## Training throughput", "", *memorization_table(memorization), ""]
+  profiles = [v for v in results.values() if v.get("benchmark") == "step_profile"]
+  for result in profiles:
+    lines += ["## Where one member's step goes (benchmarks/step_profile.py)", "",
+              *profile_table(result), ""]
+  throughput = {k: v for k, v in results.items() if v.get("benchmark") == "engine_throughput"}
+  if throughput:
+    lines += ["## Member formulations (benchmarks/engine_throughput.py)", "",
+              *throughput_table(throughput), ""]
   if "member_conv" in results:
     lines += ["## Convolutions of E members (benchmarks/member_conv.py)", "",
               *member_conv_table(results["member_conv"]), ""]
