@@ -20,6 +20,7 @@
 #   formulations   the small Inception at E = 1, 4, 8 in every member strategy: sequential,
 #                  vmap, hybrid, patches, unrolled, streams (engine_throughput.py)
 #   formulations_cmdbuf  the same at E = 8 with command buffers on ($CMDBUF_FLAGS)
+#                  (--tiny / --cpu: AlexNet at E = 1, 2 / 1, 4, without vmap and streams)
 #   member_conv    every convolution of the small Inception and AlexNet, E = 1, 8, per
 #                  formulation (vmap / map / unrolled / patches), float32 and bfloat16
 #   mlp            MLP 1x512, E = 1, 2, 4, 8, 32 (vmap, auto), PyTorch typical/optimized/expert
@@ -46,7 +47,8 @@ if [ "$MODE" = "--tiny" ]; then
   LIMIT=(member_conv=120 mlp=120 inception=240 inception_bf16=240 alexnet=120)
   SUB_MODELS=alexnet_small  # inception parts run AlexNet in --tiny (the small Inception
                             # compiles for minutes on a CPU)
-  F_MODEL=alexnet_small; F_N=256; F_E=1,2; F_E_CMDBUF=2; F_S=sequential,hybrid,patches,streams
+  F_MODEL=alexnet_small; F_N=256; F_E=1,2; F_E_CMDBUF=2; F_S=sequential,hybrid,patches
+  # (streams runs on GPUs only: strategies.STREAM_PLATFORMS)
   PROFILE=(--model=alexnet_small --steps=3 --warmup=1 --num_train=256)
   LIMIT+=(profile=120 formulations=240 formulations_cmdbuf=120)
   DEFAULT_PARTS=profile,formulations,formulations_cmdbuf,member_conv,mlp,inception,inception_bf16,alexnet

@@ -18,8 +18,21 @@ def test_gpu_suite_tiny_runs_on_cpu(tmp_path):
                         capture_output=True, text=True, timeout=900, env=env)
   assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
   log = (tmp_path / "log.txt").read_text()
-  for part in ("member_conv", "mlp", "inception", "inception_bf16", "alexnet"):
+  for part in ("profile", "formulations", "formulations_cmdbuf", "member_conv", "mlp",
+               "inception", "inception_bf16", "alexnet"):
     assert f"part {part}: done after" in log, log[-3000:]
+  profile = json.loads((tmp_path / "profile.json").read_text())["rows"][0]
+  assert profile["top_kernels"] and 0 <= profile["idle_fraction"] < 1
+  for part, members, strategies in (("formulations", [1, 2, 2, 2],
+                                     ["sequential", "sequential", "hybrid", "patches"]),
+                                    ("formulations_cmdbuf", [2] * 3,
+                                     ["sequential", "hybrid", "patches"])):
+    result = json.loads((tmp_path / f"{part}.json").read_text())
+    assert result["partial"] is False
+    assert [(r["members"], r["strategy"]) for r in result["rows"]] == list(
+        zip(members, strategies, strict=True))
+    assert all(("--xla_gpu_enable_command_buffer=" in r["xla_flags"])
+               == (part == "formulations_cmdbuf") for r in result["rows"])
   have_torch = importlib.util.find_spec("torch") is not None
   for part, dtype in (("mlp", "float32"), ("inception_bf16", "bfloat16"),
                       ("alexnet", "float32")):
@@ -40,6 +53,7 @@ def test_gpu_suite_tiny_runs_on_cpu(tmp_path):
   assert "| mlp | mlp_1x512 | float32 | jax 2 member(s), vmap |" in summary
   assert json.loads((tmp_path / "member_conv.json").read_text())["partial"] is False
   assert "## Convolutions of E members" in summary
+  assert "## Where one member's step goes" in summary and "## Member formulations" in summary
 
 
 @pytest.mark.slow
@@ -188,3 +202,30 @@ def test_layer_profile_attributes_the_step_to_its_layers(monkeypatch, tmp_path):
                 "LRN forward", "LRN backward", "dense layers"):
       assert profile.get(row, 0) > 0, (form, row, profile)
   assert json.loads((tmp_path / "p.json").read_text())["benchmark"] == "layer_profile"
+
+
+def test_step_profile_counts_device_stream_kernels_and_their_union():
+  """A GPU trace's kernels are the events on its device's stream threads (not the host's,
+  nor the derived "XLA Ops" line); busy time is the union of their intervals."""
+  sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+  import step_profile
+
+  meta = lambda pid, tid, kind, name: {"ph": "M", "pid": pid, "tid": tid, "name": kind,
+                                       "args": {"name": name}}
+  span = lambda pid, tid, ts, dur, name: {"ph": "X", "pid": pid, "tid": tid, "ts": ts,
+                                          "dur": dur, "name": name}
+  events = [meta(1, None, "process_name", "/host:CPU"), meta(1, 5, "thread_name", "python"),
+            meta(2, None, "process_name", "/device:GPU:0"),
+            meta(2, 7, "thread_name", "Stream #13(compute)"),
+            meta(2, 8, "thread_name", "Stream #14(memcpy)"),
+            meta(2, 9, "thread_name", "XLA Ops"),
+            span(1, 5, 0, 100, "PjitFunction"), span(2, 9, 0, 100, "fusion.1"),
+            span(2, 7, 10, 20, "conv_kernel"), span(2, 8, 25, 10, "memcpy"),
+            span(2, 7, 50, 5, "conv_kernel")]
+  kernels, source = step_profile.kernel_events(events, instructions={})
+  assert source == "device streams"
+  assert sorted(e["name"] for e in kernels) == ["conv_kernel", "conv_kernel", "memcpy"]
+  assert step_profile.busy_microseconds(kernels) == 25 + 5  # [10, 35) and [50, 55)
+  host_kernels, source = step_profile.kernel_events(events[:2] + events[6:7],
+                                                    instructions={"PjitFunction"})
+  assert source.startswith("host") and len(host_kernels) == 1

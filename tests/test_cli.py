@@ -111,7 +111,8 @@ BAD = {
     "--config.dataset=svhn": "dataset: unknown value 'svhn'; allowed: cifar10",
     "--config.randomizations=noise": "randomizations: unknown value 'noise'; allowed:",
     "--config.randomizations=corrupt_labels:1.5": "p=1.5",
-    "--config.member_strategy=pmap": "member_strategy: unknown value 'pmap'; allowed: auto, map",
+    "--config.member_strategy=pmap":
+        "member_strategy: unknown value 'pmap'; allowed: auto, hybrid, map",
     "--config.batch_size=0": "batch_size: 0 must be a positive integer",
     "--config.batch_size=5000": "batch_size: 5000 is larger than the training set",
     "--config.learning_rate=-0.1": "learning_rate: -0.1 must be > 0",

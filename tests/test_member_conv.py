@@ -16,6 +16,7 @@ from helpers import assert_same_conv_step, fit, tiny_config
 
 from rethinking_jax import assemble, models
 from rethinking_jax.engine import strategies
+from rethinking_jax.errors import UserError
 from rethinking_jax.models import member_conv
 
 U = 2.0 ** -24
@@ -120,7 +121,20 @@ def test_patches_runs_the_members_convolutions_as_batched_matmuls():
   assert convs and not any(model_kernel(eq.invars[1].aval.shape) for eq in convs)
 
 
-def test_streams_puts_each_member_on_a_stream_of_its_own():
+@pytest.fixture
+def streams_here(monkeypatch):
+  """`streams` allowed on this CPU, where XLA ignores the stream annotations (and runs the
+  calls slowly: fine for a few steps of a tiny model)."""
+  monkeypatch.setattr(strategies, "STREAM_PLATFORMS", ("gpu", jax.default_backend()))
+
+
+def test_streams_is_refused_off_gpus():
+  config = tiny_config(model="alexnet_small", member_strategy="streams")
+  with pytest.raises(UserError, match="^member_strategy: streams .* allowed here: auto, vmap"):
+    assemble.prepare(config)
+
+
+def test_streams_puts_each_member_on_a_stream_of_its_own(streams_here):
   config = tiny_config(model="alexnet_small", randomizations="random_labels,true_labels",
                        seeds="3,4,5", member_strategy="streams", synthetic_train=16,
                        synthetic_test=16, num_epochs=1)
@@ -134,7 +148,7 @@ def test_streams_puts_each_member_on_a_stream_of_its_own():
 
 
 @pytest.mark.parametrize("model", ["alexnet_small", "inception_small"])
-def test_gpu_member_strategies_train_like_one_member_at_a_time(model):
+def test_gpu_member_strategies_train_like_one_member_at_a_time(model, streams_here):
   """hybrid, patches and streams: one SGD step of three members against `sequential`
   (helpers.assert_same_conv_step says what is compared and why)."""
   config = tiny_config(model=model, randomizations="random_labels,gaussian,true_labels",

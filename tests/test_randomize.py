@@ -147,7 +147,7 @@ def test_training_sees_the_same_randomized_inputs_in_every_epoch(kind, monkeypat
 
   seen = []
   monkeypatch.setattr(models, "from_config",
-                      lambda config, num_classes: _Probe(seen.append))
+                      lambda config, num_classes, *conv_form: _Probe(seen.append))
 
   def epochs_of_inputs(randomization):
     seen.clear()

@@ -63,6 +63,10 @@ def test_adding_a_model(registries, tmp_path):
   assert models.param_count("tiny_cnn", (8, 8, 3)) == 3 * 3 * 3 * 4 + 4 + 4 * 10 + 10
   with pytest.raises(ValueError, match="exists already"):
     models.register(models.ModelRecord("tiny_cnn", TinyCNN, 0.05, True))
+  # Its record does not say member_conv: the strategies that change convolutions refuse it.
+  with pytest.raises(errors.UserError, match="^member_strategy: hybrid changes how tiny_cnn's "
+                     "convolutions run.*allowed for it: auto, vmap, map, unrolled"):
+    assemble.prepare(tiny_config(model="tiny_cnn", member_strategy="hybrid"))
 
 
 def test_adding_an_input_randomization(registries):

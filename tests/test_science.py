@@ -94,7 +94,8 @@ def test_gaussian_inputs_have_the_datasets_per_channel_mean_and_variance(
   variance of the training images (computed here from the files, independently)."""
   pixels = _folder_with_channel_statistics(tmp_path / "images")
   seen = []
-  monkeypatch.setattr(models, "from_config", lambda config, num_classes: _Recorder(seen.append))
+  monkeypatch.setattr(models, "from_config",
+                      lambda config, num_classes, *conv_form: _Recorder(seen.append))
   monkeypatch.setattr(preprocess, "whiten", lambda x: x)  # look before the whitening
   config = tiny_config(dataset="image_folder", data_dir=str(tmp_path / "images"),
                        cache_dir=str(tmp_path / "cache"), randomizations="gaussian",
@@ -112,7 +113,8 @@ def test_each_image_is_whitened_on_its_own(monkeypatch):
   """Through the real step: every model input has mean 0 and standard deviation 1 by itself,
   and an image's input does not depend on the other images of its batch."""
   seen = []
-  monkeypatch.setattr(models, "from_config", lambda config, num_classes: _Recorder(seen.append))
+  monkeypatch.setattr(models, "from_config",
+                      lambda config, num_classes, *conv_form: _Recorder(seen.append))
   run = assemble.prepare(tiny_config(member_strategy="sequential", num_epochs=1))
   run.fit()
   batch = seen[0].reshape(16, -1)

@@ -12,8 +12,7 @@
 - `patches`: vmapped, each convolution as its input patches times the kernel, so the
   members' convolutions are one matmul batched over the member axis.
 - `streams`: `unrolled`, each member's step annotated for a GPU stream of its own
-  (`compute_on("gpu_stream:k")`, k = 1..STREAMS); elsewhere the annotation is ignored and
-  it runs as `unrolled`.
+  (`compute_on("gpu_stream:k")`, k = 1..STREAMS); GPUs only (STREAM_PLATFORMS).
 - `auto`: the fastest of these as measured for the platform and the model family
   (resolve_strategy; the measurements are cited there).
 
@@ -84,6 +83,9 @@ class Strategy(enum.StrEnum):
 
 
 STRATEGIES = ("auto", *Strategy)
+# The strategies that run a model's convolutions as they are (any conv model may use them).
+PLAIN_CONV_STRATEGIES = tuple(s for s in STRATEGIES if s == "auto"
+                              or Strategy(s).conv_form == "xla")
 # How steps are grouped into programs: `scan` puts every epoch between two evaluation points
 # into one program; `host` compiles one step and dispatches it from Python, asynchronously
 # (no host sync either way). `host` exists because XLA:CPU runs convolution gradients inside
@@ -124,12 +126,15 @@ def resolve_strategy(strategy: str, convolutional: bool, platform: str,
     with Eigen's; 1.2-1.4x in the 2026-12-02 runs with XLA's pooling);
   - CPU, other models: `sequential` (MLP 1x512 at E = 4 on all 50,000 images, 28.0k ex/s
     sequential vs 24.1k vmap; a vmapped convolution is a grouped one, 534 vs 138 for AlexNet;
-    the small Inception's unrolled program compiles for minutes and its speed is unmeasured);
+    the small Inception's unrolled program compiles for minutes and its speed is unmeasured,
+    `hybrid` 136 vs 157 ex/s sequential at E = 4, 2026-12-04); `hybrid` and `patches` lose to
+    `unrolled` for AlexNet there too (953 and 157 vs 1,076 ex/s at E = 4);
   - GPU, MLPs: `vmap` (issue #15, one H200: MLP 1x512 at E = 8, 3.43x one member's
     throughput);
   - GPU, convolutional nets: `sequential` (same H200: small Inception at E = 4, 1.17x one
     member's throughput sequential, 0.85x vmapped: cuDNN's grouped convolutions and their
-    batch-grouped weight gradients are slow);
+    batch-grouped weight gradients are slow; `hybrid`, `patches` and `streams` are not yet
+    timed on a GPU: benchmarks/gpu_suite.sh's `formulations` part);
   - anywhere else (not measured here): `sequential`, which runs each member's own dense
     program and so is never slower than training the members one after another.
   """
@@ -144,6 +149,12 @@ def resolve_strategy(strategy: str, convolutional: bool, platform: str,
   return Strategy.SEQUENTIAL
 
 
+# Where `streams` may run: elsewhere XLA keeps each annotated call out of line, and XLA:CPU
+# runs such calls far slower (small AlexNet, E = 2: ~35x below `unrolled`, measured in
+# benchmarks/RESULTS.md "Member formulations on the CPU").
+STREAM_PLATFORMS = ("gpu",)
+
+
 def choose(config_strategy: str, mesh_shape, convolutional: bool, platform: str,
            model: str) -> tuple[Strategy, tuple[int, int]]:
   """The strategy (`auto` resolved) and the (member, data) mesh it runs on: members spread
@@ -152,6 +163,10 @@ def choose(config_strategy: str, mesh_shape, convolutional: bool, platform: str,
   strategy = resolve_strategy(config_strategy, convolutional, platform,
                               spread_members=mesh_shape(spread_members=True)[0] > 1,
                               model=model)
+  require(strategy is not Strategy.STREAMS or platform in STREAM_PLATFORMS,
+          f"member_strategy: streams puts members on GPU streams; on {platform} its "
+          f"out-of-line calls run ~35x slower; allowed here: "
+          f"{', '.join(s for s in STRATEGIES if s != Strategy.STREAMS)}")
   return strategy, mesh_shape(spread_members=strategy.spreads_members)
 
 

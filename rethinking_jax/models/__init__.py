@@ -38,6 +38,8 @@ class ModelRecord:
   batch_norm: bool = False             # takes bn_momentum / bn_epsilon
   dropout: bool = False                # has dropout layers (takes dropout_rate)
   layer_impl: bool = False             # has max-pool / LRN layers in two formulations
+  member_conv: bool = False            # takes `conv`: its convolutions in the member
+                                       # strategies' forms (models/member_conv.py)
   min_input: int = 1                   # the smallest input side it accepts
   paper_params: int | None = None      # Table 1's count on 28x28x3, 10 classes
   dataset: str = "cifar10"             # the paper's dataset for it (inception_v3: ImageNet)
@@ -50,14 +52,15 @@ RECORDS = {r.name: r for r in (
     ModelRecord("mlp_3x512", functools.partial(MLP, hidden=(512, 512, 512)), 0.01, False,
                 dropout=True, paper_params=1_735_178),
     ModelRecord("alexnet_small", AlexNetSmall, 0.01, True, dropout=True, layer_impl=True,
-                paper_params=1_387_786),
+                member_conv=True, paper_params=1_387_786),
     ModelRecord("inception_small", functools.partial(InceptionSmall, batch_norm=True), 0.1,
-                True, batch_norm=True, layer_impl=True, paper_params=1_649_402),
+                True, batch_norm=True, layer_impl=True, member_conv=True,
+                paper_params=1_649_402),
     ModelRecord("inception_small_nobn", functools.partial(InceptionSmall, batch_norm=False),
-                0.1, True, layer_impl=True, paper_params=1_649_402),
+                0.1, True, layer_impl=True, member_conv=True, paper_params=1_649_402),
     # ImageNet (Table 2): inputs of at least 75x75 (299x299 in the paper).
     ModelRecord("inception_v3", InceptionV3, 0.1, True, batch_norm=True, dropout=True,
-                min_input=75, dataset="imagenet2012"),
+                member_conv=True, min_input=75, dataset="imagenet2012"),
     # A narrow MLP for the capacity comparisons of the measures study (not in the paper).
     ModelRecord("mlp_1x32", functools.partial(MLP, hidden=(32,)), 0.01, False, dropout=True,
                 paper=False),
@@ -113,14 +116,15 @@ def build(name: str, num_classes: int = 10, *, dropout_rate: float = 0.0,
   """The model `name` (one of NAMES); works for any NHWC input shape. `layer_impl`: the
   max-pool / LRN formulation (models/layers.py; resolved already, not `auto`), ignored by
   models without such layers; `conv`: how its convolutions run under vmap over members
-  (models/member_conv.py: the member strategy decides), ignored by models without any."""
+  (models/member_conv.py: the member strategy decides), ignored by models that do not take
+  it (assemble refuses a strategy that needs it for them)."""
   r = record(name)
   kwargs = {"num_classes": num_classes, "dtype": dtype}
   if r.layer_impl:
     kwargs["layer_impl"] = layer_impl
-  if r.convolutional:
-    if conv not in member_conv.CONV_FORMS:
-      raise unknown_name("conv", conv, member_conv.CONV_FORMS)
+  if conv not in member_conv.CONV_FORMS:
+    raise unknown_name("conv", conv, member_conv.CONV_FORMS)
+  if r.member_conv:
     kwargs["conv"] = conv
   if r.batch_norm:
     kwargs.update(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
