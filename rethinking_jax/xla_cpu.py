@@ -2,12 +2,15 @@
 
 jaxlib 0.10.2 hands each convolution to YNNPACK (`ynn`), which runs it on one thread, or,
 with YNNPACK's convolutions switched off, to Eigen's convolution (`eigen`), which uses every
-core XLA may run on. Measured on the 2-core VM (benchmarks/RESULTS.md, 2026-12-03, small
-AlexNet, layer_impl=custom, one SGD step at batch 128, benchmarks/layer_profile.py): pinned to
-one core, `ynn` 394 vs `eigen` 376 ex/s; on two cores, `eigen` 592 vs `ynn` 389 (small
-Inception, two cores: `eigen` 72.7, against 29.8 for `ynn` on one). Hence `auto`: `ynn` with
-one core, `eigen` with more. Dots stay with YNNPACK either way (the MLPs are unaffected), and
-the two give the same numbers up to float rounding (another order of the convolution's sums).
+core XLA may run on. `auto` is `eigen`, measured on the 2-core VM (benchmarks/RESULTS.md):
+- two cores (2026-12-03, `layer_profile.py`, one SGD step at batch 128): small AlexNet
+  `eigen` 592 vs `ynn` 389 ex/s; small Inception `eigen` 72.7, against 29.8 for `ynn` on one;
+- one pinned core (2026-12-04, `engine_throughput.py`, the engine's step, alternated): small
+  Inception `eigen` 83 / 84 vs `ynn` 67 / 66 ex/s (YNNPACK's 1x1 convolutions run 2.3-3.4x slower
+  than Eigen's); small AlexNet `eigen` 693 / 738 vs `ynn` 717 / 733, a tie (on 2026-12-03's
+  CPU, 376 vs 394 in `layer_profile.py`: within its noise).
+Dots stay with YNNPACK either way (the MLPs are unaffected), and the two give the same
+numbers up to float rounding (another order of the convolution's sums).
 
 XLA reads its flags once, when JAX first opens its backend: `apply` must run before that
 (main.py and assemble.prepare call it); later it only reports what is in effect.
@@ -55,14 +58,11 @@ def cpu_isa() -> str:
   return " ".join(flag for flag in ISA_FLAGS if flag in have)
 
 
-def resolve(conv_impl: str, cores: int | None = None) -> str:
-  """`auto`: `ynn` on one core, `eigen` on more (the measurements are in the docstring)."""
+def resolve(conv_impl: str) -> str:
+  """`auto`: `eigen`, on any number of cores (the measurements are in the docstring)."""
   if conv_impl not in CONV_IMPLS:
     raise unknown_name("conv_impl", conv_impl, CONV_IMPLS)
-  if conv_impl != "auto":
-    return conv_impl
-  cores = cores if cores is not None else len(os.sched_getaffinity(0))
-  return "ynn" if cores <= 1 else "eigen"
+  return "eigen" if conv_impl == "auto" else conv_impl
 
 
 def in_effect(xla_flags: str | None = None) -> str:

@@ -229,3 +229,14 @@ def test_step_profile_counts_device_stream_kernels_and_their_union():
   host_kernels, source = step_profile.kernel_events(events[:2] + events[6:7],
                                                     instructions={"PjitFunction"})
   assert source.startswith("host") and len(host_kernels) == 1
+
+
+def test_pointwise_conv_times_both_forms_of_every_shape(tmp_path):
+  sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+  import pointwise_conv
+
+  result = pointwise_conv.main(["--batch=2", "--seconds=0.01", "--rounds=1",
+                                f"--json={tmp_path / 'p.json'}"])
+  assert [tuple(r["shape"]) for r in result["rows"]] == list(pointwise_conv.SHAPES)
+  assert all(r["conv_ms"] > 0 and r["dot_ms"] > 0 and r["conv_impl"] for r in result["rows"])
+  assert json.loads((tmp_path / "p.json").read_text())["benchmark"] == "pointwise_conv"

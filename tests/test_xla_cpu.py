@@ -12,10 +12,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAG = "--xla_cpu_experimental_ynn_fusion_type"
 
 
-def test_auto_is_ynn_on_one_core_and_eigen_on_more():
-  assert xla_cpu.resolve("auto", cores=1) == "ynn"
-  assert xla_cpu.resolve("auto", cores=2) == "eigen"
-  assert xla_cpu.resolve("ynn", cores=16) == "ynn"
+def test_auto_is_eigen():
+  assert xla_cpu.resolve("auto") == "eigen"
+  assert xla_cpu.resolve("ynn") == "ynn"
   with pytest.raises(Exception, match="conv_impl: unknown value 'mkl'"):
     xla_cpu.resolve("mkl")
 
