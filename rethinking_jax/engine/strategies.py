@@ -30,13 +30,12 @@ import time
 import jax
 import jax.numpy as jnp
 from absl import logging
-from jax.experimental.compute_on import compute_on2
 
 from rethinking_jax import xla_cpu
 from rethinking_jax.data.inputs import streams
 from rethinking_jax.engine import program, sharding
 from rethinking_jax.engine.program import DeviceInputs, MemberLabels, ProgramSpec, TrainState
-from rethinking_jax.errors import one_of, require
+from rethinking_jax.errors import UserError, one_of, require
 
 
 class Strategy(enum.StrEnum):
@@ -151,7 +150,7 @@ def resolve_strategy(strategy: str, convolutional: bool, platform: str,
 
 # Where `streams` may run: elsewhere XLA keeps each annotated call out of line, and XLA:CPU
 # runs such calls far slower (small AlexNet, E = 2: ~35x below `unrolled`, measured in
-# benchmarks/RESULTS.md "Member formulations on the CPU").
+# benchmarks/RESULTS.md "Member formulations for GPUs, timed on the CPU").
 STREAM_PLATFORMS = ("gpu",)
 
 
@@ -267,7 +266,15 @@ STREAMS = 4
 
 def _on_stream(m, fn):
   """fn in a call annotated for GPU stream m % STREAMS + 1: XLA:GPU runs such calls
-  asynchronously on that stream; other backends inline them."""
+  asynchronously on that stream (XLA:CPU ignores the annotation but keeps the call out of
+  line, and slow: STREAM_PLATFORMS). compute_on2 is experimental: imported here, so a jax
+  without it fails this strategy alone, in one line."""
+  try:
+    from jax.experimental.compute_on import compute_on2
+  except ImportError as e:
+    raise UserError(f"member_strategy: streams needs jax.experimental.compute_on.compute_on2, "
+                    f"which jax {jax.__version__} lacks; allowed: "
+                    f"{', '.join(s for s in STRATEGIES if s != Strategy.STREAMS)}") from e
   return compute_on2(fn, compute_type=f"gpu_stream:{m % STREAMS + 1}",
                      out_memory_spaces=jax.memory.Space.Device)
 

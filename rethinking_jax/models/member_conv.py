@@ -73,8 +73,7 @@ def _per_member_conv(lhs, rhs, window_strides, padding, **kwargs):
 
 
 def _patches_conv(lhs, rhs, window_strides, padding, *, lhs_dilation=None, rhs_dilation=None,
-                  dimension_numbers=None, feature_group_count=1, precision=None,
-                  **unused):
+                  dimension_numbers=None, feature_group_count=1, precision=None):
   """The convolution as patches @ kernel. The patches come from an identity-kernel
   convolution at HIGHEST precision (a gather: exact, also where the matmul may use TF32);
   their features are ordered (input channel, kernel row, kernel column)."""
