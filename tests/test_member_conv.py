@@ -164,3 +164,17 @@ def test_gpu_member_strategies_train_like_one_member_at_a_time(model, streams_he
 def test_an_unknown_convolution_form_is_refused():
   with pytest.raises(Exception, match="conv"):
     models.build("alexnet_small", conv="winograd")
+
+
+def test_memory_counts_every_vmapped_strategy_s_members_at_once():
+  """hybrid and patches hold every member's activations in one step, as vmap does: the
+  memory check refuses them where it refuses vmap, and not where members go one by one."""
+  from rethinking_jax.engine import memory
+
+  est = memory.Estimate(per_member=1, per_parallel=100, fixed=0)
+  budget = (int(10 * 100 / memory.USABLE_SHARE), "test")  # room for ~10 members at once
+  for name in ("vmap", "hybrid", "patches"):
+    with pytest.raises(UserError, match="^members: 40 members of m need"):
+      memory.check(est, 40, strategies.Strategy(name), "m", 128, budget)
+  for name in ("sequential", "unrolled", "map", "streams"):
+    memory.check(est, 40, strategies.Strategy(name), "m", 128, budget)
