@@ -33,8 +33,9 @@ from configs import default  # noqa: E402
 from rethinking_jax import assemble, models  # noqa: E402
 
 
-def bench_one(model, members, strategy, num_train, epochs, batch_size, step_loop, repeats,
-              input_pipeline="device", layer_impl="auto", conv_impl="auto"):
+def synthetic_config(model, members, strategy, num_train, batch_size):
+  """A run of `members` random-label members of `model` on CIFAR-shaped synthetic data
+  (32x32x3, cropped to 28x28x3; 128 test images): what the engine benchmarks time."""
   c = default.get_config()
   c.dataset, c.synthetic_shape = "synthetic", (32, 32, 3)
   c.synthetic_train, c.synthetic_test = num_train, 128
@@ -42,6 +43,12 @@ def bench_one(model, members, strategy, num_train, epochs, batch_size, step_loop
   c.randomizations = "random_labels"
   c.seeds = ",".join(str(s) for s in range(members))
   c.progress = False
+  return c
+
+
+def bench_one(model, members, strategy, num_train, epochs, batch_size, step_loop, repeats,
+              input_pipeline="device", layer_impl="auto", conv_impl="auto"):
+  c = synthetic_config(model, members, strategy, num_train, batch_size)
   c.step_loop = step_loop
   c.input_pipeline = input_pipeline
   c.layer_impl, c.conv_impl = layer_impl, conv_impl

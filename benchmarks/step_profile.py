@@ -33,10 +33,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]
 
 import host  # noqa: E402
+from engine_throughput import synthetic_config  # noqa: E402
 from layer_profile import _hlo_instructions  # noqa: E402
 from record import write_result  # noqa: E402
 
-from configs import default  # noqa: E402
 from rethinking_jax import assemble  # noqa: E402
 
 
@@ -76,12 +76,7 @@ def busy_microseconds(spans: list[dict]) -> float:
 
 def profile(model: str, steps: int, warmup: int, batch_size: int, num_train: int,
             top: int) -> dict:
-  c = default.get_config()
-  c.dataset, c.synthetic_shape = "synthetic", (32, 32, 3)
-  c.synthetic_train, c.synthetic_test = num_train, 128
-  c.model, c.member_strategy, c.batch_size = model, "sequential", batch_size
-  c.randomizations, c.seeds, c.progress = "random_labels", "0", False
-  run = assemble.prepare(c)
+  run = assemble.prepare(synthetic_config(model, 1, "sequential", num_train, batch_size))
   programs, state = run.programs, run.programs.init(run.members)
   args = (run.members, run.inputs)
   state = jax.block_until_ready(programs.train_chunk(state, *args, 0, warmup))  # + compile

@@ -18,14 +18,12 @@ from rethinking_jax.data import preprocess, stream
 from rethinking_jax.engine import loop, memory, program, sharding
 from rethinking_jax.engine import members as members_lib
 from rethinking_jax.engine.strategies import (
-    PLAIN_CONV_STRATEGIES,
     CompiledMembers,
     MemberPrograms,
     choose,
     resolve_step_loop,
 )
 from rethinking_jax.engine.streaming import StreamInputs, StreamPrograms
-from rethinking_jax.errors import require
 
 
 @dataclasses.dataclass
@@ -58,13 +56,8 @@ def _open(config, resolved=None):
     configuration.check_against_data(config, dataset)
     mesh_shape = functools.partial(sharding.mesh_shape, config.mesh_shape,
                                    len(resolved.members), config.batch_size)
-    record = models.record(config.model)
-    strategy, shape = choose(config.member_strategy, mesh_shape, record.convolutional,
-                             jax.devices()[0].platform, config.model)
-    require(strategy.conv_form == "xla" or not record.convolutional or record.member_conv,
-            f"member_strategy: {strategy} changes how {config.model}'s convolutions run, "
-            f"which it does not support (ModelRecord.member_conv); allowed for it: "
-            f"{', '.join(PLAIN_CONV_STRATEGIES)}")
+    strategy, shape = choose(config.member_strategy, mesh_shape,
+                             models.record(config.model), jax.devices()[0].platform)
   except BaseException:
     dataset.close()
     raise

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import contextlib
 import dataclasses
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -198,9 +197,11 @@ class StreamedDataset:
 
   def read_rows(self, split: str, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """uint8 [n, S, S, C] images and int32 [n] true labels of `split` at `index`."""
-    if self.uses_processes:
-      with contextlib.closing(self._grain_batches(split, [index], 1)) as batches:
-        return next(batches)
+    if self.uses_processes:  # one chunk per worker, so that all of them decode
+      chunks = [c for c in np.array_split(np.asarray(index), self.workers) if len(c)] or [index]
+      parts = list(self._grain_batches(split, chunks, len(chunks)))
+      return (np.concatenate([images for images, _ in parts]),
+              np.concatenate([labels for _, labels in parts]))
     if self._threads is None:
       self._threads = concurrent.futures.ThreadPoolExecutor(max(1, self.workers),
                                                             thread_name_prefix="stream")

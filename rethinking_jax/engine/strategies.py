@@ -36,6 +36,7 @@ from rethinking_jax.data.inputs import streams
 from rethinking_jax.engine import program, sharding
 from rethinking_jax.engine.program import DeviceInputs, MemberLabels, ProgramSpec, TrainState
 from rethinking_jax.errors import UserError, one_of, require
+from rethinking_jax.models import ModelRecord
 
 
 class Strategy(enum.StrEnum):
@@ -154,18 +155,23 @@ def resolve_strategy(strategy: str, convolutional: bool, platform: str,
 STREAM_PLATFORMS = ("gpu",)
 
 
-def choose(config_strategy: str, mesh_shape, convolutional: bool, platform: str,
-           model: str) -> tuple[Strategy, tuple[int, int]]:
-  """The strategy (`auto` resolved) and the (member, data) mesh it runs on: members spread
-  over devices where the mesh can spread them and the strategy can; `mesh_shape(
-  spread_members=...)` gives the mesh for either answer."""
-  strategy = resolve_strategy(config_strategy, convolutional, platform,
+def choose(config_strategy: str, mesh_shape, model: ModelRecord,
+           platform: str) -> tuple[Strategy, tuple[int, int]]:
+  """The strategy (`auto` resolved) for `model` and the (member, data) mesh it runs on:
+  members spread over devices where the mesh can spread them and the strategy can;
+  `mesh_shape(spread_members=...)` gives the mesh for either answer. UserError where the
+  strategy cannot run here (streams off GPUs) or cannot change this model's convolutions."""
+  strategy = resolve_strategy(config_strategy, model.convolutional, platform,
                               spread_members=mesh_shape(spread_members=True)[0] > 1,
-                              model=model)
+                              model=model.name)
   require(strategy is not Strategy.STREAMS or platform in STREAM_PLATFORMS,
           f"member_strategy: streams puts members on GPU streams; on {platform} its "
           f"out-of-line calls run ~35x slower; allowed here: "
           f"{', '.join(s for s in STRATEGIES if s != Strategy.STREAMS)}")
+  require(strategy.conv_form == "xla" or not model.convolutional or model.member_conv,
+          f"member_strategy: {strategy} changes how {model.name}'s convolutions run, which "
+          f"it does not support (ModelRecord.member_conv); allowed for it: "
+          f"{', '.join(PLAIN_CONV_STRATEGIES)}")
   return strategy, mesh_shape(spread_members=strategy.spreads_members)
 
 
