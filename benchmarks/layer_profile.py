@@ -7,6 +7,10 @@ One SGD step (momentum 0.9) of one member on a resident batch of 128 CIFAR-shape
 inputs, random labels, in four forms:
 - `jax:xla` -- the project's model with XLA's reference max-pool and LRN (layer_impl=xla);
 - `jax:custom` -- the same with the custom-VJP formulations (layer_impl=custom);
+- `jax:onednn` -- `jax:custom` with oneDNN's convolutions (conv_impl=onednn, through XLA's
+  FFI: models/onednn.py). The other JAX forms run `--conv_impl`'s. Time it in a process
+  without torch forms: with torch imported, the same step ran 61-75 ex/s against 102-108
+  without (2026-12-07; torch ships its own OpenMP and oneDNN builds);
 - `torch:nchw`, `torch:channels_last` -- benchmarks/torch_reference.py's model, eager,
   fused SGD, zero_grad(set_to_none).
 Both sides time the same thing: `--warmup` steps apart (JAX's compilation, PyTorch's first
@@ -51,14 +55,18 @@ BATCH, SHAPE = 128, (28, 28, 3)
 
 # --- JAX --------------------------------------------------------------------------------
 
-def jax_step(model_name: str, layer_impl: str):
-  """run(n): n training steps of one member; and the compiled step (for its HLO)."""
+def jax_step(model_name: str, layer_impl: str, conv_impl: str = "eigen"):
+  """run(n): n training steps of one member; and the compiled step (for its HLO). The
+  convolutions are conv_impl's; `layer_impl=onednn` is `custom` with oneDNN's whatever
+  conv_impl says."""
   import jax
   import optax
 
-  from rethinking_jax import models
+  from rethinking_jax import models, xla_cpu
 
-  model = models.build(model_name, layer_impl=layer_impl)
+  conv = xla_cpu.conv_form("xla", "onednn" if layer_impl == "onednn" else conv_impl, "cpu")
+  layer_impl = "custom" if layer_impl == "onednn" else layer_impl
+  model = models.build(model_name, layer_impl=layer_impl, conv=conv)
   x = jax.random.normal(jax.random.key(0), (BATCH, *SHAPE))
   y = jax.random.randint(jax.random.key(1), (BATCH,), 0, 10)
   variables = model.init(jax.random.key(2), x)
@@ -118,6 +126,10 @@ def _jax_row(name: str, info) -> str:
     return "LRN backward" if backward else "LRN forward"
   if "BatchNorm" in op_name:
     return "batch-norm"
+  ffi = re.search(r'custom_call_target="rethinking_jax_onednn_(\w+)"', body)
+  if ffi:
+    return {"forward": "conv forward", "input_grad": "conv input grad"}.get(
+        ffi.group(1), "conv weight grad")
   if "convolution(" in body or "conv_general_dilated" in op_name:
     # (1x1 convolutions may be lowered to dots.) Activations lead with the batch, kernels
     # and their gradients with a spatial side or a channel count.
@@ -288,7 +300,7 @@ def main(argv=None):
     for form in a.forms.split(","):
       lib, variant = form.split(":")
       if lib == "jax":
-        runs[form], hlos[form] = jax_step(model_name, variant)
+        runs[form], hlos[form] = jax_step(model_name, variant, a.conv_impl)
       else:
         runs[form] = torch_step(model_name, variant)
       runs[form](a.warmup)
