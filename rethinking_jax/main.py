@@ -231,6 +231,9 @@ def main(argv):
   logging.set_verbosity(logging.INFO)
   logging.get_absl_handler().addFilter(_quiet_libraries)
   _quiet_hooks()
+  from rethinking_jax.engine import compile_cache
+
+  compile_cache.enable()  # a program compiled once per machine (engine/compile_cache.py)
   try:
     _run(config)
   except OSError as err:

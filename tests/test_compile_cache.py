@@ -1,0 +1,50 @@
+"""The runs' persistent compilation cache (rethinking_jax/engine/compile_cache.py)."""
+
+import os
+import subprocess
+import sys
+
+from rethinking_jax.engine import compile_cache
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_where_the_cache_is(monkeypatch, tmp_path):
+  monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+  monkeypatch.delenv(compile_cache.ENV, raising=False)
+  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+  assert compile_cache.directory() == tmp_path / "rethinking_jax" / "xla"
+  monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "jax"))
+  assert compile_cache.directory() == tmp_path / "jax"
+  monkeypatch.setenv(compile_cache.ENV, str(tmp_path / "ours"))
+  assert compile_cache.directory() == tmp_path / "ours"
+  monkeypatch.setenv(compile_cache.ENV, "off")
+  assert compile_cache.directory() is None and compile_cache.enable() is None
+
+
+def test_a_directory_that_cannot_be_made_leaves_the_cache_off(monkeypatch, tmp_path):
+  (tmp_path / "file").write_text("")
+  monkeypatch.setenv(compile_cache.ENV, str(tmp_path / "file" / "cache"))
+  assert compile_cache.enable() is None
+
+
+_PROBE = """
+from rethinking_jax.engine import compile_cache
+compile_cache.enable()
+import jax, jax.numpy as jnp
+f = jax.jit(lambda x: jnp.sin(x) @ x.T + 1.0)
+f.lower(jnp.ones((64, 64))).compile()
+print("ok")
+"""
+
+
+def test_a_second_process_reads_the_first_ones_programs(tmp_path):
+  env = {**os.environ, compile_cache.ENV: str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu"}
+  entries = []
+  for _ in range(2):
+    out = subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT, env=env, text=True,
+                         capture_output=True, timeout=120, check=True).stdout
+    assert out.split() == ["ok"]
+    entries.append(sorted(p.name for p in (tmp_path / "cache").iterdir()
+                          if not p.name.endswith("-atime")))
+  assert entries[0] and entries[1] == entries[0]  # the second compiled nothing new
