@@ -6,10 +6,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 
 $(VENV)/.installed: pyproject.toml
-	@echo "installing into $(VENV) (jax, flax, optax, orbax, tfds, oneDNN...; ~1-2 min, once)"
+	@echo "installing into $(VENV) (jax, flax, optax, orbax, tfds...; ~1-2 min, once)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,onednn]'
+	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
 .PHONY: install test demo lint

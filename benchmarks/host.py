@@ -34,8 +34,7 @@ def configure(threads: int, pin: str, conv_impl: str = "auto") -> dict:
     if threads == 1:  # Eigen's intra-op pool off; one core left to XLA's thunks
       os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                                  + " --xla_cpu_multi_thread_eigen=false").strip()
-  xla_cpu.apply(conv_impl)
-  return {**setting(threads), "conv_impl": xla_cpu.library(conv_impl)}
+  return {**setting(threads), "conv_impl": xla_cpu.apply(conv_impl)}
 
 
 def setting(threads: int = 0) -> dict:

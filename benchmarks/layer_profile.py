@@ -7,10 +7,10 @@ One SGD step (momentum 0.9) of one member on a resident batch of 128 CIFAR-shape
 inputs, random labels, in four forms:
 - `jax:xla` -- the project's model with XLA's reference max-pool and LRN (layer_impl=xla);
 - `jax:custom` -- the same with the custom-VJP formulations (layer_impl=custom);
-- `jax:onednn` -- `jax:custom` with oneDNN's convolutions (conv_impl=onednn, through XLA's
-  FFI: models/onednn.py). The other JAX forms run `--conv_impl`'s. Time it in a process
-  without torch forms: with torch imported, the same step ran 61-75 ex/s against 102-108
-  without (2026-12-07; torch ships its own OpenMP and oneDNN builds);
+- `jax:onednn` -- `jax:custom` with oneDNN's convolutions through XLA's FFI: issue #38's
+  decision-gate prototype (benchmarks/onednn_gate/, not in the package). Time it in a process
+  without torch forms: with torch imported the same step ran 80-93 ex/s against 102-108
+  without (2026-12-07; torch brings its own OpenMP runtime);
 - `torch:nchw`, `torch:channels_last` -- benchmarks/torch_reference.py's model, eager,
   fused SGD, zero_grad(set_to_none).
 Both sides time the same thing: `--warmup` steps apart (JAX's compilation, PyTorch's first
@@ -55,18 +55,20 @@ BATCH, SHAPE = 128, (28, 28, 3)
 
 # --- JAX --------------------------------------------------------------------------------
 
-def jax_step(model_name: str, layer_impl: str, conv_impl: str = "eigen"):
-  """run(n): n training steps of one member; and the compiled step (for its HLO). The
-  convolutions are conv_impl's; `layer_impl=onednn` is `custom` with oneDNN's whatever
-  conv_impl says."""
+def jax_step(model_name: str, layer_impl: str):
+  """run(n): n training steps of one member; and the compiled step (for its HLO).
+  `layer_impl=onednn`: `custom` with the gate prototype's oneDNN convolutions."""
+  if layer_impl == "onednn":
+    from onednn_gate import onednn
+
+    with onednn.in_models():
+      return jax_step(model_name, "custom")
   import jax
   import optax
 
-  from rethinking_jax import models, xla_cpu
+  from rethinking_jax import models
 
-  conv = xla_cpu.conv_form("xla", "onednn" if layer_impl == "onednn" else conv_impl, "cpu")
-  layer_impl = "custom" if layer_impl == "onednn" else layer_impl
-  model = models.build(model_name, layer_impl=layer_impl, conv=conv)
+  model = models.build(model_name, layer_impl=layer_impl)
   x = jax.random.normal(jax.random.key(0), (BATCH, *SHAPE))
   y = jax.random.randint(jax.random.key(1), (BATCH,), 0, 10)
   variables = model.init(jax.random.key(2), x)
@@ -127,7 +129,7 @@ def _jax_row(name: str, info) -> str:
   if "BatchNorm" in op_name:
     return "batch-norm"
   ffi = re.search(r'custom_call_target="rethinking_jax_onednn_(\w+)"', body)
-  if ffi:
+  if ffi:  # the gate prototype's oneDNN calls (benchmarks/onednn_gate)
     return {"forward": "conv forward", "input_grad": "conv input grad"}.get(
         ffi.group(1), "conv weight grad")
   if "convolution(" in body or "conv_general_dilated" in op_name:
@@ -300,7 +302,7 @@ def main(argv=None):
     for form in a.forms.split(","):
       lib, variant = form.split(":")
       if lib == "jax":
-        runs[form], hlos[form] = jax_step(model_name, variant, a.conv_impl)
+        runs[form], hlos[form] = jax_step(model_name, variant)
       else:
         runs[form] = torch_step(model_name, variant)
       runs[form](a.warmup)

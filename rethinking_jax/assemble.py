@@ -47,9 +47,8 @@ class Run:
 
 
 def _open(config, resolved=None):
-  """(members, dataset, mesh shape, member strategy, the models' convolution form) of a
-  config, with every check that needs the data: the one place where a run's config is
-  checked in full and `auto` resolved.
+  """(members, dataset, mesh shape, member strategy) of a config, with every check that needs
+  the data: the one place where a run's config is checked in full and `auto` resolved.
   `resolved`: configuration.validate's result where the caller has checked the config."""
   resolved = resolved or configuration.validate(config)
   dataset = data.from_config(config)
@@ -57,21 +56,18 @@ def _open(config, resolved=None):
     configuration.check_against_data(config, dataset)
     mesh_shape = functools.partial(sharding.mesh_shape, config.mesh_shape,
                                    len(resolved.members), config.batch_size)
-    platform = jax.devices()[0].platform
     strategy, shape = choose(config.member_strategy, mesh_shape,
-                             models.record(config.model), platform)
-    conv_form = xla_cpu.conv_form(strategy.conv_form, config.get("conv_impl", "auto"),
-                                  platform)
+                             models.record(config.model), jax.devices()[0].platform)
   except BaseException:
     dataset.close()
     raise
-  return resolved.members, dataset, shape, strategy, conv_form
+  return resolved.members, dataset, shape, strategy
 
 
 def check(config, resolved=None) -> None:
   """Raises the UserError that prepare(config) would, without building or placing anything
   (a suite checks all its runs before the first one trains)."""
-  _, dataset, _, _, _ = _open(config, resolved)
+  _, dataset, _, _ = _open(config, resolved)
   dataset.close()
 
 
@@ -79,9 +75,9 @@ def prepare(config, resolved=None) -> Run:
   """Validates `config` (unless `resolved` says it was), opens the data (on the device, or as
   a stream) and compiles nothing yet; raises UserError early."""
   xla_cpu.apply(config.get("conv_impl", "auto"))  # before JAX opens its backend, if it can
-  specs, dataset, shape, strategy, conv_form = _open(config, resolved)
+  specs, dataset, shape, strategy = _open(config, resolved)
   mesh = sharding.make_mesh(shape)
-  spec = program.ProgramSpec.from_config(config, dataset, specs, mesh, conv_form)
+  spec = program.ProgramSpec.from_config(config, dataset, specs, mesh, strategy.conv_form)
   settings = loop.FitSettings(
       num_epochs=config.num_epochs, eval_every_epochs=config.eval_every_epochs,
       eval_every_steps=config.eval_every_steps, eval_full_every=config.eval_full_every,

@@ -60,8 +60,8 @@ def get_config(arg=None):
   c.bn_epsilon = BN_EPSILON      # [default]
   c.layer_impl = "auto"          # max-pool / LRN formulation: auto | xla | custom (auto:
   #                                custom on CPU; models/layers.py). Same numbers up to rounding
-  c.conv_impl = "auto"           # CPU convolution library: auto | onednn | eigen | ynn (auto:
-  #                                onednn where it builds, else eigen; xla_cpu.py)
+  c.conv_impl = "auto"           # XLA:CPU's convolution library: auto | ynn | eigen (auto:
+  #                                eigen, measured in xla_cpu.py). Process-wide
 
   # Optimisation.
   c.batch_size = 128             # [default]

@@ -221,9 +221,8 @@ def make_summary(config, dataset, specs, result: loop.FitResult, name: str,
          "train_eval_examples": inputs.train_eval_examples,
          "member_strategy": strategy or config.member_strategy,  # auto resolved
          "layer_impl": models.layer_impl_for(config.model, config.layer_impl),  # resolved
-         "conv_impl": (xla_cpu.library(config.get("conv_impl", "auto"))
-                       if models.record(config.model).convolutional
-                       and jax.default_backend() == "cpu" else None),  # what ran them
+         "conv_impl": (xla_cpu.in_effect() if models.record(config.model).convolutional
+                       and jax.default_backend() == "cpu" else None),  # what XLA ran
          "batch_size": config.batch_size,
          "epochs": result.epochs, "steps": result.progress.step,
          "sessions": result.progress.sessions,

@@ -1,21 +1,16 @@
-"""Which library runs the convolutions on XLA:CPU: `conv_impl`.
+"""Which library runs the convolutions on XLA:CPU: `conv_impl` (a process-wide compiler flag).
 
-- `onednn`: oneDNN's primitives (the library PyTorch's CPU convolutions run on) called inside
-  the jitted step through XLA's FFI (models/onednn.py; the optional extra
-  `pip install -e '.[onednn]'` and a C++ compiler). The models take it as their convolution
-  function; whatever convolutions remain in XLA (the `patches` strategy's gathers) run on
-  Eigen's.
-- `eigen`: XLA:CPU's Eigen convolution, on every core XLA may run on (YNNPACK's convolutions
-  switched off by a compiler flag).
-- `ynn`: jaxlib 0.10.2's default, YNNPACK, one thread per convolution.
-`auto` is `onednn` wherever its handlers build and load, else `eigen`, said once in the log.
-Measured on the 2-vCPU VM (benchmarks/RESULTS.md, "oneDNN's convolutions"): one SGD step at
-batch 128 of the small Inception with `onednn` 1.3-1.45x `eigen` pinned to one core and
-~1.2x on two threads; the small AlexNet 1.23x pinned. Before it, `eigen` over `ynn`
-(2026-12-03/04): small Inception 83 vs 67 ex/s pinned, 72.7 vs 29.8 on two cores; AlexNet a
-tie pinned, 592 vs 389 on two cores. Dots stay with YNNPACK either way (the MLPs are
-unaffected), and all three give the same numbers up to float rounding (another order of the
-convolution's sums; tests/test_onednn.py, tests/test_member_conv.py).
+jaxlib 0.10.2 hands each convolution to YNNPACK (`ynn`), which runs it on one thread, or,
+with YNNPACK's convolutions switched off, to Eigen's convolution (`eigen`), which uses every
+core XLA may run on. `auto` is `eigen`, measured on the 2-core VM (benchmarks/RESULTS.md):
+- two cores (2026-12-03, `layer_profile.py`, one SGD step at batch 128): small AlexNet
+  `eigen` 592 vs `ynn` 389 ex/s; small Inception `eigen` 72.7, against 29.8 for `ynn` on one;
+- one pinned core (2026-12-04, `engine_throughput.py`, the engine's step, alternated): small
+  Inception `eigen` 83 / 84 vs `ynn` 67 / 66 ex/s (YNNPACK's 1x1 convolutions run 2.3-3.4x slower
+  than Eigen's); small AlexNet `eigen` 693 / 738 vs `ynn` 717 / 733, a tie (on 2026-12-03's
+  CPU, 376 vs 394 in `layer_profile.py`: within its noise).
+Dots stay with YNNPACK either way (the MLPs are unaffected), and the two give the same
+numbers up to float rounding (another order of the convolution's sums).
 
 XLA reads its flags once, when JAX first opens its backend: `apply` must run before that
 (main.py and assemble.prepare call it); later it only reports what is in effect.
@@ -27,12 +22,9 @@ import os
 
 from absl import logging
 
-from rethinking_jax.errors import UserError, unknown_name
+from rethinking_jax.errors import unknown_name
 
-CONV_IMPLS = ("auto", "ynn", "eigen", "onednn")
-# The member strategies' convolution forms that oneDNN's convolutions replace (patches stays:
-# its convolutions are matmuls).
-_ONEDNN_REPLACES = ("xla", "per_member")
+CONV_IMPLS = ("auto", "ynn", "eigen")
 _YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
 _EIGEN = f"{_YNN_FLAG}=-individual_convolution"
 
@@ -66,55 +58,11 @@ def cpu_isa() -> str:
   return " ".join(flag for flag in ISA_FLAGS if flag in have)
 
 
-_status: dict[str, tuple[bool, str]] = {}
-_warned: set[str] = set()
-
-
-def onednn_status() -> tuple[bool, str]:
-  """(True, oneDNN's version) where its handlers build and load here, else (False, the one-line
-  reason naming the fix); built once per machine (models/onednn.py), asked once per process."""
-  if "onednn" not in _status:
-    from rethinking_jax.models import onednn  # only what asks for it loads the native library
-    _status["onednn"] = onednn.available()
-  return _status["onednn"]
-
-
 def resolve(conv_impl: str) -> str:
-  """`auto`: `onednn` where it is available, else `eigen` (why, said once in the log)."""
+  """`auto`: `eigen`, on any number of cores (the measurements are in the docstring)."""
   if conv_impl not in CONV_IMPLS:
     raise unknown_name("conv_impl", conv_impl, CONV_IMPLS)
-  if conv_impl != "auto":
-    return conv_impl
-  ok, reason = onednn_status()
-  if not ok and "auto" not in _warned:
-    _warned.add("auto")
-    logging.warning("conv_impl=auto: Eigen's convolutions, since oneDNN's are unavailable "
-                    "(%s)", reason.removeprefix("conv_impl=onednn: "))
-  return "onednn" if ok else "eigen"
-
-
-def conv_form(strategy_form: str, conv_impl: str, platform: str) -> str:
-  """The models' convolution form (models/member_conv.CONV_FORMS) for a member strategy's
-  `strategy_form`: `onednn` where conv_impl resolves to it on a CPU. An explicit `onednn`
-  that cannot run here is a one-line UserError naming the fix."""
-  if platform != "cpu":
-    if conv_impl == "onednn":
-      raise UserError(f"conv_impl: onednn runs on CPUs and this run's platform is {platform}; "
-                      f"allowed here: auto, eigen, ynn (XLA:CPU settings, unused off CPUs)")
-    return strategy_form
-  if conv_impl == "onednn":
-    ok, reason = onednn_status()
-    if not ok:
-      raise UserError(reason)
-  if resolve(conv_impl) == "onednn" and strategy_form in _ONEDNN_REPLACES:
-    return "onednn"
-  return strategy_form
-
-
-def library(conv_impl: str) -> str:
-  """The library that runs a CPU run's model convolutions (what summary.json and the
-  benchmarks record): `onednn`, or XLA's in effect."""
-  return "onednn" if resolve(conv_impl) == "onednn" else in_effect()
+  return "eigen" if conv_impl == "auto" else conv_impl
 
 
 def in_effect(xla_flags: str | None = None) -> str:
@@ -140,13 +88,10 @@ def _backend_started() -> bool:
 
 
 def apply(conv_impl: str) -> str:
-  """Selects XLA's own convolution library for this process if JAX has not opened its
-  backend yet: YNNPACK for `ynn`, else Eigen's (under `onednn` and `auto` too: the
-  convolutions left to XLA). Returns XLA's library in effect, which differs from the request
-  only when the backend was already open (said in the log)."""
-  if conv_impl not in CONV_IMPLS:
-    raise unknown_name("conv_impl", conv_impl, CONV_IMPLS)
-  wanted = "ynn" if conv_impl == "ynn" else "eigen"
+  """Selects the convolution library for this process if JAX has not opened its backend
+  yet; returns the one in effect (which differs from the request only when the backend was
+  already open: said in the log)."""
+  wanted = resolve(conv_impl)
   current = in_effect()
   if wanted == current:
     return current

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from helpers import assert_same_conv_step, fit, tiny_config
 
-from rethinking_jax import assemble, models, xla_cpu
+from rethinking_jax import assemble, models
 from rethinking_jax.engine import strategies
 from rethinking_jax.errors import UserError
 from rethinking_jax.models import member_conv
@@ -33,26 +33,17 @@ def _conv(form, strides, padding):
                            dimension_numbers=jax.lax.conv_dimension_numbers(x.shape, w.shape, DN))
 
 
-ONEDNN_OK, ONEDNN_WHY = xla_cpu.onednn_status()
-needs_onednn = pytest.mark.skipif(not ONEDNN_OK, reason=ONEDNN_WHY)
-# Every formulation against lax's dense convolution; `onednn` is a convolution library
-# (conv_impl=onednn, models/onednn.py) that the models take as their convolution function.
-FORMS = ["per_member", "patches", pytest.param("onednn", marks=needs_onednn)]
-
-
 def _forward_and_grads(f, x, w, g):
   y, vjp = jax.vjp(f, x, w)
   return (y, *vjp(g))
 
 
-@pytest.mark.parametrize("form", FORMS)
-@pytest.mark.parametrize("strides,padding,kernel", [
-    ((1, 1), "SAME", (3, 2)), ((2, 2), "SAME", (3, 2)), ((2, 1), "VALID", (3, 2)),
-    ((1, 1), [(1, 2), (0, 1)], (3, 2)), ((1, 1), "SAME", (1, 1)), ((2, 2), "SAME", (3, 3))])
-def test_formulation_equals_a_dense_convolution_per_member(form, strides, padding, kernel):
-  """Under vmap over 3 members: forward, input gradient and kernel gradient (the last two
-  cases are the small Inception's 1x1 and its downsample's 3x3 / 2)."""
-  (kh, kw), (e, n, h, w_, cin, cout) = kernel, (3, 4, 9, 8, 5, 7)
+@pytest.mark.parametrize("form", ["per_member", "patches"])
+@pytest.mark.parametrize("strides,padding", [((1, 1), "SAME"), ((2, 2), "SAME"),
+                                             ((2, 1), "VALID"), ((1, 1), [(1, 2), (0, 1)])])
+def test_formulation_equals_a_dense_convolution_per_member(form, strides, padding):
+  """Under vmap over 3 members: forward, input gradient and kernel gradient."""
+  e, n, h, w_, cin, cout, kh, kw = 3, 4, 9, 8, 5, 7, 3, 2
   keys = jax.random.split(jax.random.key(0), 3)
   x = jax.random.normal(keys[0], (e, n, h, w_, cin))
   w = jax.random.normal(keys[1], (e, kh, kw, cin, cout))
@@ -187,30 +178,3 @@ def test_memory_counts_every_vmapped_strategy_s_members_at_once():
       memory.check(est, 40, strategies.Strategy(name), "m", 128, budget)
   for name in ("sequential", "unrolled", "map", "streams"):
     memory.check(est, 40, strategies.Strategy(name), "m", 128, budget)
-
-
-@needs_onednn
-@pytest.mark.parametrize("model", ["alexnet_small", "inception_small"])
-def test_onednn_trains_like_xlas_convolutions(model):
-  """conv_impl=onednn: one SGD step of three members, one at a time and vmapped, against
-  XLA's (Eigen's) convolutions; the models run oneDNN's, not XLA's."""
-  config = tiny_config(model=model, randomizations="random_labels,gaussian,true_labels",
-                       seeds="3", learning_rate=0.02, synthetic_train=16, synthetic_test=16,
-                       num_epochs=1, member_strategy="sequential", conv_impl="eigen")
-  _, eigen = fit(config)
-  for strategy in ("sequential", "vmap"):
-    run, result = fit(tiny_config(**{**dict(config.items()), "member_strategy": strategy,
-                                     "conv_impl": "onednn"}))
-    assert run.programs.spec.model.conv == "onednn"
-    assert_same_conv_step(run, result, eigen)
-
-
-def test_an_explicit_onednn_that_cannot_run_is_one_line(monkeypatch):
-  monkeypatch.setattr(xla_cpu, "_status", {"onednn": (False, "conv_impl=onednn: no oneDNN "
-                                                     "under /x; pip install -e '.[onednn]'")})
-  config = tiny_config(model="alexnet_small", conv_impl="onednn")
-  with pytest.raises(UserError, match=r"^conv_impl=onednn: no oneDNN .*\[onednn\]'$"):
-    assemble.check(config)
-  assert xla_cpu.conv_form("xla", "auto", "cpu") == "xla"  # auto falls back to Eigen's
-  with pytest.raises(UserError, match="^conv_impl: onednn runs on CPUs .* gpu"):
-    xla_cpu.conv_form("xla", "onednn", "gpu")

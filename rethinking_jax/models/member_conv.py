@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.custom_batching import custom_vmap
 
-CONV_FORMS = ("xla", "per_member", "patches", "onednn")
+CONV_FORMS = ("xla", "per_member", "patches")
 
 
 def _one_per_member(fn):
@@ -94,8 +94,5 @@ def _patches_conv(lhs, rhs, window_strides, padding, *, lhs_dilation=None, rhs_d
 def conv_general_dilated(form: str):
   """The function with lax.conv_general_dilated's signature that runs convolutions in
   `form` (one of CONV_FORMS): what a model hands flax's nn.Conv."""
-  if form == "onednn":  # imported here: only a run that asks for it loads the native library
-    from rethinking_jax.models import onednn
-    return onednn.conv_general_dilated
   return {"xla": lax.conv_general_dilated, "per_member": _per_member_conv,
           "patches": _patches_conv}[form]

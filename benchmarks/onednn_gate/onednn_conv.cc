@@ -1,5 +1,6 @@
 // oneDNN's float32 NHWC convolutions as XLA FFI handlers: forward, input gradient, kernel
-// gradient (rethinking_jax/models/onednn.py builds this file once per machine and calls it).
+// gradient. The prototype of issue #38's decision gate (benchmarks/onednn_gate/onednn.py builds
+// it once per machine and calls it); not part of the package.
 //
 // Layouts are the model's: input and output NHWC, kernel HWIO. oneDNN picks the kernel's
 // internal (blocked) layout for the machine ("any"); the kernel is reordered into it per call,
@@ -27,10 +28,10 @@ dnnl::engine& Engine() {
 }
 
 struct Geometry {
-  int64_t n, c, h, w, o, kh, kw, oh, ow, sh, sw, pt, pb, pl, pr, post;  // post: 1 = ReLU
+  int64_t n, c, h, w, o, kh, kw, oh, ow, sh, sw, pt, pb, pl, pr;
   std::string Key(char kind) const {
     std::string key(1, kind);
-    for (int64_t v : {n, c, h, w, o, kh, kw, oh, ow, sh, sw, pt, pb, pl, pr, post})
+    for (int64_t v : {n, c, h, w, o, kh, kw, oh, ow, sh, sw, pt, pb, pl, pr})
       key += "," + std::to_string(v);
     return key;
   }
@@ -38,23 +39,13 @@ struct Geometry {
   dnnl::memory::desc Dst() const { return {{n, o, oh, ow}, dt::f32, tag::nhwc}; }
   dnnl::memory::desc WeightsHwio() const { return {{o, c, kh, kw}, dt::f32, tag::hwio}; }
   dnnl::memory::desc WeightsAny() const { return {{o, c, kh, kw}, dt::f32, tag::any}; }
-  dnnl::memory::desc Bias() const { return {{o}, dt::f32, tag::a}; }
   dnnl::memory::dims Strides() const { return {sh, sw}; }
   dnnl::memory::dims PadL() const { return {pt, pl}; }
   dnnl::memory::dims PadR() const { return {pb, pr}; }
 
-  dnnl::convolution_forward::primitive_desc Forward(bool bias) const {
+  dnnl::convolution_forward::primitive_desc Forward() const {
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    if (post) {
-      dnnl::post_ops ops;
-      ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-      attr.set_post_ops(ops);
-    }
-    if (bias)
-      return {Engine(), dnnl::prop_kind::forward_training,
-              dnnl::algorithm::convolution_direct, Src(), WeightsAny(), Bias(), Dst(),
-              Strides(), PadL(), PadR(), attr};
     return {Engine(), dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
             Src(), WeightsAny(), Dst(), Strides(), PadL(), PadR(), attr};
   }
@@ -101,17 +92,17 @@ std::shared_ptr<Cached> Lookup(const Geometry& g, char kind) {
   std::shared_ptr<Cached> entry;
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  if (kind == 'f' || kind == 'b') {
-    auto pd = g.Forward(kind == 'b');
+  if (kind == 'f') {
+    auto pd = g.Forward();
     entry = Finish<dnnl::convolution_forward>(g, pd, pd.weights_desc());
   } else if (kind == 'd') {
-    auto hint = g.Forward(false);
+    auto hint = g.Forward();
     dnnl::convolution_backward_data::primitive_desc pd(
         Engine(), dnnl::algorithm::convolution_direct, g.Src(), g.WeightsAny(), g.Dst(),
         g.Strides(), g.PadL(), g.PadR(), hint, attr);
     entry = Finish<dnnl::convolution_backward_data>(g, pd, pd.weights_desc());
   } else {
-    auto hint = g.Forward(false);
+    auto hint = g.Forward();
     dnnl::convolution_backward_weights::primitive_desc pd(
         Engine(), dnnl::algorithm::convolution_direct, g.Src(), g.WeightsAny(), g.Dst(),
         g.Strides(), g.PadL(), g.PadR(), hint, attr);
@@ -123,13 +114,13 @@ std::shared_ptr<Cached> Lookup(const Geometry& g, char kind) {
 
 Geometry Shape(ffi::Span<const int64_t> x, ffi::Span<const int64_t> w,
                ffi::Span<const int64_t> y, int64_t sh, int64_t sw, int64_t pt, int64_t pb,
-               int64_t pl, int64_t pr, int64_t post) {
-  return {x[0], x[3], x[1], x[2], w[3], w[0], w[1], y[1], y[2], sh, sw, pt, pb, pl, pr, post};
+               int64_t pl, int64_t pr) {
+  return {x[0], x[3], x[1], x[2], w[3], w[0], w[1], y[1], y[2], sh, sw, pt, pb, pl, pr};
 }
 
 // Runs `kind` with the kernel argument `kernel` (the model's HWIO buffer): reordered into the
 // primitive's layout before (forward, input gradient) or out of it after (kernel gradient).
-ffi::Error Run(const Geometry& g, char kind, void* src, void* kernel, void* dst, void* bias) {
+ffi::Error Run(const Geometry& g, char kind, void* src, void* kernel, void* dst) {
   try {
     auto entry = Lookup(g, kind);
     dnnl::stream stream(Engine());
@@ -144,9 +135,8 @@ ffi::Error Run(const Geometry& g, char kind, void* src, void* kernel, void* dst,
     if (entry->reorder && kind != 'w') entry->to_internal.execute(stream, hwio, weights);
     dnnl::memory s(g.Src(), Engine(), src), d(g.Dst(), Engine(), dst);
     std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SCRATCHPAD, scratch}};
-    if (kind == 'f' || kind == 'b') {
+    if (kind == 'f') {
       args.insert({{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, d}});
-      if (kind == 'b') args.insert({DNNL_ARG_BIAS, dnnl::memory(g.Bias(), Engine(), bias)});
     } else if (kind == 'd') {
       args.insert({{DNNL_ARG_DIFF_SRC, s}, {DNNL_ARG_WEIGHTS, weights},
                    {DNNL_ARG_DIFF_DST, d}});
@@ -167,33 +157,25 @@ ffi::Error Run(const Geometry& g, char kind, void* src, void* kernel, void* dst,
 
 ffi::Error Forward(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w,
                    ffi::ResultBuffer<ffi::F32> y, int64_t sh, int64_t sw, int64_t pt,
-                   int64_t pb, int64_t pl, int64_t pr, int64_t relu) {
-  auto g = Shape(x.dimensions(), w.dimensions(), y->dimensions(), sh, sw, pt, pb, pl, pr, relu);
-  return Run(g, 'f', x.untyped_data(), w.untyped_data(), y->untyped_data(), nullptr);
-}
-
-ffi::Error ForwardBias(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w,
-                       ffi::Buffer<ffi::F32> b, ffi::ResultBuffer<ffi::F32> y, int64_t sh,
-                       int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
-                       int64_t relu) {
-  auto g = Shape(x.dimensions(), w.dimensions(), y->dimensions(), sh, sw, pt, pb, pl, pr, relu);
-  return Run(g, 'b', x.untyped_data(), w.untyped_data(), y->untyped_data(), b.untyped_data());
+                   int64_t pb, int64_t pl, int64_t pr) {
+  auto g = Shape(x.dimensions(), w.dimensions(), y->dimensions(), sh, sw, pt, pb, pl, pr);
+  return Run(g, 'f', x.untyped_data(), w.untyped_data(), y->untyped_data());
 }
 
 ffi::Error InputGrad(ffi::Buffer<ffi::F32> g_out, ffi::Buffer<ffi::F32> w,
                      ffi::ResultBuffer<ffi::F32> g_in, int64_t sh, int64_t sw, int64_t pt,
                      int64_t pb, int64_t pl, int64_t pr) {
   auto g = Shape(g_in->dimensions(), w.dimensions(), g_out.dimensions(), sh, sw, pt, pb, pl,
-                 pr, 0);
-  return Run(g, 'd', g_in->untyped_data(), w.untyped_data(), g_out.untyped_data(), nullptr);
+                 pr);
+  return Run(g, 'd', g_in->untyped_data(), w.untyped_data(), g_out.untyped_data());
 }
 
 ffi::Error KernelGrad(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> g_out,
                       ffi::ResultBuffer<ffi::F32> g_w, int64_t sh, int64_t sw, int64_t pt,
                       int64_t pb, int64_t pl, int64_t pr) {
-  auto g = Shape(x.dimensions(), g_w->dimensions(), g_out.dimensions(), sh, sw, pt, pb, pl, pr,
-                 0);
-  return Run(g, 'w', x.untyped_data(), g_w->untyped_data(), g_out.untyped_data(), nullptr);
+  auto g = Shape(x.dimensions(), g_w->dimensions(), g_out.dimensions(), sh, sw, pt, pb, pl,
+                 pr);
+  return Run(g, 'w', x.untyped_data(), g_w->untyped_data(), g_out.untyped_data());
 }
 
 }  // namespace
@@ -206,16 +188,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(OnednnConvForward, Forward,
                               ffi::Ffi::Bind()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>() GEOMETRY_ATTRS
-                                  .Attr<int64_t>("relu"));
-
-XLA_FFI_DEFINE_HANDLER_SYMBOL(OnednnConvForwardBias, ForwardBias,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>() GEOMETRY_ATTRS
-                                  .Attr<int64_t>("relu"));
+                                  .Ret<ffi::Buffer<ffi::F32>>() GEOMETRY_ATTRS);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(OnednnConvInputGrad, InputGrad,
                               ffi::Ffi::Bind()

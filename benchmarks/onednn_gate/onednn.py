@@ -1,19 +1,19 @@
-"""oneDNN's convolutions inside the jitted step, through XLA's FFI (`conv_impl=onednn`).
+"""Issue #38's decision-gate prototype: oneDNN's convolutions inside the jitted step, through
+XLA's FFI. Not part of the package: the gate (the whole small-Inception step >= 1.3x faster
+than with XLA's convolutions) was not met on 2026-12-07's VM (benchmarks/RESULTS.md).
 
-oneDNN is the library PyTorch's CPU convolutions run on. `native/onednn_conv.cc` wraps its
-float32 NHWC forward, input-gradient and kernel-gradient primitives as XLA FFI handlers; this
-module builds that file once per machine with the machine's C++ compiler against the oneDNN
-of the optional extra (`pip install -e '.[onednn]'`: PyPI's `onednn-cpu-gomp` and
-`onednn-devel-cpu-gomp`), registers the handlers, and gives the convolution a custom VJP made
-of the three calls. Under vmap (member strategies) each call loops over the members,
-unrolled: each member's convolution stays a dense one.
-
-Only what the models need is taken: float32, HWIO kernels, no dilation, one group. Anything
-else is handed to lax.conv_general_dilated, so a model never fails on a shape this path lacks.
+`onednn_conv.cc` wraps oneDNN's float32 NHWC forward, input-gradient and kernel-gradient
+primitives as XLA FFI handlers; this module builds it once per machine with g++ against PyPI's
+`onednn-cpu-gomp` + `onednn-devel-cpu-gomp` (oneDNN 3.2; `pip install onednn-cpu-gomp==2023.2.0
+onednn-devel-cpu-gomp==2023.2.0`), registers the handlers and gives the convolution a custom
+VJP of the three calls; under vmap each call loops over the members, unrolled.
+`in_models()` makes the project's conv nets trace with it (benchmarks/layer_profile.py's
+`jax:onednn` form); `check.py` compares it with lax's convolution.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -30,11 +30,11 @@ import numpy as np
 from absl import logging
 from jax import lax
 
-_SOURCE = Path(__file__).with_name("native") / "onednn_conv.cc"
+_SOURCE = Path(__file__).with_name("onednn_conv.cc")
 _TARGETS = {"forward": "OnednnConvForward", "input_grad": "OnednnConvInputGrad",
             "kernel_grad": "OnednnConvKernelGrad"}
-_FIX = ("install the optional extra and a C++ compiler: pip install -e '.[onednn]' "
-        "(g++ on PATH), or set conv_impl=eigen")
+_FIX = ("pip install onednn-cpu-gomp==2023.2.0 onednn-devel-cpu-gomp==2023.2.0 and put g++ "
+        "on PATH")
 _lock = threading.Lock()
 _loaded: dict[str, object] = {}
 
@@ -55,13 +55,13 @@ def _find_onednn() -> Path:
     if (root / "include" / "oneapi" / "dnnl" / "dnnl.hpp").exists() and any(
         (root / "lib").glob("libdnnl.so*")):
       return root
-  raise Unavailable(f"conv_impl=onednn: no oneDNN (oneapi/dnnl/dnnl.hpp and libdnnl.so) "
+  raise Unavailable(f"onednn_gate: no oneDNN (oneapi/dnnl/dnnl.hpp and libdnnl.so) "
                     f"under {', '.join(map(str, _prefixes()))}; {_FIX}")
 
 
 def _cache_dir() -> Path:
   base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-  return Path(base) / "rethinking_jax" / "onednn"
+  return Path(base) / "rethinking_jax" / "onednn_gate"
 
 
 def library_path() -> Path:
@@ -69,7 +69,7 @@ def library_path() -> Path:
   root = _find_onednn()
   compiler = shutil.which(os.environ.get("CXX", "g++"))
   if compiler is None:
-    raise Unavailable(f"conv_impl=onednn: no C++ compiler ({os.environ.get('CXX', 'g++')}) "
+    raise Unavailable(f"onednn_gate: no C++ compiler ({os.environ.get('CXX', 'g++')}) "
                       f"on PATH to build the oneDNN handlers; {_FIX}")
   libdnnl = sorted((root / "lib").glob("libdnnl.so*"))[-1]
   key = hashlib.sha256(_SOURCE.read_bytes() + jax.ffi.include_dir().encode()
@@ -82,14 +82,14 @@ def library_path() -> Path:
   command = [compiler, "-O2", "-std=c++17", "-shared", "-fPIC", "-w",
              f"-I{jax.ffi.include_dir()}", f"-I{root / 'include'}", str(_SOURCE),
              f"-L{root / 'lib'}", "-ldnnl", f"-Wl,-rpath,{root / 'lib'}", "-o", str(partial)]
-  logging.info("conv_impl=onednn: building the oneDNN handlers once for this machine "
+  logging.info("onednn_gate: building the oneDNN handlers once for this machine "
                "(%s, ~5 s) into %s", compiler, target.parent)
   done = subprocess.run(command, capture_output=True, text=True)
   if done.returncode != 0:
     partial.unlink(missing_ok=True)
     lines = done.stderr.strip().splitlines() or ["(no output)"]
     first = next((line for line in lines if "error" in line), lines[-1]).strip()
-    raise Unavailable(f"conv_impl=onednn: building {_SOURCE.name} failed: {first}; {_FIX}")
+    raise Unavailable(f"onednn_gate: building {_SOURCE.name} failed: {first}; {_FIX}")
   os.replace(partial, target)  # atomic: a second process sees a whole library or none
   return target
 
@@ -103,7 +103,7 @@ def load() -> str:
       try:
         lib = ctypes.CDLL(str(path))
       except OSError as e:
-        raise Unavailable(f"conv_impl=onednn: cannot load {path}: {e}; {_FIX}") from None
+        raise Unavailable(f"onednn_gate: cannot load {path}: {e}; {_FIX}") from None
       for name, symbol in _TARGETS.items():
         jax.ffi.register_ffi_target(f"rethinking_jax_onednn_{name}",
                                     jax.ffi.pycapsule(getattr(lib, symbol)), platform="cpu")
@@ -144,7 +144,7 @@ def _out_shape(x_shape, w_shape, strides, pads):
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def conv(x, w, strides, pads):
   """NHWC x HWIO -> NHWC, float32; `pads` explicit ((top, bottom), (left, right))."""
-  return _call("forward", _out_shape(x.shape, w.shape, strides, pads), x, w, relu=0,
+  return _call("forward", _out_shape(x.shape, w.shape, strides, pads), x, w,
                **_geometry(strides, pads))
 
 
@@ -188,3 +188,20 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, *, lhs_dilation=None
     pads = padding
   pads = tuple((int(lo), int(hi)) for lo, hi in pads)
   return conv(lhs, rhs, strides, pads)
+
+
+@contextlib.contextmanager
+def in_models():
+  """Inside, the project's conv nets (AlexNet, the small Inceptions) trace with this
+  convolution whatever their `conv` form; programs traced outside keep XLA's."""
+  load()
+  from rethinking_jax.models import alexnet, inception
+
+  saved = {m: m.conv_general_dilated for m in (alexnet, inception)}
+  for module in saved:
+    module.conv_general_dilated = lambda form: conv_general_dilated
+  try:
+    yield
+  finally:
+    for module, original in saved.items():
+      module.conv_general_dilated = original
