@@ -138,7 +138,8 @@ def suite(report: str, arg=None):
 
 
 def make_smoke(c, **overrides):
-  """Tiny CIFAR-shaped synthetic data, two epochs: seconds, offline; never the paper's run.
+  """Tiny CIFAR-shaped synthetic data, two epochs, offline; never the paper's run (a suite:
+  about a minute cold on 2 cores, a third of it warm: benchmarks/smoke_times.sh).
 
   Members run one after another (`sequential`): their single-member programs do not depend on
   the number of members, so runs of one architecture compile it once (and the tests' shared
