@@ -48,3 +48,17 @@ def test_a_second_process_reads_the_first_ones_programs(tmp_path):
     entries.append(sorted(p.name for p in (tmp_path / "cache").iterdir()
                           if not p.name.endswith("-atime")))
   assert entries[0] and entries[1] == entries[0]  # the second compiled nothing new
+
+
+def test_a_corrupt_cache_entry_is_compiled_again(tmp_path):
+  """A torn or corrupt file in the cache (a killed writer, a bad disk) costs a compilation,
+  not the run."""
+  env = {**os.environ, compile_cache.ENV: str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu"}
+  run = lambda: subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT, env=env, text=True,
+                               capture_output=True, timeout=120)
+  assert run().returncode == 0
+  for entry in (tmp_path / "cache").iterdir():
+    if not entry.name.endswith("-atime"):
+      entry.write_bytes(b"\x00not a program")
+  done = run()
+  assert done.returncode == 0 and done.stdout.split() == ["ok"], done.stderr[-500:]
