@@ -67,6 +67,23 @@ def test_max_pool_gradient_goes_to_the_first_of_tied_maxima():
   np.testing.assert_array_equal(np.asarray(_vjp(new, x, g)), np.asarray(_vjp(ref, x, g)))
 
 
+@pytest.mark.parametrize("shape,padding", [((2, 28, 28, 5), "SAME"), ((2, 27, 27, 3), "VALID"),
+                                           ((3, 14, 13, 4), "SAME"), ((2, 8, 9, 3), "VALID")])
+def test_the_3x3_stride_2_gradient_is_the_strided_pads_bit_for_bit(shape, padding):
+  """The parity-plane gradient of the nets' 3x3 / 2 pools adds the same nonzero terms in the
+  same order as placing every window element back with a strided pad: the same floats."""
+  x = jnp.round(jax.random.normal(jax.random.key(4), shape) * 2) / 2  # many ties
+  y = layers.max_pool_slices(x, 3, 2, padding)
+  g = jax.random.normal(jax.random.key(5), y.shape)
+  ho, wo, ph, pw = layers._geometry(x.shape, 3, 2, padding)
+  padded = layers._pad_input(x, ph, pw)
+  parts = list(layers._first_maxima(padded, y, g, 3, 2, ho, wo))
+  want = layers._placed_by_pads(parts, 3, 2, ho, wo, *padded.shape[1:3])
+  want = want[:, ph[0]:ph[0] + shape[1], pw[0]:pw[0] + shape[2]]
+  got = layers._max_pool_bwd(3, 2, padding, (x, y), g)[0]
+  np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
 # LRN. y = x d^-b, d = 1 + a S(x^2). Each formulation's relative error in y is at most the sum
 # of its operations' relative errors: x^2 (u), the 9-term window sum of positive terms (8u),
 # times a (u), plus 1 (u), d^-b (the reference's pow and divide, or rsqrt, sqrt and a

@@ -90,24 +90,65 @@ def _max_pool_fwd(x, window, stride, padding):
   return y, (x, y)
 
 
+def _first_maxima(padded, y, g, window, stride, ho, wo):
+  """g where the k-th window element is its window's first maximum (row-major order), else
+  0, for every k: a window's gradient goes to its first maximum only."""
+  taken = jnp.zeros(y.shape, bool)
+  zero = jnp.zeros((), g.dtype)
+  for element in _window_slices(padded, window, stride, ho, wo):
+    first = (element == y) & ~taken
+    taken = taken | first
+    yield jnp.where(first, g, zero)
+
+
+def _shift(part, rows: int, cols: int):
+  """part padded to one more row and column: `rows` / `cols` (0 or 1) of them before it."""
+  return jnp.pad(part, ((0, 0), (rows, 1 - rows), (cols, 1 - cols), (0, 0)))
+
+
+def _max_pool_bwd_3x3_stride_2(parts, ho, wo):
+  """The padded input's gradient of a 3x3 / 2 pool from the 9 first-maximum parts, without a
+  full-size array per part: padded row 2a + i takes window row a's element i, so an even row
+  2a' takes elements 0 (window a') and 2 (window a' - 1), an odd row 2a' + 1 element 1 only;
+  the same for columns. The four (row, column) parity planes are summed in the parts' own
+  order k = 0..8 (the other terms are exact zeros: the same floats as the strided pads) and
+  interleaved by one reshape."""
+  c = dict(zip(((i, j) for i in range(3) for j in range(3)), parts, strict=True))
+  # parity plane (p, q) <- the parts (i, j) with i % 2 == p, j % 2 == q, in k order; part
+  # (i, j) lands one window further down (right) where i (j) is 2
+  planes = [[None, None], [None, None]]
+  for (i, j), part in c.items():
+    moved = _shift(part, 1 if i == 2 else 0, 1 if j == 2 else 0)
+    p, q = i % 2, j % 2
+    planes[p][q] = moved if planes[p][q] is None else planes[p][q] + moved
+  n, _, _, ch = parts[0].shape
+  grid = jnp.stack([jnp.stack(planes[p], axis=3) for p in range(2)], axis=2)
+  return grid.reshape(n, 2 * (ho + 1), 2 * (wo + 1), ch)  # [n, a', p, b', q, c] interleaved
+
+
+def _placed_by_pads(parts, window, stride, ho, wo, hp, wp):
+  """The padded input's gradient: each part back at its element's positions (stride - 1
+  zeros between rows / columns), summed in k order. Any window and stride."""
+  grad = None
+  for k, part in enumerate(parts):
+    i, j = divmod(k, window)
+    zero = jnp.zeros((), part.dtype)
+    placed = lax.pad(part, zero, ((0, 0, 0), (i, hp - i - stride * (ho - 1) - 1, stride - 1),
+                                  (j, wp - j - stride * (wo - 1) - 1, stride - 1), (0, 0, 0)))
+    grad = placed if grad is None else grad + placed
+  return grad
+
+
 def _max_pool_bwd(window, stride, padding, residuals, g):
   x, y = residuals
   _, h, w, _ = x.shape
   ho, wo, ph, pw = _geometry(x.shape, window, stride, padding)
   padded = _pad_input(x, ph, pw)
-  hp, wp = padded.shape[1:3]
-  taken = jnp.zeros(y.shape, bool)   # a window's gradient goes to its first maximum only
-  zero = jnp.zeros((), g.dtype)
-  grad = None
-  for k, element in enumerate(_window_slices(padded, window, stride, ho, wo)):
-    i, j = divmod(k, window)
-    first = (element == y) & ~taken
-    taken = taken | first
-    # Back to the k-th element's positions: stride - 1 zeros between rows / columns.
-    part = lax.pad(jnp.where(first, g, zero), zero,
-                   ((0, 0, 0), (i, hp - i - stride * (ho - 1) - 1, stride - 1),
-                    (j, wp - j - stride * (wo - 1) - 1, stride - 1), (0, 0, 0)))
-    grad = part if grad is None else grad + part
+  parts = list(_first_maxima(padded, y, g, window, stride, ho, wo))
+  if (window, stride) == (3, 2):  # AlexNet's and the Inceptions' pools
+    grad = _max_pool_bwd_3x3_stride_2(parts, ho, wo)
+  else:
+    grad = _placed_by_pads(parts, window, stride, ho, wo, *padded.shape[1:3])
   return (grad[:, ph[0]:ph[0] + h, pw[0]:pw[0] + w],)
 
 
