@@ -112,14 +112,6 @@ def load() -> str:
     return _loaded["version"]
 
 
-def available() -> tuple[bool, str]:
-  """(True, oneDNN's version) or (False, the one-line reason)."""
-  try:
-    return True, load()
-  except Unavailable as e:
-    return False, str(e)
-
-
 # --- the convolution ----------------------------------------------------------------------
 
 def _call(name, shape, *args, **geometry):

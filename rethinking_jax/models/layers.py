@@ -113,11 +113,11 @@ def _max_pool_bwd_3x3_stride_2(parts, ho, wo):
   the same for columns. The four (row, column) parity planes are summed in the parts' own
   order k = 0..8 (the other terms are exact zeros: the same floats as the strided pads) and
   interleaved by one reshape."""
-  c = dict(zip(((i, j) for i in range(3) for j in range(3)), parts, strict=True))
   # parity plane (p, q) <- the parts (i, j) with i % 2 == p, j % 2 == q, in k order; part
   # (i, j) lands one window further down (right) where i (j) is 2
   planes = [[None, None], [None, None]]
-  for (i, j), part in c.items():
+  for k, part in enumerate(parts):
+    i, j = divmod(k, 3)
     moved = _shift(part, 1 if i == 2 else 0, 1 if j == 2 else 0)
     p, q = i % 2, j % 2
     planes[p][q] = moved if planes[p][q] is None else planes[p][q] + moved
@@ -216,7 +216,7 @@ lrn_fused.defvjp(_lrn_fwd, _lrn_bwd)
 
 
 def local_response_normalization(x, impl: str = "xla"):
-  """The paper's LRN (TF semantics, PAPER.md §3) in formulation `impl` (xla | custom); named
+  """The paper's LRN (TF semantics, docs/PROTOCOL.md §3) in formulation `impl` (xla | custom); named
   `lrn` in XLA's op metadata."""
   with jax.named_scope("lrn"):
     return lrn_fused(x) if impl == "custom" else lrn_reference(x)
