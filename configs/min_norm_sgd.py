@@ -1,5 +1,5 @@
 """SGD on an under-determined linear problem converges to the pseudo-inverse solution from
-zero, and to another interpolant from a random start (PAPER.md §6).
+zero, and to another interpolant from a random start (docs/PROTOCOL.md §6).
 
     python -m rethinking_jax.main --config=configs/min_norm_sgd.py --workdir=runs/min_norm_sgd
 """

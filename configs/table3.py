@@ -1,4 +1,4 @@
-"""Table 3: minimum-norm kernel interpolation on MNIST and CIFAR10 (PAPER.md §6).
+"""Table 3: minimum-norm kernel interpolation on MNIST and CIFAR10 (docs/PROTOCOL.md §6).
 
     python -m rethinking_jax.main --config=configs/table3.py --workdir=runs/table3
     ... --config=configs/table3.py:smoke      (scikit-learn digits, seconds, offline)

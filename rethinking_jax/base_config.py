@@ -1,4 +1,4 @@
-"""The base config: every field the engine reads, with the paper's values (PAPER.md §1-4).
+"""The base config: every field the engine reads, with the paper's values (docs/PROTOCOL.md §1-4).
 
 Fields marked [default] are the project's choice where the paper is silent.
 """

@@ -74,7 +74,7 @@ for part in ${PARTS//,/ }; do
       # paper epochs (default 5 = 1,950 steps: <= 32-36 minutes a kind alone on a 2-core CPU,
       # as the warm-ups printed; every kind memorized within 480 steps, 2026-12-04),
       # evaluated every subset epoch, in full every 10th.
-      # Batch-norm momentum 0.99, not PAPER.md's default 0.999: with 0.999 the running
+      # Batch-norm momentum 0.99, not docs/PROTOCOL.md's default 0.999: with 0.999 the running
       # statistics (a ~1,000-step average) lag the weights for longer than the subset takes
       # to fit, and the eval-mode accuracy that defines convergence stayed at 9.8-18.5% for
       # 300 steps (2026-12-04); with 0.99 (~100 steps) 57% at step 135. The report lists it.

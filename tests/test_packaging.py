@@ -4,6 +4,7 @@ import ast
 import importlib.metadata
 import os
 import re
+import subprocess
 import sys
 import tomllib
 
@@ -46,3 +47,25 @@ def test_every_third_party_import_is_a_declared_dependency():
     if not dists & declared:
       missing.append(f"{module} ({', '.join(sorted(dists))})")
   assert not missing, f"imported but not declared in pyproject.toml: {missing}"
+
+
+def test_every_protocol_citation_names_a_section_of_the_repositorys_protocol():
+  """The code, READMEs and reports cite docs/PROTOCOL.md §N (or §N-M); each N is one of its
+  headings, and nothing cites the build spec the repository does not hold."""
+  with open(os.path.join(ROOT, "docs", "PROTOCOL.md")) as f:
+    headings = set(re.findall(r"^## §(\d+) ", f.read(), re.MULTILINE))
+  tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split()
+  absent = "PAPER" + ".md"
+  cited, stray = set(), []
+  for name in tracked:
+    if not name.endswith((".py", ".md", ".sh", ".toml")) or name == "docs/PROTOCOL.md":
+      continue
+    with open(os.path.join(ROOT, name), errors="replace") as f:
+      text = f.read()
+    for first, last in re.findall(r"PROTOCOL\.md §(\d+)(?:[-–](\d+))?", text):
+      cited |= {str(n) for n in range(int(first), int(last or first) + 1)}
+    if absent in text:
+      stray.append(name)
+  assert cited and cited <= headings, sorted(cited - headings)
+  assert not stray, stray

@@ -325,7 +325,7 @@ def test_a_faithful_run_records_no_deviation():
 
 
 def test_a_batch_norm_model_lists_its_batch_norm_settings_and_others_do_not():
-  """PAPER.md's batch-norm [default]s (momentum 0.999, epsilon 1e-3) are the protocol of a
+  """docs/PROTOCOL.md's batch-norm [default]s (momentum 0.999, epsilon 1e-3) are the protocol of a
   model with batch norm (the CPU Inception runs use 0.99: results_cpu.sh); a model without
   batch norm ignores the fields, so they are no deviation of it."""
   config = json.loads(importlib.import_module("configs.table1").get_config("mlp").to_json())

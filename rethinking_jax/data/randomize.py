@@ -169,7 +169,7 @@ def randomize_inputs(x: jax.Array, index: jax.Array, kind, key: jax.Array, split
   return jax.lax.switch(which, [lambda x: x] + [branch(name) for name in names], x)
 
 
-# The paper's three input randomizations (PAPER.md §2). Their streams are the ones they
+# The paper's three input randomizations (docs/PROTOCOL.md §2). Their streams are the ones they
 # always had: changing one would change every number of a run that uses it.
 register_input("shuffled_pixels", InputRandomization(  # one permutation for train and test
     _STREAM["shuffle"], per_split=False,

@@ -33,7 +33,7 @@ class ModelRecord:
 
   name: str
   make: Callable[..., nn.Module]       # make(num_classes=, dtype=, **the fields below)
-  learning_rate: float                 # the paper's initial learning rate (PAPER.md §4)
+  learning_rate: float                 # the paper's initial learning rate (docs/PROTOCOL.md §4)
   convolutional: bool
   batch_norm: bool = False             # takes bn_momentum / bn_epsilon
   dropout: bool = False                # has dropout layers (takes dropout_rate)

@@ -91,7 +91,7 @@ def run_report(summary: dict, config: dict | None = None) -> str:
             "Curves: `curves.png`; every evaluation point: `metrics.jsonl`.", ""]
   if config is not None:
     diffs = protocol.differences(protocol.cifar10(config), config, summary)
-    lines += ["Differences from the paper's CIFAR10 protocol (PAPER.md §1-4): "
+    lines += ["Differences from the paper's CIFAR10 protocol (docs/PROTOCOL.md §1-4): "
               + (", ".join(diffs) if diffs else "none") + ".", ""]
   if run.get("metrics_lines_lost"):
     lines += [f"**metrics.jsonl is incomplete**: {run['metrics_lines_lost']} evaluation "

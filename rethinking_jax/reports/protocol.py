@@ -1,9 +1,9 @@
-"""The paper's protocol as data (PAPER.md §1-5), and every field in which a run differs.
+"""The paper's protocol as data (docs/PROTOCOL.md §1-5), and every field in which a run differs.
 
 The CIFAR10 protocol every study starts from (each study adds its own values:
 rethinking_jax/studies); a report compares each run's resolved config (and the dataset it
 actually read) with it, field by field. What the paper leaves open (batch
-size, decay interval, batch-norm settings, ImageNet's preprocessing: PAPER.md's [default]s)
+size, decay interval, batch-norm settings, ImageNet's preprocessing: docs/PROTOCOL.md's [default]s)
 is the project's choice: it is listed in the table all the same, since a reader compares
 with those values too.
 """
@@ -14,7 +14,7 @@ from rethinking_jax import base_config, models
 from rethinking_jax.engine import program
 from rethinking_jax.reports import paper
 
-# CIFAR10, every figure and table but Table 2 (PAPER.md §1-4).
+# CIFAR10, every figure and table but Table 2 (docs/PROTOCOL.md §1-4).
 CIFAR10 = {
     "num_train": 50_000,            # the whole training split
     "num_test": 10_000,

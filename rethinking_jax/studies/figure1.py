@@ -1,4 +1,4 @@
-"""Figure 1: fitting random labels and random pixels on CIFAR10 (PAPER.md §5).
+"""Figure 1: fitting random labels and random pixels on CIFAR10 (docs/PROTOCOL.md §5).
 
 (a) small Inception on true labels, random labels, shuffled pixels, random pixels and
 Gaussian noise: training loss against steps. (b) relative convergence time and (c) test
@@ -41,7 +41,7 @@ PANELS = ("a", "bc")
 # (c): test error after convergence at p = 0 (Table 1, no regularizers) and p = 1 (%).
 PAPER_TEST_ERROR = {"inception_small": (14.25, 90.22), "alexnet_small": (23.93, 90.14),
                     "mlp_1x512": (49.49, 89.39)}
-# (a): the order in which the small Inception's training loss reaches ~0 (PAPER.md).
+# (a): the order in which the small Inception's training loss reaches ~0 (docs/PROTOCOL.md §5).
 PAPER_A = ("every input reaches ~0 training loss; random labels start converging latest; "
            "order true < shuffled < Gaussian ~ random pixels < random labels")
 PAPER_B = ("convergence time grows with p by a small constant factor, about 1.5-3.5x at "

@@ -1,5 +1,5 @@
 """Table 1: CIFAR10 train / test accuracy of five models, with and without random crop and
-weight decay, and on random labels (PAPER.md §5).
+weight decay, and on random labels (docs/PROTOCOL.md §5).
 
 Members that share an architecture and a crop train together: for each model one run with
 center crop (true and random labels, weight decay 0 and the paper's value: the extra

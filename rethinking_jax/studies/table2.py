@@ -1,5 +1,5 @@
 """Table 2 and Figure 2a: ImageNet (ILSVRC 2012) with Inception V3 -- explicit regularizers
-on and off, and random labels; top-1/top-5 train and test accuracy (PAPER.md §5).
+on and off, and random labels; top-1/top-5 train and test accuracy (docs/PROTOCOL.md §5).
 
 ImageNet does not fit in device memory, so it is streamed from a tfds `imagenet2012` prepared
 as ArrayRecord from the manual download (see README, "Table 2: ImageNet"); the test split is
@@ -34,7 +34,7 @@ from rethinking_jax.studies.study import Study  # noqa: E402
 
 WEIGHT_DECAY = 4e-5   # [default] reference Inception V3 (TF-slim) weight decay
 DROPOUT = 0.2         # [default] reference Inception V3 dropout (keep_prob 0.8)
-# The paper gives little; PAPER.md's [default]s.
+# The paper gives little; docs/PROTOCOL.md's [default]s.
 PROTOCOL = {
     "num_train": 1_281_167, "num_test": 50_000, "image_size": 342, "crop_size": 299,
     "batch_size": 128, "momentum": 0.9, "learning_rate": 0.1, "lr_decay_rate": 0.95,

@@ -1,4 +1,4 @@
-"""Table 4: fitting random labels *with* explicit regularizers (PAPER.md §5).
+"""Table 4: fitting random labels *with* explicit regularizers (docs/PROTOCOL.md §5).
 
 Inception with weight decay, random crop, augment; AlexNet, MLP 3x512 and MLP 1x512 with
 weight decay. As the paper did, the crop and augment runs decay the learning rate by 0.999

@@ -1,4 +1,4 @@
-"""Minimum-norm interpolation with kernels (PAPER.md §6): solve K A = Y without regularization.
+"""Minimum-norm interpolation with kernels (docs/PROTOCOL.md §6): solve K A = Y, unregularized.
 
 SGD on a linear model started at zero stays in the span of the data, so if it interpolates
 it finds the minimum-norm solution w = X^T alpha with X X^T alpha = y. With a kernel K the same
