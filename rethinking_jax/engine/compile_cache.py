@@ -8,7 +8,8 @@ would have been compiled.
 
 Where: `RETHINKING_JAX_COMPILE_CACHE` (a directory, or `off`), else JAX's own
 `JAX_COMPILATION_CACHE_DIR` where set, else ~/.cache/rethinking_jax/xla (capped at
-MAX_BYTES; JAX evicts the least recently used entries).
+MAX_BYTES; JAX evicts the least recently used entries, which needs the filelock package: a
+declared dependency, and without it the cache is unbounded rather than off).
 """
 
 from __future__ import annotations
@@ -50,5 +51,10 @@ def enable() -> Path | None:
 
   jax.config.update("jax_compilation_cache_dir", str(path))
   jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
-  jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
+  try:
+    import filelock  # noqa: F401  (JAX's size bound locks the directory with it)
+    jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
+  except ImportError:
+    logging.warning("compilation cache at %s is unbounded: install filelock to cap it at "
+                    "%d GiB", path, MAX_BYTES >> 30)
   return path
