@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -155,24 +156,39 @@ def _verified(restored):
 
 # The layout of program.TrainState a checkpoint holds (its meta's "state_format"). 1: opt_state was
 # optax.trace's TraceState alone (before optax.sgd); 2: optax.sgd's (TraceState,
-# ScaleByScheduleState). A checkpoint of an older layout is restored in it and upgraded.
-STATE_FORMAT = 2
+# ScaleByScheduleState); 3: loss_sum added. A checkpoint of an older layout is restored in it
+# and upgraded.
+STATE_FORMAT = 3
 
 
-def legacy_state(state: program.TrainState, state_format: int) -> program.TrainState:
+class _StateBeforeLossSum(NamedTuple):
+  """program.TrainState of layouts 1 and 2 (the same field names, so orbax matches them)."""
+
+  step: Any
+  params: Any
+  batch_stats: Any
+  opt_state: Any
+  nonfinite: Any
+
+
+def legacy_state(state: program.TrainState, state_format: int):
   """`state` (concrete or abstract) in an older layout (the target to restore one into)."""
-  if state_format == 1:
-    return state._replace(opt_state=state.opt_state[0])
-  raise ValueError(f"state_format: {state_format}; allowed: 1, {STATE_FORMAT}")
+  if state_format not in (1, 2):
+    raise ValueError(f"state_format: {state_format}; allowed: 1, 2, {STATE_FORMAT}")
+  old = _StateBeforeLossSum(state.step, state.params, state.batch_stats, state.opt_state,
+                            state.nonfinite)
+  return old._replace(opt_state=state.opt_state[0]) if state_format == 1 else old
 
 
-def upgrade_state(state: program.TrainState, state_format: int) -> program.TrainState:
+def upgrade_state(state, state_format: int) -> program.TrainState:
   """A state restored in layout `state_format`, in today's: the same numbers (the schedule's
-  step count is the state's step)."""
+  step count is the state's step; nothing summed into loss_sum yet, as at every save)."""
+  if state_format not in (1, 2):
+    raise ValueError(f"state_format: {state_format}; allowed: 1, 2, {STATE_FORMAT}")
   if state_format == 1:
-    return state._replace(opt_state=(state.opt_state, optax.ScaleByScheduleState(
+    state = state._replace(opt_state=(state.opt_state, optax.ScaleByScheduleState(
         count=jnp.copy(state.step))))
-  raise ValueError(f"state_format: {state_format}; allowed: 1, {STATE_FORMAT}")
+  return program.TrainState(*state, loss_sum=jnp.zeros_like(state.step, jnp.float32))
 
 
 def _state_format(meta: dict) -> int:

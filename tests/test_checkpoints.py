@@ -180,7 +180,7 @@ def test_all_checkpoints_corrupt_starts_fresh(tmp_path):
 
 def _rewrite_checkpoint(workdir, step, state_format):
   """Rewrites the checkpoint at `step` as one written in TrainState layout `state_format`
-  (1: before optax.sgd, the meta without a state_format field)."""
+  (1: before optax.sgd, the meta without a state_format field; 2: before loss_sum)."""
   import orbax.checkpoint as ocp
 
   run = assemble.prepare(small())
@@ -188,8 +188,9 @@ def _rewrite_checkpoint(workdir, step, state_format):
   state, meta = checkpointer.restore_at(step, run.programs.abstract_state(run.members))
   checkpointer.close()
   meta = dict(meta)
+  if state_format in (1, 2):
+    state = checkpoints.legacy_state(state, state_format)
   if state_format == 1:
-    state = checkpoints.legacy_state(state, 1)
     meta.pop("state_format")
   else:
     meta["state_format"] = state_format
@@ -202,11 +203,13 @@ def _rewrite_checkpoint(workdir, step, state_format):
     manager.wait_until_finished()
 
 
-def test_a_checkpoint_of_the_old_state_layout_resumes_to_the_same_numbers(tmp_path):
+@pytest.mark.parametrize("state_format", [1, 2])
+def test_a_checkpoint_of_the_old_state_layout_resumes_to_the_same_numbers(tmp_path,
+                                                                          state_format):
   reference = train.train_and_evaluate(small(), str(tmp_path / "ref"))
   workdir = tmp_path / "run"
   train.train_and_evaluate(small(num_epochs=6), str(workdir))  # saved at epochs 2, 4, 6
-  _rewrite_checkpoint(workdir, 24, state_format=1)  # as saved before optax.sgd
+  _rewrite_checkpoint(workdir, 24, state_format)  # as saved before optax.sgd / loss_sum
   resumed = train.train_and_evaluate(small(), str(workdir))
   assert resumed["run"]["sessions"] == [[0, 24], [24, 32]]  # upgraded, not retrained
   assert without_timing(resumed["members"]) == without_timing(reference["members"])

@@ -67,9 +67,24 @@ def test_every_strategy_agrees():
     for m in range(5):
       assert_trees_close(member_params(results["vmap"], m),
                          member_params(results[strategy], m), atol=1e-5)
-    a = np.asarray([[r[k] for k in ("train_acc", "test_acc")] for r in results["vmap"].history])
-    b = np.asarray([[r[k] for k in ("train_acc", "test_acc")] for r in results[strategy].history])
-    np.testing.assert_allclose(a, b, atol=1e-6)
+    keys = ("train_acc", "test_acc", "minibatch_loss")
+    a = np.asarray([[r[k] for k in keys] for r in results["vmap"].history])
+    b = np.asarray([[r[k] for k in keys] for r in results[strategy].history])
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_the_training_loss_is_the_mean_minibatch_loss_of_the_interval():
+  """minibatch_loss (Figure 1a's quantity) is the train-mode loss averaged over the steps
+  since the previous point: with the weights all but frozen and each interval one epoch of
+  batches that cover the training split once, it equals the eval-mode loss over the split
+  (a sum not reset between points, or divided by the wrong count, breaks this)."""
+  for strategy in ("vmap", "sequential"):
+    config = tiny_config(model="mlp_1x512", learning_rate=1e-9, num_epochs=3,
+                         randomizations="true_labels,random_labels", member_strategy=strategy)
+    _, result = fit(config)
+    assert len(result.history) == 6
+    for r in result.history:
+      assert r["minibatch_loss"] == pytest.approx(r["train_loss"], rel=1e-4), (strategy, r)
 
 
 def test_same_config_same_numbers():

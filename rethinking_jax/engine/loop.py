@@ -31,6 +31,9 @@ from rethinking_jax.errors import require
 # a member has none of them).
 METRIC_NAMES = ("train_loss", "train_acc", "train_top5", "test_loss", "test_acc", "test_top5",
                 "train_acc_clean", "train_acc_corrupted")
+# Beside them in every record: minibatch_loss, the train-mode cross-entropy of the SGD
+# minibatches averaged over the steps since the previous point (the paper's "training loss";
+# train_loss above is the eval-mode loss on the whole training split).
 
 
 
@@ -242,8 +245,9 @@ def _evaluate(programs, state, members, inputs, settings, progress, status, inte
   return np.concatenate([metrics, np.full((metrics.shape[0], 1), n, metrics.dtype)], axis=1)
 
 
-def _records(specs, status, metrics, progress, spec, settings):
-  """Updates per-member status from one evaluation and returns its metrics records."""
+def _records(specs, status, metrics, minibatch_loss, progress, spec, settings):
+  """Updates per-member status from one evaluation and returns its metrics records
+  (`minibatch_loss`: [E], the interval's mean train-mode minibatch loss)."""
   step = progress.step
   lr_scale = float(program.learning_rate(spec, 1.0, step))
   records = []
@@ -258,6 +262,7 @@ def _records(specs, status, metrics, progress, spec, settings):
       st.best_test_acc = max(st.best_test_acc, values["test_acc"])
     record = {"step": step, "epoch": progress.epoch, "member": m, "label": member.label,
               **{k: _finite_or_none(v) for k, v in values.items()},
+              "minibatch_loss": _finite_or_none(float(minibatch_loss[m])),
               "train_examples": int(metrics[m, len(METRIC_NAMES) + 1]),
               "learning_rate": member.learning_rate * lr_scale,
               "wall_time": round(progress.train_seconds + progress.eval_seconds, 4)}
@@ -338,6 +343,7 @@ def fit(programs: CompiledMembers, specs: list[MemberSpec], members: MemberArray
                                                        chunk))
     chunk_seconds = (time.perf_counter() - start
                      - (programs.compile_seconds - compile_before))
+    state, minibatch_loss = programs.take_minibatch_loss(state, chunk)
     per_step = chunk_seconds / chunk
     progress.train_seconds += chunk_seconds
     progress.step += chunk
@@ -360,7 +366,8 @@ def fit(programs: CompiledMembers, specs: list[MemberSpec], members: MemberArray
     if bar is None:  # after the first chunk and evaluation, which include compilation
       _log_estimate(chunk_seconds + eval_seconds, chunk, total, progress.step, spe)
       bar = _progress_bar(settings, progress.epoch)
-    records = _records(specs, progress.status, metrics, progress, spec, settings)
+    records = _records(specs, progress.status, metrics, minibatch_loss, progress, spec,
+                       settings)
     history.extend(records)
     on_eval(records)
 

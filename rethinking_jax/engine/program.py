@@ -85,6 +85,9 @@ class TrainState(NamedTuple):
   batch_stats: Any         # {} for models without batch-norm
   opt_state: Any           # optax.sgd state: (TraceState(momentum), ScaleByScheduleState)
   nonfinite: jax.Array     # bool: a training loss was NaN/inf (the member diverged)
+  # float32: the train-mode minibatch losses summed since the host loop last took them
+  # (take_loss_sum), so an evaluation point reports the training loss as the paper plots it
+  loss_sum: jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,7 +197,7 @@ def init_state(spec: ProgramSpec, member: MemberArrays) -> TrainState:
   return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                     batch_stats=variables.get("batch_stats", {}),
                     opt_state=tx(spec, member.learning_rate).init(params),
-                    nonfinite=jnp.zeros((), bool))
+                    nonfinite=jnp.zeros((), bool), loss_sum=jnp.zeros((), jnp.float32))
 
 
 def _data_parallel(spec: ProgramSpec, x: jax.Array) -> jax.Array:
@@ -239,7 +242,14 @@ def _sgd_step(spec: ProgramSpec, state: TrainState, member: MemberArrays, images
                     batch_stats=(bn_updates.get("batch_stats", state.batch_stats) if has_bn
                                  else {}),
                     opt_state=opt_state,
-                    nonfinite=state.nonfinite | ~jnp.isfinite(data_loss))
+                    nonfinite=state.nonfinite | ~jnp.isfinite(data_loss),
+                    loss_sum=state.loss_sum + data_loss.astype(jnp.float32))
+
+
+def take_loss_sum(state: TrainState) -> tuple[TrainState, jax.Array]:
+  """(the state with its loss_sum zeroed, the loss_sum it held): the host loop takes it once
+  per evaluation interval; the zero is what a checkpoint saves, so a resume is exact."""
+  return state._replace(loss_sum=jnp.zeros_like(state.loss_sum)), state.loss_sum
 
 
 def train_step(spec: ProgramSpec, state: TrainState, member: MemberArrays, labels: MemberLabels,

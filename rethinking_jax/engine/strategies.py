@@ -29,6 +29,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from absl import logging
 
 from rethinking_jax import xla_cpu
@@ -319,7 +320,17 @@ class CompiledMembers:
     self._labels = jax.jit(jax.vmap(functools.partial(program.member_labels, spec),
                                     in_axes=(0, None, None), spmd_axis_name="member"),
                            out_shardings=by_member)
+    # Donated: the parameters pass through without a copy; the sums come back replicated,
+    # readable in every process.
+    self._take_loss_sum = jax.jit(program.take_loss_sum, donate_argnums=0,
+                                  out_shardings=(by_member, sharding.replicated(spec.mesh)))
     self._compiled = {}
+
+  def take_minibatch_loss(self, state: TrainState, num_steps: int):
+    """(state, [E] mean train-mode minibatch loss of each member over its last `num_steps`
+    steps): the state's loss sums, taken and zeroed."""
+    state, sums = self._compiled_fn("take_loss_sum", self._take_loss_sum, state)(state)
+    return state, np.asarray(jax.device_get(sums), np.float64) / num_steps
 
   def _jit(self, fn, out_shardings, donate: bool = False):
     """fn(state, member, labels, data, *rest) compiled for all members with this strategy."""

@@ -11,7 +11,7 @@ import re
 from rethinking_jax.engine.loop import METRIC_NAMES
 from rethinking_jax.errors import UserError
 
-SCALARS = (*METRIC_NAMES, "learning_rate")
+SCALARS = (*METRIC_NAMES, "minibatch_loss", "learning_rate")
 
 
 def check_available() -> None:
