@@ -1,5 +1,8 @@
 """Re-renders the report of a workdir: python -m rethinking_jax.report --workdir=DIR.
 
+With --sources=DIR,DIR,...: Figure 1 as one figure from the runs of those suite workdirs,
+written into --workdir.
+
 A suite workdir (configs/table1.py, figure1.py, ...) gets its combined report in the paper's
 layout; a single run's workdir gets report.md and curves.png again.
 """
@@ -16,6 +19,9 @@ from rethinking_jax import studies
 from rethinking_jax.reports import files, markdown
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run's or a suite's workdir.")
+_SOURCES = flags.DEFINE_list(
+    "sources", [], "Figure 1 suite workdirs: draw Figure 1 as one figure from all of their "
+    "runs into --workdir (figure1.png, .pdf, .csv, report.md).")
 
 
 def render(workdir: str) -> str:
@@ -45,7 +51,10 @@ def main(argv):
   print(f"report: rendering {_WORKDIR.value} (reading its metrics, drawing its figures)",
         file=sys.stderr, flush=True)
   try:
-    print(f"report: {render(_WORKDIR.value)}")
+    if _SOURCES.value:
+      print(f"report: {studies.figure1.combined(_WORKDIR.value, _SOURCES.value)}")
+    else:
+      print(f"report: {render(_WORKDIR.value)}")
   except (OSError, ValueError) as err:  # a missing or damaged file: one line
     print(f"error: {err}", file=sys.stderr)
     sys.exit(2)

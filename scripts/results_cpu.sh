@@ -69,23 +69,30 @@ for part in ${PARTS//,/ }; do
         first=0
       done ;;
     figure1a_inception)  # Figure 1a as the paper drew it: the small Inception, on a fixed
-      # random SUBSET (default 2,000: ~8x AlexNet's cost per example), one sub-run per input
-      # kind (per_member: each stops when it memorized), the schedule per step, capped at CAP
-      # paper epochs (default 5 = 1,950 steps: <= 32-36 minutes a kind alone on a 2-core CPU,
-      # as the warm-ups printed; every kind memorized within 480 steps, 2026-12-04),
-      # evaluated every subset epoch, in full every 10th.
+      # random SUBSET (default 10,000, the same images as the AlexNet parts), one sub-run per
+      # member (per_member: each stops when it memorized), SEEDS outer (default 100 101: each
+      # seed's five kinds finish before the next seed starts), KINDS inner, the schedule per
+      # step, capped at CAP paper epochs (default 30 = 11,700 steps), evaluated every subset
+      # epoch (78 steps), in full every 10th. Each member records its train-mode training
+      # loss per interval (minibatch_loss: panel (a)'s quantity). Pin it (taskset -c 1) when
+      # the other core is in use. Workdir: results/figure1a_inception_small_nSUBSET.
       # Batch-norm momentum 0.99, not docs/PROTOCOL.md's default 0.999: with 0.999 the running
       # statistics (a ~1,000-step average) lag the weights for longer than the subset takes
       # to fit, and the eval-mode accuracy that defines convergence stayed at 9.8-18.5% for
-      # 300 steps (2026-12-04); with 0.99 (~100 steps) 57% at step 135. The report lists it.
+      # 300 steps on 2,000 images (2026-12-04); with 0.99 (~100 steps) 57% at step 135. The
+      # report lists it. (SUBSET=2000 CAP=5 SEEDS=100 WORKDIR=results/figure1a_inception_small
+      # gives the committed 2,000-image run's commands.)
+      n=${SUBSET:-10000}
+      workdir=${WORKDIR:-results/figure1a_inception_small_n$n}
       first=1
-      for kind in ${KINDS:-true_labels random_labels shuffled_pixels random_pixels gaussian}; do
-        extra=(); [[ $first = 1 ]] || extra=(--config.restart=False)  # the later kinds join
-        CAP=${CAP:-5} on_subset \
-          "configs/figure1.py:a_inception_small_${kind}_seed100,per_member" \
-          results/figure1a_inception_small "${SUBSET:-2000}" --config.bn_momentum=0.99 \
-          "${extra[@]}"
-        first=0
+      for seed in ${SEEDS:-100 101}; do
+        for kind in ${KINDS:-true_labels random_labels shuffled_pixels random_pixels gaussian}; do
+          extra=(); [[ $first = 1 ]] || extra=(--config.restart=False)  # the later ones join
+          CAP=${CAP:-30} on_subset \
+            "configs/figure1.py:a_inception_small_${kind}_seed$seed,per_member,seeds=2" \
+            "$workdir" "$n" --config.bn_momentum=0.99 "${extra[@]}"
+          first=0
+        done
       done ;;
     figure1bc_alexnet)  # Figure 1b/1c, small AlexNet, label corruption p in {0, 0.2, ..., 1}:
       # one sub-run per level (LEVELS, percent, in this order), each stopping at its own

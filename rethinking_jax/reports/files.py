@@ -68,6 +68,8 @@ def read_jsonl(path: str) -> list[dict]:
 
 
 def save_figure(fig, path: str, dpi: int = 110) -> None:
-  """A matplotlib figure as PNG, atomically."""
-  with atomic_path(path, suffix=".png") as tmp:
-    fig.savefig(tmp, dpi=dpi)
+  """A matplotlib figure as PNG or PDF (by `path`'s extension), atomically."""
+  ext = os.path.splitext(path)[1]
+  with atomic_path(path, suffix=ext) as tmp:
+    # No creation date in a PDF: a re-rendered report is the same bytes.
+    fig.savefig(tmp, dpi=dpi, **({"metadata": {"CreationDate": None}} if ext == ".pdf" else {}))

@@ -1,4 +1,5 @@
-"""curves.png: training loss and train/test accuracy against steps, one line per member."""
+"""curves.png: training loss and train/test accuracy against steps, one line per member
+(coloured by input kind where its label names one: reports/style.py)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,47 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rethinking_jax.reports import files  # noqa: E402
+from rethinking_jax.reports import files, style  # noqa: E402
+
+
+def _member_looks(labels) -> dict:
+  """{label: plot style}: an input kind's colour (reports/style.py) where the label names
+  one, the default cycle otherwise; repeats of a colour get other line styles."""
+  looks, used = {}, defaultdict(int)
+  for i, label in enumerate(labels):
+    colour = style.kind_colour(label)
+    if colour == style.OTHER:
+      colour = f"C{i % 10}"
+    looks[label] = {"color": colour, "ls": ("-", "--", ":", "-.")[used[colour] % 4]}
+    used[colour] += 1
+  return looks
 
 
 def plot_curves(history: list[dict], path: str, title: str = "") -> None:
+  fig = curves_figure(history, title)
+  files.save_figure(fig, path, dpi=110)
+  plt.close(fig)
+
+
+def curves_figure(history: list[dict], title: str = ""):
+  """The training loss (train mode where recorded, else eval mode), train and test accuracy
+  of every member against steps."""
   by_member = defaultdict(list)
   for record in history:
     by_member[(record["member"], record["label"])].append(record)
+  looks = _member_looks([label for _, label in sorted(by_member)])
+  train_mode = any(r.get("minibatch_loss") is not None for r in history)
   fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-  panels = (("train_loss", "training loss", "log"), ("train_acc", "train accuracy", "linear"),
-            ("test_acc", "test accuracy", "linear"))
+  panels = ((("minibatch_loss", "training loss (train mode, mean over each interval)",
+              "linear") if train_mode else
+             ("train_loss", "eval-mode loss on the training set", "log")),
+            ("train_acc", "train accuracy", "linear"), ("test_acc", "test accuracy", "linear"))
   for ax, (key, name, scale) in zip(axes, panels, strict=True):
     for (_, label), records in sorted(by_member.items()):
-      points = [(r["step"], r[key]) for r in records if r[key] is not None]
+      points = [(r["step"], r[key]) for r in records if r.get(key) is not None]
       if points:
-        ax.plot(*zip(*points, strict=True), label=label, marker="." if len(points) < 30 else None)
+        ax.plot(*zip(*points, strict=True), label=label, **looks[label],
+                marker="." if len(points) < 30 else None)
     ax.set_xlabel("steps")
     ax.set_title(name)
     ax.set_yscale(scale)
@@ -32,8 +59,7 @@ def plot_curves(history: list[dict], path: str, title: str = "") -> None:
   if title:
     fig.suptitle(title)
   fig.tight_layout()
-  files.save_figure(fig, path, dpi=110)
-  plt.close(fig)
+  return fig
 
 
 def plot_memorization(history: list[dict], path: str, title: str = "") -> bool:

@@ -28,7 +28,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rethinking_jax.reports import convergence, files, panels, stats, suite_report  # noqa: E402
+from rethinking_jax.reports import (  # noqa: E402
+    convergence,
+    files,
+    panels,
+    stats,
+    style,
+    suite_report,
+)
 from rethinking_jax.studies.study import Study  # noqa: E402
 
 # The models the figure draws, in the paper's order.
@@ -113,30 +120,108 @@ def _panel_a_table(run) -> list[str]:
           f"Paper: {PAPER_A}. Ours, fastest first: {ours}.", ""]
 
 
+def _loss_key(records) -> str:
+  """The paper's training loss where the run recorded it (minibatch_loss: train mode, the
+  mean over each interval's SGD steps); a run recorded before it: the eval-mode loss."""
+  return "minibatch_loss" if any(r.get("minibatch_loss") is not None for r in records) \
+      else "train_loss"
+
+
+def _draw_a(ax, model: str, run) -> None:
+  """(a): each member's training loss against steps, one colour per input kind (members of
+  one kind: its seeds), on a linear axis from 0 to above where the curves start."""
+  key = _loss_key(run["metrics"])
+  labelled, starts, clipped = set(), [], False
+  kind_of = {m["member"]: m["randomization"] for m in run["summary"]["members"]}
+  order = lambda item: (KINDS.index(kind_of.get(item[0][0], "")) if kind_of.get(item[0][0])
+                        in KINDS else len(KINDS), item[0][0])  # the legend in the paper's order
+  for (member, _), records in sorted(convergence.by_member(run["metrics"]), key=order):
+    points = [(r["step"], r[key]) for r in records if r.get(key) is not None]
+    if not points:
+      continue
+    kind = kind_of.get(member, "")
+    ax.plot(*zip(*points, strict=True), color=style.kind_colour(kind), lw=1.2,
+            label=None if kind in labelled else kind.replace("_", " "))
+    labelled.add(kind)
+    starts.append(points[0][1])
+  top = 1.15 * max([*starts, 2.5])
+  clipped = any(r.get(key) is not None and r[key] > top for r in run["metrics"])
+  ax.set_ylim(0, top)
+  what = ("training loss (train mode, mean over each interval's steps)" if key ==
+          "minibatch_loss" else "eval-mode loss on the training set")
+  ax.set(title=f"(a) {model}", xlabel="thousand steps", ylabel=what)
+  ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:g}")
+  if clipped:
+    ax.text(0.98, 0.98, "spikes clipped at the top", transform=ax.transAxes, ha="right",
+            va="top", fontsize=7, color="#555555")
+  ax.legend(fontsize=8)
+
+
+def _draw_bc(ax_b, ax_c, curves) -> None:
+  """(b) and (c): each model's mean over seeds against p, ± one standard deviation."""
+  for model, label, curve in curves:
+    look = dict(color=style.model_colour(model), marker=style.model_marker(model), capsize=3,
+                label=label)
+    points = [(p, r) for p, r, _ in curve if r[2]]
+    if points:
+      ax_b.errorbar([p for p, _ in points], [r[0] for _, r in points],
+                    yerr=[r[1] for _, r in points], **look)
+    points = [(p, e) for p, _, e in curve if e[2]]
+    if points:
+      ax_c.errorbar([p for p, _ in points], [100 * e[0] for _, e in points],
+                    yerr=[100 * e[1] for _, e in points], **{**look, "label": model})
+  ax_b.set(title="(b) relative convergence time", xlabel="label corruption p",
+           ylabel="steps to converge / steps at p = 0")
+  ax_c.set(title="(c) test error after convergence", xlabel="label corruption p",
+           ylabel="test error (%)")
+  for ax in (ax_b, ax_c):
+    if ax.get_legend_handles_labels()[0]:
+      ax.legend(fontsize=8)
+
+
+def figure(a_runs: dict, curves: list):
+  """One figure of the panels there is data for -- (a) per model with panel-(a) runs, then
+  (b) and (c) when some model has corruption levels; None when there is nothing to draw."""
+  count = len(a_runs) + (2 if curves else 0)
+  if not count:
+    return None
+  fig, axes = plt.subplots(1, count, figsize=(5.0 * count, 4.3), squeeze=False)
+  axes = list(axes[0])
+  for ax, (model, run) in zip(axes, a_runs.items(), strict=False):
+    _draw_a(ax, model, run)
+  if curves:
+    _draw_bc(*axes[-2:], curves)
+  for ax in axes:
+    ax.grid(alpha=0.3)
+  fig.tight_layout()
+  return fig
+
+
+def draw(workdir: str, a_runs: dict, curves: list) -> bool:
+  """figure1.png and figure1.pdf (see `figure`); False, and no file, when there is nothing
+  to draw."""
+  fig = figure(a_runs, curves)
+  if fig is None:
+    return False
+  for ext in ("png", "pdf"):
+    files.save_figure(fig, os.path.join(workdir, f"figure1.{ext}"), dpi=110)
+  plt.close(fig)
+  return True
+
+
 def section(workdir, runs) -> list[str]:
   lines = ["## Figure 1 — fitting random labels and random pixels", ""]
   a_runs = panels.panel_by_model(runs, "a", PANELS)
-  fig, axes = plt.subplots(1, 2 + max(1, len(a_runs)), figsize=(5.3 * (2 + max(1, len(a_runs))),
-                                                                4.5))
-  for ax, (model, a) in zip(axes, a_runs.items(), strict=False):
-    for (_, label), records in convergence.by_member(a["metrics"]):
-      points = [(r["step"], r["train_loss"]) for r in records if r["train_loss"]]
-      if points:
-        ax.plot(*zip(*points, strict=True), label=label)
-    ax.set_yscale("log")
-    ax.legend(fontsize=8)
-    ax.set(title=f"(a) training loss, {model}", xlabel="steps", ylabel="average loss")
-    lines += [f"### (a) {model}", "", *_panel_a_table(a)]
-  if not a_runs:
-    axes[0].text(0.5, 0.5, "(a) not part of this run", ha="center", va="center",
-                 transform=axes[0].transAxes)
-    axes[0].set(title="(a) training loss", xlabel="steps", ylabel="average loss")
-  ax_b, ax_c = axes[-2:]
-  rows = []
+  # The paper's own network first, as in its panel (a).
+  a_runs = dict(sorted(a_runs.items(), key=lambda kv: MODELS.index(kv[0])
+                       if kv[0] in MODELS else len(MODELS)))
+  a_lines = []
+  for model, a in a_runs.items():
+    a_lines += [f"### (a) {model}", "", *_panel_a_table(a)]
+  rows, curves, notes = [], [], []
   table = ["| model | p | convergence threshold | steps to reach it | relative to p = 0 | "
            "test error % (c) | paper test error % |",
            "|---|---:|---:|---:|---:|---:|---:|"]
-  notes = []
   bc = panels.panel_runs(runs, "bc", PANELS)
   bc_by_model = panels.panel_by_model(runs, "bc", PANELS)  # one run per model or per level
   for model in MODELS:
@@ -179,38 +264,60 @@ def section(workdir, runs) -> list[str]:
                    f"{end['epochs']}, {end['stop_reason']}), not at each member's own "
                    "convergence: a member that converged earlier trained on until then")
     label = model if threshold == 1.0 else f"{model} (to {100 * threshold:g}% train acc.)"
-    points = [(p, r) for p, r, _ in curve if r[2]]
-    if points:
-      ax_b.errorbar([p for p, _ in points], [r[0] for _, r in points],
-                       yerr=[r[1] for _, r in points], marker="o", capsize=3, label=label)
-    points = [(p, e) for p, _, e in curve if e[2]]
-    if points:
-      ax_c.errorbar([p for p, _ in points], [100 * e[0] for _, e in points],
-                       yerr=[100 * e[1] for _, e in points], marker="o", capsize=3,
-                       label=model)
-  ax_b.set(title="(b) relative convergence time", xlabel="label corruption p",
-              ylabel="steps to converge / steps at p = 0")
-  ax_c.set(title="(c) test error after convergence", xlabel="label corruption p",
-              ylabel="test error (%)")
-  for ax in fig.axes:
-    ax.grid(alpha=0.3)
-  for ax in (ax_b, ax_c):
-    if ax.get_legend_handles_labels()[0]:
-      ax.legend(fontsize=8)
-  fig.tight_layout()
-  files.save_figure(fig, os.path.join(workdir, "figure1.png"), dpi=110)
-  plt.close(fig)
+    curve_seeds = len({m.get("seed") for m in ms})
+    curves.append((model, f"{label}, {curve_seeds} seed{'s' * (curve_seeds > 1)}", curve))
+  drawn = draw(workdir, a_runs, curves)
+  figure = (["![Figure 1](figure1.png)", "", _caption(a_runs, curves), ""] if drawn else [])
   if rows:
     suite_report.write_csv(os.path.join(workdir, "figure1.csv"), rows, list(rows[0]))
   if not rows:
-    return lines + ["![Figure 1](figure1.png)", "", "(b, c): not part of this run.", ""]
-  return lines + ["![Figure 1](figure1.png)", "", *table, "",
-                  *[f"- {note}." for note in notes], "" if notes else "",
-                  f"{suite_report.SEEDS_NOTE} Relative convergence times pair each member with "
-                  "the p = 0 member of its own seed; error bars: ± one standard deviation over "
-                  "seeds.",
-                  "", f"Paper: {PAPER_B}. Paper test errors at p = 0 and p = 1 are "
-                  "Table 1's no-regularizer and random-label rows. CSV: `figure1.csv`.", ""]
+    return lines + figure + a_lines + ["(b, c): not part of this run.", ""]
+  return lines + figure + a_lines + [
+      "### (b, c)", "", *table, "", *[f"- {note}." for note in notes], "" if notes else "",
+      f"{suite_report.SEEDS_NOTE} Relative convergence times pair each member with "
+      "the p = 0 member of its own seed.",
+      "", f"Paper: {PAPER_B}. Paper test errors at p = 0 and p = 1 are "
+      "Table 1's no-regularizer and random-label rows. CSV: `figure1.csv`.", ""]
+
+
+def _caption(a_runs: dict, curves: list) -> str:
+  """What the figure's panels plot, in one paragraph (also the PDF's caption)."""
+  parts = []
+  for model, run in a_runs.items():
+    what = ("the training loss in train mode, averaged over the SGD steps of each evaluation "
+            "interval (the paper's quantity)" if _loss_key(run["metrics"]) == "minibatch_loss"
+            else "the eval-mode loss on the training set (this run predates the train-mode "
+            "record; batch-norm models spike while their running statistics catch up)")
+    seeds = len({m.get("seed") for m in run["summary"]["members"]})
+    parts.append(f"(a) {model}: {what}, one line per member, one colour per input kind "
+                 f"({seeds} seed{'s' * (seeds > 1)})")
+  if curves:
+    parts.append("(b, c): mean over seeds, error bars ± one standard deviation over seeds "
+                 "(none with one seed); (b) pairs each member with the p = 0 member of its "
+                 "own seed")
+  return "Figure 1. " + "; ".join(parts) + "."
+
+
+def combined(workdir: str, sources: list[str]) -> str:
+  """Figure 1 as one figure from the runs of several suite workdirs (e.g. panel (a)'s
+  Inception runs and panels (b, c)'s runs of each model): WORKDIR/figure1.png, .pdf, .csv
+  and report.md, which names its sources. Returns the report's path."""
+  runs = {}
+  for source in sources:
+    _, found = suite_report.load_suite(source)
+    if not found:
+      raise ValueError(f"sources: {source} holds no finished or started Figure 1 runs")
+    runs.update({f"{os.path.basename(os.path.normpath(source))}/{name}": run
+                 for name, run in found.items()})
+  os.makedirs(workdir, exist_ok=True)
+  lines = ["# Figure 1 — Zhang et al. (ICLR 2017), from several runs", "",
+           "Drawn by `python -m rethinking_jax.report --workdir=" + workdir + " --sources="
+           + ",".join(sources) + "` from:", "",
+           *[f"- `{source}` ([its report]({os.path.relpath(source, workdir)}/report.md))"
+             for source in sources], "", *section(workdir, runs)[2:]]
+  path = os.path.join(workdir, "report.md")
+  files.write_text(path, "\n".join(lines) + "\n")
+  return path
 
 
 STUDY = Study(name="figure1", title="Figure 1", seed_offset=100, runs=runs, section=section,
