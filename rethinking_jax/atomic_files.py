@@ -18,6 +18,15 @@ def _file_mode() -> int:
 
 _MODE = _file_mode()  # what open() would give: mkstemp's own files are private (0600)
 
+class WriteFailed(OSError):
+  """Writing `filename` failed (a full disk, a file-size limit); the file there before, if
+  any, is as it was: the temporary file is removed, never renamed over it."""
+
+  def __str__(self) -> str:
+    return (f"{self.strerror} writing {self.filename}; the file there before (if any) is "
+            "intact")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str, suffix: str = "") -> Iterator[str]:
   """A fresh temporary path beside `path`; renamed over `path` if the block succeeds, removed
@@ -30,9 +39,11 @@ def atomic_path(path: str, suffix: str = "") -> Iterator[str]:
   try:
     yield tmp
     os.replace(tmp, path)
-  except BaseException:
+  except BaseException as err:
     with contextlib.suppress(OSError):
       os.remove(tmp)
+    if isinstance(err, OSError) and err.errno and not isinstance(err, WriteFailed):
+      raise WriteFailed(err.errno, err.strerror or os.strerror(err.errno), path) from err
     raise
 
 

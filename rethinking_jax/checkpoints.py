@@ -10,8 +10,11 @@ member's seed and the epoch or step.
 
 from __future__ import annotations
 
+import errno
+import glob
 import json
 import os
+import re
 import shutil
 from typing import Any, NamedTuple
 
@@ -27,6 +30,25 @@ from rethinking_jax.engine import program
 from rethinking_jax.errors import UserError, require
 
 CHECKPOINT_DIR = "checkpoints"
+
+
+class SaveFailed(OSError):
+  """A background save failed (a full disk, a file-size limit, ...): the run stops at once,
+  its partial checkpoint removed, its last complete one kept. An OSError with the cause's
+  errno and the checkpoint folder, reported in one line like any disk fault."""
+
+
+# tensorstore names the operating system's error inside its own message.
+_OS_ERROR = re.compile(r"os_error_code='?(\d+)|\[Errno (\d+)\]")
+
+
+def _save_failed(err: BaseException, directory: str) -> SaveFailed:
+  """`err` (orbax's or tensorstore's exception of a failed save) as a SaveFailed."""
+  text = str(err)
+  found = _OS_ERROR.search(text)
+  code = (int(found.group(1) or found.group(2)) if found else
+          errno.ENOSPC if "No space left on device" in text else errno.EIO)
+  return SaveFailed(code, os.strerror(code), directory)
 
 
 def check_config(c) -> None:
@@ -214,9 +236,9 @@ class RunCheckpointer:
     """Saves `state` (a copy the caller will not donate) after `step` steps, with `meta` and
     its fingerprint."""
     meta = {**meta, "fingerprint": fingerprint(state), "state_format": STATE_FORMAT}
-    self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                     meta=ocp.args.JsonSave(meta)),
-                      force=True)
+    args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+    # orbax first waits for the previous save, and raises its failure here
+    self._finish(lambda: self.manager.save(step, args=args, force=True))
 
   def restore_latest(self, abstract_state):
     """(state, meta) of the newest checkpoint that restores; None when there is none.
@@ -273,9 +295,24 @@ class RunCheckpointer:
       state = upgrade_state(state, fmt)
     return state, meta
 
+  def check(self) -> None:
+    """Raises SaveFailed when the last background save failed, so that a run never trains
+    on without the checkpoint it believes it has."""
+    if not self.manager.is_saving_in_progress():
+      self._finish(self.manager.check_for_errors)
+
   def close(self) -> None:
-    self.manager.wait_until_finished()
+    self._finish(self.manager.wait_until_finished)
     self.manager.close()
+
+  def _finish(self, wait) -> None:
+    """Runs orbax's `wait`; a failed save becomes SaveFailed, its partial folder removed."""
+    try:
+      wait()
+    except Exception as err:  # noqa: BLE001 -- orbax raises the save's own exception types
+      for partial in glob.glob(os.path.join(self.directory, "*.orbax-checkpoint-tmp*")):
+        shutil.rmtree(partial, ignore_errors=True)
+      raise _save_failed(err, self.directory) from err
 
 
 def restore_member(workdir: str, member: int, step: int | None = None) -> dict:

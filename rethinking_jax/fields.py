@@ -3,6 +3,8 @@ with the one-line error of a user mistake: one reading for the validation and th
 
 from __future__ import annotations
 
+import math
+
 from rethinking_jax.errors import UserError
 
 
@@ -22,6 +24,9 @@ def numbers(field: str, text, kind=float, minimum=None, strict=True) -> list:
     except ValueError:
       raise UserError(f"{field}: {item!r} is not a{'n integer' if kind is int else ' number'} "
                       f"(expected comma-separated values, e.g. {field}=1,2)") from None
+    if not math.isfinite(value):
+      raise UserError(f"{field}: {item!r} is not a finite number (expected comma-separated "
+                      f"values, e.g. {field}=1,2)")
     if minimum is not None and (value <= minimum if strict else value < minimum):
       raise UserError(f"{field}: {value} must be {'>' if strict else '>='} {minimum}")
     values.append(value)

@@ -18,7 +18,7 @@ from ml_collections import config_flags
 from rethinking_jax.errors import UserError
 
 # Exit status: 0 the run finished (its summary says what each member did); 2 a user mistake or
-# a predictable fault (one line, nothing written); 3 stopped by SIGTERM/SIGINT with a
+# a predictable fault (one line, nothing written); 3 stopped by SIGTERM/SIGINT/SIGHUP with a
 # checkpoint (rerun the command to resume); 4 the run finished but every member diverged.
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 3
@@ -82,7 +82,7 @@ usage: rethinking-jax --config=CONFIG.py[:ARG] --workdir=DIR [--config.FIELD=VAL
                           (its docstring) and every field with its value
 
 Exit status: 0 done; 2 a user mistake or a predictable fault (one line, nothing written);
-3 stopped by SIGTERM/SIGINT with a checkpoint (rerun to resume); 4 every member diverged.
+3 stopped by SIGTERM/SIGINT/SIGHUP with a checkpoint (rerun to resume); 4 every member diverged.
 Every field and its default: rethinking_jax/base_config.py. Examples: README.md."""
 
 
@@ -103,8 +103,7 @@ def _help(argv) -> None:
   named = _config_file(argv)
   if named:
     path, arg = named
-    if not os.path.isfile(path):
-      _fail(f"config: {path} does not exist (--config=PATH[:ARG] names a config file)")
+    _check_config_path(path)
     try:
       module = runpy.run_path(path)
       config = module["get_config"](arg or None)
@@ -126,29 +125,51 @@ def parse_flags(argv):
   if any(a in _HELP_FLAGS for a in argv[1:]):
     _help(argv)
   named = _config_file(argv)
-  if named and not os.path.isfile(named[0]):
-    _fail(f"config: {named[0]} does not exist (--config=PATH[:ARG] names a config file, "
-          "e.g. configs/quickstart.py)")
+  if named:
+    _check_config_path(named[0])
   try:
     return flags.FLAGS(argv)
-  except (KeyError, AttributeError) as err:  # --config.FIELD the config does not have
-    # ml_collections' message: "'name'\nDid you mean ...?" (escaped once more by KeyError).
-    found = re.search(r"[\w.]+", str(err.args[0] if err.args else "?"))
-    field = found.group(0) if found else "?"
-    paths = [a[len("--config."):].split("=")[0] for a in argv if a.startswith("--config.")]
-    nested = [path for path in paths if "." in path and path.rsplit(".", 1)[1] == field]
-    if nested:  # --config.runs.NAME.FIELD: the run has no such field
-      _fail(f"config: unknown field {nested[0]!r} (that run does not set {field}; a "
-            f"command-line --config.{field} applies to the runs that do not)")
-    fields = _config_fields(argv)
-    close = difflib.get_close_matches(field, fields, n=3)
-    hint = (f"did you mean {' or '.join(close)}? " if close else "") + (
-        "every field and its default: configs/default.py (rethinking_jax/base_config.py)")
-    _fail(f"config: unknown field {field!r}; {hint}")
+  except AttributeError as err:
+    if "get_config" in str(err):  # config_flags found no get_config in the file
+      _fail(f"config: {named[0] if named else 'the file'} defines no get_config(); a config "
+            "file defines get_config(arg=None) returning an ml_collections.ConfigDict (e.g. "
+            "configs/quickstart.py)")
+    _unknown_field(argv, err)
+  except KeyError as err:  # --config.FIELD the config does not have
+    _unknown_field(argv, err)
   except flags.Error as err:
     _fail(_one_line(err) or type(err).__name__)
   except Exception as err:  # noqa: BLE001 -- a config file that does not load: one line
     _fail(f"config: {_one_line(err)}")
+
+
+def _check_config_path(path: str) -> None:
+  """--config names a file: one line for a folder (naming its configs) or a missing path."""
+  if os.path.isdir(path):
+    configs = sorted(n for n in os.listdir(path) if n.endswith(".py") and "def get_config"
+                     in open(os.path.join(path, n), errors="replace").read())
+    _fail(f"config: {path} is a folder; allowed: a config file"
+          + (f" in it: {', '.join(configs)}" if configs else ", e.g. configs/quickstart.py"))
+  if not os.path.isfile(path):
+    _fail(f"config: {path} does not exist (--config=PATH[:ARG] names a config file, e.g. "
+          "configs/quickstart.py)")
+
+
+def _unknown_field(argv, err: Exception) -> None:
+  """The one line for --config.FIELD that the config does not have."""
+  # ml_collections' message: "'name'\nDid you mean ...?" (escaped once more by KeyError).
+  found = re.search(r"[\w.]+", str(err.args[0] if err.args else "?"))
+  field = found.group(0) if found else "?"
+  paths = [a[len("--config."):].split("=")[0] for a in argv if a.startswith("--config.")]
+  nested = [path for path in paths if "." in path and path.rsplit(".", 1)[1] == field]
+  if nested:  # --config.runs.NAME.FIELD: the run has no such field
+    _fail(f"config: unknown field {nested[0]!r} (that run does not set {field}; a "
+          f"command-line --config.{field} applies to the runs that do not)")
+  fields = _config_fields(argv)
+  close = difflib.get_close_matches(field, fields, n=3)
+  hint = (f"did you mean {' or '.join(close)}? " if close else "") + (
+      "every field and its default: configs/default.py (rethinking_jax/base_config.py)")
+  _fail(f"config: unknown field {field!r}; {hint}")
 
 
 def _config_fields(argv) -> list[str]:
@@ -178,6 +199,24 @@ def _load_config():
     _fail(str(err))
   except Exception as err:  # noqa: BLE001 -- any failure to load the user's config file
     _fail(f"config: {_one_line(err)}")
+
+
+def _check_platforms() -> None:
+  """JAX_PLATFORMS naming a platform this machine lacks: one line, not jax's traceback
+  (which names 'rocm' when 'gpu' finds no CUDA)."""
+  asked = os.environ.get("JAX_PLATFORMS")
+  if not asked:
+    return
+  import jax
+
+  try:
+    jax.devices()
+  except RuntimeError as err:
+    known = re.search(r"known backends: \[([^\]]*)\]", str(err))
+    here = f" (this jax has: {known.group(1)})" if known else ""
+    _fail(f"JAX_PLATFORMS: {asked!r} is not available on this machine{here}; allowed: cpu, "
+          "or unset JAX_PLATFORMS (jax picks the best platform it finds; a GPU needs "
+          "jax[cuda12])")
 
 
 def _quiet_libraries(record) -> bool:
@@ -210,7 +249,22 @@ def _quiet_hooks() -> None:
                                            else unraisablehook(unraisable))
 
 
+EXIT_CTRL_C = 130  # the shell's code for a process ended by SIGINT
+
+
 def main(argv):
+  """The command; Ctrl-C before training began (SIGINT's handler is installed only then:
+  train._StopSignals) is one line and 130, not a traceback from wherever it landed."""
+  try:
+    _main(argv)
+  except KeyboardInterrupt:
+    print("interrupted: Ctrl-C before training began; the workdir holds no new checkpoint "
+          "(its previous ones, if any, are intact): rerun the same command to start",
+          file=sys.stderr, flush=True)
+    sys.exit(EXIT_CTRL_C)
+
+
+def _main(argv):
   if len(argv) > 1:
     _fail(f"unexpected arguments: {' '.join(argv[1:])}")
   config = _load_config()
@@ -228,6 +282,7 @@ def main(argv):
     # Arguments from the environment (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES,
     # JAX_PROCESS_ID) or detected on TPU pods, SLURM and Open MPI.
     jax.distributed.initialize()
+  _check_platforms()
   logging.set_verbosity(logging.INFO)
   logging.get_absl_handler().addFilter(_quiet_libraries)
   _quiet_hooks()
@@ -239,15 +294,26 @@ def main(argv):
   except OSError as err:
     if err.errno not in _DISK_FAULTS:
       raise
-    _fail_now(f"disk: {_DISK_FAULTS[err.errno]} writing {err.filename or 'the outputs'}; the "
-              "run's last checkpoint is intact: free space (or fix permissions) and rerun to "
-              "resume")
+    _fail_now(f"disk: {_DISK_FAULTS[err.errno]}{_file_size_limit(err.errno)} writing "
+              f"{err.filename or 'the outputs'}; the run stopped there, its last complete "
+              "checkpoint (if any) intact: free space (or fix permissions or the limit) and "
+              "rerun to resume")
   except Exception as err:
     # orbax and tensorstore report a full disk inside their own exception types.
     if "No space left on device" not in str(err):
       raise
     _fail_now("disk: no space left on the device while saving; the run's last complete "
               "checkpoint is intact: free space and rerun to resume")
+
+
+def _file_size_limit(code: int) -> str:
+  """For EFBIG: the process's file-size limit (`ulimit -f`), which is what was exceeded."""
+  import resource
+
+  limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+  if code != errno.EFBIG or limit == resource.RLIM_INFINITY:
+    return ""
+  return f" (this process may write files of at most {limit:,} bytes: ulimit -f)"
 
 
 def _fail_now(message: str) -> None:

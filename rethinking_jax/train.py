@@ -33,11 +33,11 @@ def _copy(state):
 
 
 class Interrupted(Exception):
-  """The run stopped on SIGTERM/SIGINT after saving a checkpoint; rerun to resume."""
+  """The run stopped on SIGTERM/SIGINT/SIGHUP after saving a checkpoint; rerun to resume."""
 
 
 class _StopSignals:
-  """Turns SIGTERM/SIGINT into a request to stop at the next evaluation point.
+  """Turns SIGTERM/SIGINT/SIGHUP into a request to stop at the next evaluation point.
 
   A second Ctrl-C stops the process at once, even inside a long compiled chunk (Python runs
   signal handlers only between bytecodes, so it goes back to the operating system's default
@@ -50,7 +50,8 @@ class _StopSignals:
     self._wait = wait  # () -> where and when the run will stop (loop.Pace.wait)
 
   def __enter__(self):
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    # SIGHUP: the terminal closed or the ssh session dropped; a run outlives it as on SIGTERM.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
       try:
         self._previous[sig] = signal.signal(sig, self._handle)
       except ValueError:  # not the main thread: no signal handling
@@ -177,6 +178,7 @@ def _train_in(config, workdir: str, run: assemble.Run, writes_outputs: bool) -> 
 
     def after_eval(state, progress):
       nonlocal last_saved
+      checkpointer.check()  # the previous save, finished in the background, succeeded
       due = save_every > 0 and progress.step - last_saved >= save_every
       stop = sharding.any_process(signals.received is not None)  # every host stops together
       if due or progress.done or stop:

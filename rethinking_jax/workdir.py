@@ -23,6 +23,7 @@ def check_writable(workdir: str, dirs: tuple[str, ...] = ()) -> None:
   """One line, before any work, when `workdir` cannot hold a run's outputs; `dirs`: entries
   the run keeps as folders (its checkpoints), which must not be files."""
   path = os.path.abspath(workdir)
+  _check_name_lengths(workdir, path)
   if os.path.islink(path) and not os.path.exists(path):
     raise UserError(f"workdir: {workdir} is a symbolic link to {os.readlink(path)}, which "
                     "does not exist; allowed: a directory (new or a previous run's)")
@@ -46,6 +47,26 @@ def check_writable(workdir: str, dirs: tuple[str, ...] = ()) -> None:
   if not os.access(parent, os.W_OK | os.X_OK):
     raise UserError(f"workdir: {workdir} cannot be created: {parent} is not writable by this "
                     "user")
+
+
+def _check_name_lengths(workdir: str, path: str) -> None:
+  """A folder name or path longer than the file system allows fails in os.makedirs with a
+  traceback; say which limit, before any work."""
+  existing = path
+  while not os.path.isdir(existing):
+    existing = os.path.dirname(existing)
+  try:
+    name_max = os.pathconf(existing, "PC_NAME_MAX")
+    path_max = os.pathconf(existing, "PC_PATH_MAX")
+  except (OSError, ValueError):
+    name_max, path_max = 255, 4096
+  for name in path.split(os.sep):
+    if len(os.fsencode(name)) > name_max:
+      raise UserError(f"workdir: the folder name {name[:40]}... is {len(os.fsencode(name))} "
+                      f"bytes; allowed: names of at most {name_max} bytes on this file system")
+  if len(os.fsencode(path)) >= path_max:
+    raise UserError(f"workdir: its path is {len(os.fsencode(path))} bytes; allowed: paths "
+                    f"shorter than {path_max} bytes on this file system")
 
 
 @contextlib.contextmanager

@@ -147,6 +147,20 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, uninterrupted):
   assert_same_run(outputs(tmp_path), uninterrupted)
 
 
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_a_closed_terminal_stops_a_run_as_sigterm_does(sig):
+  """SIGHUP (a closed terminal, a dropped ssh session) must not kill the run without its
+  checkpoint: the handler takes it as SIGTERM (a subprocess: unhandled, it would end pytest)."""
+  code = ("import os, signal, time\nfrom rethinking_jax import train\n"
+          "with train._StopSignals() as stop:\n"
+          f"  os.kill(os.getpid(), signal.{sig})\n  time.sleep(0.1)\n"
+          "print('received', stop.received)\n")
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                        timeout=120)
+  assert proc.returncode == 0 and f"received {sig}" in proc.stdout, proc.stderr[-2000:]
+  assert f"{sig}: stopping at the next evaluation point" in proc.stderr
+
+
 def small(**overrides):
   return tiny_config(**{"num_epochs": 8, "checkpoint_every_epochs": 2, "checkpoints_to_keep": 3,
                         "randomizations": "random_labels,true_labels", **overrides})

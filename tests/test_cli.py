@@ -117,6 +117,8 @@ BAD = {
     "--config.batch_size=5000": "batch_size: 5000 is larger than the training set",
     "--config.learning_rate=-0.1": "learning_rate: -0.1 must be > 0",
     "--config.learning_rates=0.1,0": "learning_rates: 0.0 must be > 0",
+    "--config.learning_rate=inf": "learning_rate: inf is not a finite number",
+    "--config.weight_decays=0,-inf": "weight_decays: '-inf' is not a finite number",
     "--config.no_such_field=1": "config: unknown field 'no_such_field'; every field and its "
                                "default: configs/default.py",
     "--config.batch_size=abc": "config.batch_size",
@@ -129,8 +131,9 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
     procs[flag] = (tmp_path / flag.strip("-").replace("=", "_").replace(",", "_"))
   running = {flag: cli("--config=configs/quickstart.py", f"--workdir={workdir}", flag)
              for flag, workdir in procs.items()}
+  long_name = cli("--config=configs/quickstart.py", f"--workdir={tmp_path / ('w' * 300)}")
   missing = cli("--config=configs/no_such_config.py", f"--workdir={tmp_path / 'missing'}")
-  for flag, proc in [*running.items(), ("missing config", missing)]:
+  for flag, proc in [*running.items(), ("missing config", missing), ("long name", long_name)]:
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2, (flag, err[-2000:])
     lines = err.strip().splitlines()
@@ -139,6 +142,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
     if flag in BAD:
       assert BAD[flag] in lines[0], (flag, lines[0])
       assert not procs[flag].exists(), flag
+    if flag == "long name":
+      assert "workdir: the folder name wwww" in lines[0] and "at most 255 bytes" in lines[0]
   assert not (tmp_path / "missing").exists()
 
 

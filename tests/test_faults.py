@@ -6,6 +6,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,6 +35,14 @@ TIMING = {"wall_time", "train_seconds", "eval_seconds", "compile_seconds", "wall
 def cli(*args, **kwargs):
   return subprocess.run([*CLI, *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
                         **kwargs)
+
+
+def with_file_size_limit(limit_bytes: int, command: list) -> list:
+  """`command` under RLIMIT_FSIZE (`ulimit -f`), set by a fresh interpreter that then execs
+  it: no preexec_fn, which forks this multithreaded (JAX) process."""
+  setup = ("import os, resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, "
+           f"({limit_bytes}, {limit_bytes})); os.execv(sys.argv[1], sys.argv[1:])")
+  return [sys.executable, "-c", setup, *command]
 
 
 def snapshot(path) -> dict:
@@ -249,6 +258,35 @@ def write_folder(root, classes=("cat", "dog"), per_class=3, size=4):
             root / split / c / f"{i}.png")
 
 
+def test_ctrl_c_while_the_images_are_read_is_one_line_and_130(tmp_path):
+  """Before training SIGINT is Python's KeyboardInterrupt, landing wherever the run is (here
+  in the first image read: an image that is a FIFO blocks until the signal comes)."""
+  write_folder(tmp_path / "images")
+  fifo = tmp_path / "images" / "train" / "cat" / "0.png"
+  fifo.unlink()
+  os.mkfifo(fifo)
+  proc = subprocess.Popen([*CLI, *QUICK, "--config.dataset=image_folder",
+                           f"--config.data_dir={tmp_path / 'images'}",
+                           f"--workdir={tmp_path / 'run'}"], cwd=ROOT, stderr=subprocess.PIPE,
+                          text=True, env={**os.environ, "RETHINKING_JAX_CACHE": str(tmp_path)})
+  deadline = time.time() + 120
+  while True:  # the run opens the FIFO to read it (the source's hash: its first read)
+    try:
+      writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+      break
+    except OSError:  # ENXIO: no reader yet
+      assert time.time() < deadline and proc.poll() is None, proc.stderr.read()[-2000:]
+      time.sleep(0.05)
+  time.sleep(0.3)  # reading, blocked: nothing is written to the FIFO
+  proc.send_signal(signal.SIGINT)
+  rest = proc.stderr.read()
+  os.close(writer)
+  assert proc.wait(timeout=60) == 130, rest[-2000:]
+  assert rest.strip().splitlines()[-1].startswith("interrupted: Ctrl-C before training began")
+  assert "Traceback" not in rest and "KeyboardInterrupt" not in rest
+  assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 FILL_CACHE = textwrap.dedent("""
     import sys
     from rethinking_jax.data import image_folder
@@ -422,6 +460,46 @@ def test_a_full_disk_is_one_line(tmp_path):
   assert "disk: no space left on the device" in one_line_error(proc)
 
 
+def test_a_file_size_limit_during_a_save_stops_the_run_in_one_line(tmp_path):
+  """`ulimit -f`: tensorstore's write fails inside orbax's background save; the run stops at
+  the next save (not trained on without a checkpoint), names the limit, leaves no partial
+  checkpoint folder."""
+  proc = subprocess.run(with_file_size_limit(200 * 1024, [
+      *CLI, *QUICK, "--config.num_epochs=20", "--config.checkpoint_every_epochs=2",
+      f"--workdir={tmp_path}"]), cwd=ROOT, capture_output=True, text=True, timeout=300)
+  line = one_line_error(proc)
+  assert "disk: file size limit exceeded (this process may write files of at most 204,800 " \
+      "bytes: ulimit -f)" in line, line
+  assert os.listdir(tmp_path / "checkpoints") == []  # the partial one removed
+  assert not (tmp_path / "summary.json").exists()
+
+
+def test_a_platform_the_machine_lacks_is_one_line(tmp_path):
+  import jax
+
+  if any(d.platform == "gpu" for d in jax.devices()):
+    pytest.skip("this machine has a GPU")
+  proc = cli(*QUICK, f"--workdir={tmp_path / 'run'}", env={**os.environ, "JAX_PLATFORMS": "gpu"})
+  assert "error: JAX_PLATFORMS: 'gpu' is not available on this machine" in one_line_error(proc)
+  assert not (tmp_path / "run").exists()
+
+
+def test_a_report_that_cannot_be_written_names_the_file_and_keeps_the_old_one(tmp_path):
+  """A re-render under a 10 KB file-size limit: the first figure fails to write."""
+  import shutil
+
+  workdir = tmp_path / "run"
+  shutil.copytree(os.path.join(ROOT, "results", "figure1a_mlp_1x512"), workdir)
+  before = snapshot(workdir)
+  proc = subprocess.run(with_file_size_limit(10 * 1024, [
+      sys.executable, "-m", "rethinking_jax.report", f"--workdir={workdir}"]), cwd=ROOT,
+      capture_output=True, text=True, timeout=300)
+  line = one_line_error(proc)
+  assert re.search(rf"File too large writing {workdir}/\S+; the file there before \(if any\) "
+                   "is intact", line), line
+  assert snapshot(workdir) == before  # nothing replaced, no temporary file left
+
+
 def test_a_config_file_with_a_syntax_error_is_one_line(tmp_path):
   (tmp_path / "bad.py").write_text("def get_config(:\n  pass\n")
   line = one_line_error(cli(f"--config={tmp_path / 'bad.py'}", f"--workdir={tmp_path}/run"))
@@ -472,8 +550,19 @@ def test_stray_files_and_empty_class_folders_are_named(tmp_path, caplog):
 
 
 def test_asking_for_more_examples_than_exist_is_an_error():
-  with pytest.raises(UserError, match="num_train: 999999 is more than the 1,437 examples"):
+  with pytest.raises(UserError, match=r"num_train \(the config argument subset=N sets it\): "
+                     "999999 is more than the 1,437 examples"):
     assemble.prepare(tiny_config(dataset="digits", num_train=999999))
+
+
+def test_a_config_path_that_is_no_config_file_says_what_it_is(tmp_path):
+  (tmp_path / "no_get_config.py").write_text("x = 1\n")
+  line = one_line_error(cli(f"--config={tmp_path / 'no_get_config.py'}",
+                            f"--workdir={tmp_path}/run"))
+  assert "no_get_config.py defines no get_config()" in line, line
+  line = one_line_error(cli("--config=configs", f"--workdir={tmp_path}/run"))
+  assert "config: configs is a folder; allowed: a config file in it: figure1.py," in line, line
+  assert "common.py" not in line
 
 
 def test_rerunning_a_finished_run_keeps_its_compile_time(tmp_path):

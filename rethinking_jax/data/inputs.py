@@ -70,7 +70,8 @@ def check_subset(config, dataset) -> None:
   for field, asked, have in (("num_train", config.num_train, dataset.num_train),
                              ("num_test", config.num_test, dataset.num_test)):
     if asked > have:
-      raise UserError(f"{field}: {asked} is more than the {have:,} examples of "
+      origin = " (the config argument subset=N sets it)" if field == "num_train" else ""
+      raise UserError(f"{field}{origin}: {asked} is more than the {have:,} examples of "
                       f"{dataset.name}; allowed: 0 (all) or 1..{have}")
 
 

@@ -15,6 +15,7 @@ declared dependency, and without it the cache is unbounded rather than off).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 from absl import logging
@@ -49,6 +50,11 @@ def enable() -> Path | None:
     return None
   import jax
 
+  # A program the cache cannot store (a full disk, a file-size limit) or read back (an entry
+  # such a fault truncated) is only compiled again: JAX warns once per program with a path;
+  # the run's own error, if any, follows.
+  warnings.filterwarnings("ignore", message="Error (reading|writing) persistent compilation "
+                          "cache")
   jax.config.update("jax_compilation_cache_dir", str(path))
   jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
   try:
