@@ -1,7 +1,8 @@
 """The scientific properties of a run, each tested directly through the real training path
 (assemble.prepare, the compiled step), so that breaking one names what broke: the optimizer's
 update, the Gaussian inputs' statistics, per-image whitening, clean test labels, labels fixed
-across epochs, and the fooling confidence being the target class's."""
+across epochs, the fooling confidence being the target class's, and evaluation on center crops
+with the running batch-norm statistics."""
 
 import flax.linen as nn
 import jax
@@ -202,3 +203,49 @@ def test_the_fooling_confidence_is_the_target_classs():
   probs = np.asarray(jax.nn.softmax(logits(jnp.asarray(images))))
   np.testing.assert_allclose(confidence[-1], probs[np.arange(5), np.arange(5)], rtol=1e-5)
   assert not np.allclose(confidence[-1], probs.max(1))  # 3 small steps: not yet the argmax
+
+
+def _fitted(**overrides):
+  """(spec, one member's arrays, labels, data, its state) after a short real run."""
+  run = assemble.prepare(tiny_config(member_strategy="sequential", **overrides))
+  result = run.fit()
+  return (run.programs.spec, _member(run.members), _member(run.inputs.labels),
+          run.inputs.data, _member(result.state))
+
+
+def _mean_loss(spec, variables, x, y, **apply):
+  logits = spec.model.apply(variables, x, **apply)
+  logits = logits[0] if isinstance(logits, tuple) else logits  # (logits, updates) if mutable
+  return float(jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y)))
+
+
+@pytest.mark.parametrize("transform", ["random_crop", "augment"])
+def test_evaluation_sees_the_center_crop_of_each_image(transform):
+  """Table 1's crop rows measure their 100% training accuracy on center crops: a crop
+  member's evaluation (the compiled eval program) equals a forward pass on the center crops
+  of the same images, and a pass on random crops would differ."""
+  spec, member, labels, data, state = _fitted(synthetic_shape=(12, 12, 3), crop_size=8,
+                                              train_transform=transform)
+  evaluated = float(program.evaluate(spec, state, member, labels, data)[0])  # train_loss
+  unit = preprocess.to_unit(data.train_images)
+  center = preprocess.whiten(preprocess.center_crop(unit, 8))
+  variables = {"params": state.params}
+  assert evaluated == pytest.approx(_mean_loss(spec, variables, center, labels.train),
+                                    rel=1e-5)
+  random = preprocess.whiten(preprocess.random_crop(jax.random.key(1), unit, 8))
+  assert abs(_mean_loss(spec, variables, random, labels.train) - evaluated) > 1e-3 * evaluated
+
+
+def test_evaluation_uses_the_running_batch_norm_statistics():
+  """Every convergence step of a batch-norm model is an eval-mode accuracy: after a few steps
+  the evaluation equals a forward pass on the stored running statistics, and differs from
+  one on the batch's own statistics (train mode)."""
+  spec, member, labels, data, state = _fitted(model="inception_small", learning_rate=0.01)
+  assert state.batch_stats  # a batch-norm model
+  evaluated = float(program.evaluate(spec, state, member, labels, data)[0])
+  x = preprocess.whiten(preprocess.to_unit(data.train_images))  # 8x8: no crop
+  variables = {"params": state.params, "batch_stats": state.batch_stats}
+  assert evaluated == pytest.approx(_mean_loss(spec, variables, x, labels.train), rel=1e-5)
+  batch_mode = _mean_loss(spec, variables, x, labels.train, train=True,
+                          mutable=["batch_stats"])
+  assert abs(batch_mode - evaluated) > 1e-3 * evaluated
