@@ -13,7 +13,7 @@
 #                                         # or table3_features (its random-feature rows only),
 #                                         # figure1a_mlp, figure1a_alexnet, figure1bc_alexnet,
 #                                         # figure1a_inception, alexnet_subsets,
-#                                         # table1_alexnet, table4_alexnet, fooling (not in
+#                                         # table1_alexnet, table4_alexnet, fooling, theorem1 (not in
 #                                         # "all")
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -174,9 +174,12 @@ for part in ${PARTS//,/ }; do
     rademacher)  # random +-1 labels; evaluated every 2 epochs (the estimate along training)
       timed "$PY" -m rethinking_jax.main --config=configs/rademacher.py:seeds=3 \
         --workdir=results/rademacher "${COMMON[@]}" --config.eval_every_epochs=2 ;;
+    theorem1)  # Theorem 1's depth-2 construction on 10,000 CIFAR-shaped points (no data read)
+      timed "$PY" -m rethinking_jax.main --config=configs/theorem1.py \
+        --workdir=results/theorem1 ;;
     *) echo "error: part $part: allowed table1, figure1, figure1a_mlp, figure1a_alexnet," \
          "figure1a_inception, figure1bc_alexnet, alexnet_subsets, table1_alexnet, table4_alexnet, fooling, measures, table3," \
-         "table3_features, rademacher" >&2
+         "table3_features, rademacher, theorem1" >&2
        exit 2 ;;
   esac
 done
