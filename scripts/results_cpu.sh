@@ -82,11 +82,18 @@ for part in ${PARTS//,/ }; do
       # 300 steps on 2,000 images (2026-12-04); with 0.99 (~100 steps) 57% at step 135. The
       # report lists it. (SUBSET=2000 CAP=5 SEEDS=100 WORKDIR=results/figure1a_inception_small
       # gives the committed 2,000-image run's commands.)
+      # Across sessions (each on a fresh machine): a sub-run with a summary.json finished and
+      # is skipped; one that a session stopped (SIGTERM: it saves a checkpoint) resumes with
+      # RESUME=1 from the checkpoint that session committed (`git add -f` of its newest
+      # checkpoints/STEP, ~13 MB), the part's only committed checkpoint.
       n=${SUBSET:-10000}
       workdir=${WORKDIR:-results/figure1a_inception_small_n$n}
       first=1
       for seed in ${SEEDS:-100 101}; do
         for kind in ${KINDS:-true_labels random_labels shuffled_pixels random_pixels gaussian}; do
+          if [[ -f "$workdir/a_inception_small_${kind}_seed$seed/summary.json" ]]; then
+            echo "= done before: $workdir/a_inception_small_${kind}_seed$seed"; continue
+          fi
           extra=(); [[ $first = 1 ]] || extra=(--config.restart=False)  # the later ones join
           CAP=${CAP:-30} on_subset \
             "configs/figure1.py:a_inception_small_${kind}_seed$seed,per_member,seeds=2" \

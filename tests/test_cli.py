@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = [sys.executable, "-m", "rethinking_jax.main"]
 RECORD_KEYS = {"step", "epoch", "member", "label", "train_loss", "train_acc", "train_top5",
                "test_loss", "test_acc", "test_top5", "train_acc_clean", "train_acc_corrupted",
-               "train_examples", "learning_rate", "wall_time"}
+               "train_examples", "minibatch_loss", "learning_rate", "wall_time"}
 MEMBER_KEYS = {"member", "label", "randomization", "corruption_p", "seed", "learning_rate",
                "weight_decay", "train_loss", "train_acc", "train_top5", "test_loss", "test_acc",
                "test_top5",

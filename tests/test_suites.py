@@ -154,12 +154,17 @@ def test_figure_reports_from_a_fixture_workdir(tmp_path):
 
 
 def test_the_convergence_threshold_is_the_highest_accuracy_every_member_reached():
-  """Rounded down to 0.1%, at fully measured points only; 100% when all memorized."""
-  def run(*accs, partial=None):
+  """Rounded down to 0.1%, at fully measured points only, within the first 3/4 of the steps
+  (a crossing at the cap measures the cap); 100% when all memorized."""
+  def run(*accs, partial=None, late=None):
     metrics = [{"member": m, "step": 10, "train_acc": a, "train_examples": 100}
                for m, a in enumerate(accs)]
+    metrics += [{"member": m, "step": 40, "train_acc": a, "train_examples": 100}
+                for m, a in enumerate(accs)]  # the cap: step 40
     if partial is not None:  # a cheap point over part of the split does not count
-      metrics.append({"member": 0, "step": 20, "train_acc": partial, "train_examples": 7})
+      metrics.append({"member": 0, "step": 11, "train_acc": partial, "train_examples": 7})
+    if late is not None:  # member 0 gets there only at the cap
+      metrics.append({"member": 0, "step": 40, "train_acc": late, "train_examples": 100})
     return {"metrics": metrics, "summary": {"members": [{"member": m} for m in
                                                          range(len(accs))]}}
 
@@ -167,6 +172,9 @@ def test_the_convergence_threshold_is_the_highest_accuracy_every_member_reached(
   assert convergence.common_threshold(run(0.98765, 0.9991, partial=1.0)) == 0.987
   assert convergence.common_threshold(run(1.0, 1.0)) == 1.0
   assert convergence.common_threshold(run(0.9, 1.0)) == 0.9
+  assert convergence.common_threshold(run(0.9, 1.0, late=0.995)) == 0.9  # not 0.995
+  assert convergence.common_threshold(run(0.9, 1.0, late=0.995), before_cap=1.0) == 0.995
+  assert convergence.common_threshold(run(0.9, 1.0, late=1.0)) == 1.0  # all memorized
 
 
 def test_figure1_finds_its_runs_by_their_declared_panel_not_their_name(tmp_path):

@@ -28,19 +28,32 @@ def steps_to_reach(metrics, threshold) -> dict:
   return out
 
 
-def common_threshold(run) -> float:
+# Below 100%, a threshold counts only where every member crossed it within this share of the
+# run's steps: a member that crosses it at the cap measures the cap, not its speed (MLP 1x512's
+# Figure 1b at 98.2%, reached by its p = 1 members at 29,965 of 31,200 steps, gave 3.03x;
+# at 95% 2.27x).
+BEFORE_CAP = 0.75
+
+
+def common_threshold(run, before_cap: float = BEFORE_CAP) -> float:
   """1.0 when every member memorized, else the highest train accuracy every member reached
-  at a fully measured point, rounded down to 0.1% (members of a sub-run still on the way do
-  not count: they are shown as unfinished)."""
+  at a fully measured point within the first `before_cap` of the run's steps, rounded down
+  to 0.1% (members of a sub-run still on the way do not count: they are shown as
+  unfinished)."""
   members = {m["member"] for m in run["summary"]["members"] if not m.get("unfinished")}
-  best = {}
-  for r in fully_measured(run["metrics"]):
-    if r["member"] in members and r["train_acc"] is not None:
-      best[r["member"]] = max(best.get(r["member"], 0.0), r["train_acc"])
-  if not best or set(best) < members:
+  measured = [r for r in fully_measured(run["metrics"])
+              if r["member"] in members and r["train_acc"] is not None]
+  memorized = {r["member"] for r in measured if r["train_acc"] >= 1.0}
+  if not measured or memorized >= members:
     return 1.0
-  lowest = min(best.values())
-  return 1.0 if lowest >= 1.0 else math.floor(lowest * 1000 + 1e-9) / 1000
+  last = max(r["step"] for r in measured)
+  best = {}
+  for r in measured:
+    if r["step"] <= before_cap * last:
+      best[r["member"]] = max(best.get(r["member"], 0.0), r["train_acc"])
+  if set(best) < members:
+    return 1.0
+  return math.floor(min(best.values()) * 1000 + 1e-9) / 1000
 
 
 def by_member(metrics):
@@ -62,10 +75,13 @@ def notes(name, run, threshold, interval, base_steps) -> list[str]:
   """What the convergence numbers of a run mean, said where they deviate from the paper."""
   out = []
   if threshold < 1.0:
+    at_all = common_threshold(run, before_cap=1.0)
     out.append(f"**{name}: not every member reached 100% train accuracy** in "
                f"{run['summary']['run']['epochs']} epochs, so convergence is measured at the "
-               f"highest train accuracy all members reached ({100 * threshold:.1f}%, "
-               "rounded down to 0.1%), not at the paper's 100%")
+               f"highest train accuracy all members reached within the first "
+               f"{100 * BEFORE_CAP:.0f}% of the steps ({100 * threshold:.1f}%, rounded down to "
+               f"0.1%), not at the paper's 100%, so that no count is set by the cap (the "
+               f"highest all reached at all: {100 * at_all:.1f}%)")
   if base_steps:
     out.append(f"{name}: evaluated every {interval} steps, so a step count is at most "
                f"{interval} late and a ratio carries up to ±{200 * interval / base_steps:.1f}% "
