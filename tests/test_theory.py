@@ -2,6 +2,7 @@ import importlib
 import json
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -146,3 +147,37 @@ def test_the_blocked_factorization_and_solves_equal_the_dense_ones():
                              atol=1e-9)
   with pytest.raises(np.linalg.LinAlgError):
     kernels.blocked_cholesky(-k, block)
+
+
+def test_the_random_patch_features_follow_the_coates_ng_recipe():
+  """KeystoneML's RandomPatchCifar: whitened unit-norm patch filters; the symmetric rectifier
+  (an inverted image swaps each filter's positive and negative maps); 2x2 sum pooling (8
+  features per filter); features standardised on the training split."""
+  from rethinking_jax.theory import features
+
+  rng = np.random.default_rng(0)
+  train = rng.integers(0, 256, (60, 12, 12, 3), dtype=np.uint8)
+  test = rng.integers(0, 256, (10, 12, 12, 3), dtype=np.uint8)
+  filters, mean, zca = features.patch_filters(train, 200, size=4)
+  assert filters.shape == (48, 200)
+  np.testing.assert_allclose(np.linalg.norm(filters, axis=0), 1.0, rtol=1e-5)
+  # ZCA: the whitened sample's covariance has eigenvalues s / (s + eps) <= 1, the top ones ~1
+  eig = np.linalg.eigvalsh(np.cov(np.asarray(filters), rowvar=True))
+  assert eig.max() < 1.0
+  x = jnp.asarray(train[:4], jnp.float32)
+  zero = jnp.zeros_like(jnp.asarray(mean))
+  a = np.asarray(features.patch_responses(x, jnp.asarray(filters), zero, jnp.asarray(zca), 4))
+  b = np.asarray(features.patch_responses(255.0 - x, jnp.asarray(filters), zero,
+                                          jnp.asarray(zca), 4))
+  a, b = a.reshape(4, 4, 2, 200), b.reshape(4, 4, 2, 200)  # [image, quadrant, sign, filter]
+  np.testing.assert_allclose(a[:, :, 0], b[:, :, 1], rtol=1e-4, atol=1e-3)
+  assert (a > 0).mean() > 0.1  # not an all-zero rectifier
+  # sum pooling: the 9x9 positions of a 12x12 image with 4x4 patches, quadrants of 5 and 4
+  p = np.asarray(features._contrast_normalised(features._patches(x[:1], 4)))[0]  # [9, 9, 48]
+  y = p @ (np.asarray(zca) @ filters[:, :1])
+  np.testing.assert_allclose(a[0, 3, 0, 0], np.maximum(y[5:, 5:] - 0.25, 0).sum(), rtol=1e-4)
+  f_train, f_test = features.random_patch_features(train, test, 200, size=4)
+  assert f_train.shape == (60, 1600) and f_test.shape == (10, 1600)
+  live = f_train.std(axis=0) > 0.5
+  np.testing.assert_allclose(f_train.mean(axis=0), 0.0, atol=1e-4)
+  np.testing.assert_allclose(f_train.std(axis=0)[live], 1.0, rtol=1e-3)

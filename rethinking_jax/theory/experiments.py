@@ -17,7 +17,10 @@ from rethinking_jax.reports import files
 from rethinking_jax.theory import expressivity, features, kernels, min_norm_sgd
 
 EXPERIMENTS = ("theorem1", "table3", "min_norm_sgd")
-FEATURES = ("raw", "whitened", "gabor", "random_conv")
+# random_conv: Gaussian filters on whitened images (this project's first reading of "a random
+# convolutional neural net"); random_patches: the Coates-Ng recipe of KeystoneML's
+# RandomPatchCifar (features.random_patch_features), computed for both splits at once.
+FEATURES = ("raw", "whitened", "gabor", "random_conv", "random_patches")
 
 
 def _write(workdir, summary, lines):
@@ -115,8 +118,13 @@ def table3(config, workdir: str) -> dict:
         row_config["num_filters"] = row.num_filters
       row_config = type(config)(row_config)
       featurized.clear()  # one feature set in memory at a time
-      featurized[fkey] = (_features(row.features, ds.train_images, row_config),
-                          _features(row.features, ds.test_images, row_config))
+      if row.features == "random_patches":  # filters and standardisation from the train split
+        featurized[fkey] = features.random_patch_features(
+            ds.train_images, ds.test_images, row_config.num_filters,
+            row.get("patch_size", 6), config.seeds_first)
+      else:
+        featurized[fkey] = (_features(row.features, ds.train_images, row_config),
+                            _features(row.features, ds.test_images, row_config))
     x_train, x_test = featurized[fkey]
     result = kernels.fit_and_evaluate(
         x_train, ds.train_labels, x_test, ds.test_labels, ds.num_classes, row.kernel,

@@ -1,6 +1,9 @@
-"""Featurizers for the kernel experiment: random convolutional features and Gabor wavelets."""
+"""Featurizers for the kernel experiment: random convolutional features (Gaussian filters, or
+the Coates-Ng random-patch recipe of KeystoneML's RandomPatchCifar) and Gabor wavelets."""
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -22,12 +25,13 @@ def whitened_pixels(images_u8: np.ndarray, crop: int = 28) -> np.ndarray:
   return np.asarray(x).reshape(len(images_u8), -1)
 
 
-def _pool(x, grid: int):
-  """Average over a grid x grid partition of the spatial positions: [N, grid*grid*F]."""
+def _pool(x, grid: int, reduce=jnp.mean):
+  """Average (or `reduce`) over a grid x grid partition of the spatial positions:
+  [N, grid*grid*F]."""
   n, h, w, f = x.shape
   rows = np.array_split(np.arange(h), grid)
   cols = np.array_split(np.arange(w), grid)
-  parts = [jnp.mean(x[:, r[0]:r[-1] + 1, c[0]:c[-1] + 1, :], axis=(1, 2))
+  parts = [reduce(x[:, r[0]:r[-1] + 1, c[0]:c[-1] + 1, :], axis=(1, 2))
            for r in rows for c in cols]
   return jnp.concatenate(parts, axis=-1)
 
@@ -94,3 +98,87 @@ def gabor_features(images: np.ndarray, pool_grid: int = 4, batch: int = 512, **b
 
   return np.concatenate([np.asarray(featurize(jnp.asarray(images[i:i + batch])))
                          for i in range(0, len(images), batch)]).astype(np.float32)
+
+
+# The Coates-Ng single-layer recipe as a co-author's lab ran it on CIFAR-10 (KeystoneML's
+# RandomPatchCifar, Recht's AMPLab): random training patches as filters, contrast-normalised
+# and ZCA-whitened, a symmetric rectifier, sum pooling into quadrants.
+PATCH_CONTRAST_EPS = 10.0  # added to a patch's variance (pixels on the 0..255 scale)
+PATCH_ZCA_EPS = 0.1
+PATCH_ALPHA = 0.25         # the rectifier's threshold
+
+
+def _patches(images: jax.Array, size: int) -> jax.Array:
+  """[B,H,W,C] float -> [B,H-size+1,W-size+1,C*size*size] every stride-1 patch."""
+  return jax.lax.conv_general_dilated_patches(images, (size, size), (1, 1), "VALID",
+                                              dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _contrast_normalised(p: jax.Array) -> jax.Array:
+  """Each patch (last axis) minus its mean, over sqrt(its variance + PATCH_CONTRAST_EPS)."""
+  p = p - jnp.mean(p, axis=-1, keepdims=True)
+  return p / jnp.sqrt(jnp.mean(p * p, axis=-1, keepdims=True) + PATCH_CONTRAST_EPS)
+
+
+def patch_filters(images_u8: np.ndarray, num_filters: int, size: int = 6, seed: int = 0):
+  """(filters [P, F], ZCA mean [P], ZCA matrix [P, P]) from `num_filters` patches drawn at
+  random positions of random training images: contrast-normalised, the whitening fitted on
+  them (eps PATCH_ZCA_EPS), whitened, scaled to unit norm."""
+  rng = np.random.default_rng(seed)
+  n, h, w, _ = images_u8.shape
+  which = rng.integers(0, n, num_filters)
+  rows, cols = rng.integers(0, h - size + 1, num_filters), rng.integers(0, w - size + 1,
+                                                                        num_filters)
+  picked = np.stack([images_u8[i, r:r + size, c:c + size] for i, r, c in
+                     zip(which, rows, cols, strict=True)]).astype(np.float32)
+  p = np.asarray(_contrast_normalised(_patches(jnp.asarray(picked), size)[:, 0, 0]),
+                 np.float64)
+  mean = p.mean(axis=0)
+  eigenvalues, vectors = np.linalg.eigh(np.cov(p - mean, rowvar=False))
+  zca = (vectors / np.sqrt(np.maximum(eigenvalues, 0.0) + PATCH_ZCA_EPS)) @ vectors.T
+  filters = (p - mean) @ zca
+  filters /= np.linalg.norm(filters, axis=1, keepdims=True)
+  return filters.T.astype(np.float32), mean.astype(np.float32), zca.astype(np.float32)
+
+
+@functools.partial(jax.jit, static_argnums=4)
+def patch_responses(images, filters, mean, zca, size: int):
+  """[B, 4 * 2F]: per 2x2 quadrant (row-major), the sums of max(0, y - a) for the F filters,
+  then of max(0, -y - a); y: each whitened, contrast-normalised patch against each filter."""
+  p = _contrast_normalised(_patches(images.astype(jnp.float32), size))
+  y = (p - mean) @ (zca @ filters)
+  rectified = jnp.concatenate([jax.nn.relu(y - PATCH_ALPHA), jax.nn.relu(-y - PATCH_ALPHA)],
+                              axis=-1)
+  return _pool(rectified, 2, jnp.sum)
+
+
+def random_patch_features(train_u8: np.ndarray, test_u8: np.ndarray, num_filters: int,
+                          size: int = 6, seed: int = 0, batch: int = 128,
+                          filter_batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
+  """(train, test) features [N, 8 F]: every stride-1 patch contrast-normalised and whitened
+  as the filters were, correlated with the F filters, split by the symmetric rectifier
+  (max(0, x - a), max(0, -x - a)), summed over the 2x2 quadrants of the positions; then each
+  feature standardised by its mean and deviation on the training images. Filters are taken
+  `filter_batch` at a time and images `batch` at a time, so 8,000 filters fit in memory."""
+  filters, mean, zca = patch_filters(train_u8, num_filters, size, seed)
+  mean, zca = jnp.asarray(mean), jnp.asarray(zca)
+
+  def all_images(images):
+    out = np.empty((len(images), 8 * num_filters), np.float32)
+    for f0 in range(0, num_filters, filter_batch):
+      block = jnp.asarray(filters[:, f0:f0 + filter_batch])
+      f = block.shape[1]
+      for i in range(0, len(images), batch):
+        pooled = np.asarray(patch_responses(jnp.asarray(images[i:i + batch]), block, mean,
+                                            zca, size))
+        # pooled: 4 quadrants x (f positive, f negative) -> the columns of this block
+        out[i:i + batch, 8 * f0:8 * (f0 + f)] = pooled
+    return out
+
+  train, test = all_images(train_u8), all_images(test_u8)
+  for c in range(0, train.shape[1], 1024):  # in place, a column block at a time (memory)
+    block = train[:, c:c + 1024].astype(np.float64)
+    mu, sd = block.mean(axis=0), block.std(axis=0) + 1e-8
+    for x in (train, test):
+      x[:, c:c + 1024] = ((x[:, c:c + 1024] - mu) / sd).astype(np.float32)
+  return train, test
