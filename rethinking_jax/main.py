@@ -253,18 +253,6 @@ EXIT_CTRL_C = 130  # the shell's code for a process ended by SIGINT
 
 
 def main(argv):
-  """The command; Ctrl-C before training began (SIGINT's handler is installed only then:
-  train._StopSignals) is one line and 130, not a traceback from wherever it landed."""
-  try:
-    _main(argv)
-  except KeyboardInterrupt:
-    print("interrupted: Ctrl-C before training began; the workdir holds no new checkpoint "
-          "(its previous ones, if any, are intact): rerun the same command to start",
-          file=sys.stderr, flush=True)
-    sys.exit(EXIT_CTRL_C)
-
-
-def _main(argv):
   if len(argv) > 1:
     _fail(f"unexpected arguments: {' '.join(argv[1:])}")
   config = _load_config()
@@ -356,8 +344,16 @@ def _run(config):
 
 
 def run():
-  """The `rethinking-jax` console command (pyproject.toml) and `python -m`."""
-  app.run(main, flags_parser=parse_flags)
+  """The `rethinking-jax` console command (pyproject.toml) and `python -m`. Ctrl-C before
+  training began (SIGINT's handler is installed only then: train._StopSignals) is one line
+  and exit 130, not a traceback from wherever it landed."""
+  try:
+    app.run(main, flags_parser=parse_flags)
+  except KeyboardInterrupt:
+    print("interrupted: Ctrl-C before training began; the workdir holds no new checkpoint "
+          "(its previous ones, if any, are intact): rerun the same command to start",
+          file=sys.stderr, flush=True)
+    sys.exit(EXIT_CTRL_C)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 #   cp ../shared/data/cifar10-jpeg.tar.gz data/     # git-ignored
 #   bash scripts/results_cpu.sh [PARTS]   # PARTS: table1,figure1,measures,table3,rademacher (all)
 #                                         # or table3_features (its random-feature rows only),
+#                                         # table3_patches (them as KeystoneML built them),
 #                                         # figure1a_mlp, figure1a_alexnet, figure1bc_alexnet,
 #                                         # figure1a_inception, alexnet_subsets,
 #                                         # table1_alexnet, table4_alexnet, fooling, theorem1 (not in
@@ -178,6 +179,10 @@ for part in ${PARTS//,/ }; do
     table3_features)  # the random-feature rows alone (configs/table3.py says why)
       timed "$PY" -m rethinking_jax.main --config=configs/table3.py:cifar10_jpeg_features \
         --workdir=results/table3_cifar10_features "--config.data_dir=$DATA" ;;
+    table3_patches)  # the random-feature rows as KeystoneML's RandomPatchCifar built them
+      # (configs/table3.py: 20,000 images, 8,000 patch filters -> 64,000 features; ~12 GB)
+      timed "$PY" -m rethinking_jax.main --config=configs/table3.py:cifar10_jpeg_patches \
+        --workdir=results/table3_cifar10_patches "--config.data_dir=$DATA" ;;
     rademacher)  # random +-1 labels; evaluated every 2 epochs (the estimate along training)
       timed "$PY" -m rethinking_jax.main --config=configs/rademacher.py:seeds=3 \
         --workdir=results/rademacher "${COMMON[@]}" --config.eval_every_epochs=2 ;;
@@ -186,7 +191,7 @@ for part in ${PARTS//,/ }; do
         --workdir=results/theorem1 ;;
     *) echo "error: part $part: allowed table1, figure1, figure1a_mlp, figure1a_alexnet," \
          "figure1a_inception, figure1bc_alexnet, alexnet_subsets, table1_alexnet, table4_alexnet, fooling, measures, table3," \
-         "table3_features, rademacher, theorem1" >&2
+         "table3_features, table3_patches, rademacher, theorem1" >&2
        exit 2 ;;
   esac
 done

@@ -153,7 +153,8 @@ def _draw_a(ax, model: str, run) -> None:
   ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:g}")
   if clipped:
     ax.text(0.98, 0.98, "spikes clipped at the top", transform=ax.transAxes, ha="right",
-            va="top", fontsize=7, color="#555555")
+            va="top", fontsize=7, color="#555555",
+            bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=1.5))
   ax.legend(fontsize=8)
 
 
