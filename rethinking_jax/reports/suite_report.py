@@ -215,7 +215,7 @@ def render(workdir: str, study_of=lambda report: None) -> str:
   config, runs = load_suite(workdir)
   study = study_of(config.get("report"))
   title = study.title if study else "Suite"
-  lines = header(f"{title} — Zhang et al. (ICLR 2017), reproduced", config, runs, study)
+  lines = header(f"{title} — Zhang et al. (ICLR 2017), as run here", config, runs, study)
   if study is not None and runs:
     lines += study.section(workdir, runs)
   lines += ["## Runs", "", "| run | model | members | epochs | stop | wall s |",

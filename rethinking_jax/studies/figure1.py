@@ -147,7 +147,7 @@ def _draw_a(ax, model: str, run) -> None:
   top = 1.15 * max([*starts, 2.5])
   clipped = any(r.get(key) is not None and r[key] > top for r in run["metrics"])
   ax.set_ylim(0, top)
-  what = ("training loss (train mode, mean over each interval's steps)" if key ==
+  what = ("training loss (train mode, interval mean)" if key ==
           "minibatch_loss" else "eval-mode loss on the training set")
   ax.set(title=f"(a) {model}", xlabel="thousand steps", ylabel=what)
   ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:g}")
