@@ -126,6 +126,14 @@ def test_the_cifar10_jpeg_variant_keeps_the_three_cifar_rows():
   features = importlib.import_module("configs.table3").get_config("cifar10_jpeg_features")
   assert sorted(features.table3_rows) == ["cifar10_random_features",
                                           "cifar10_random_features_l2"]
+  for arg, n, filters in (("cifar10_jpeg_patches", 20_000, 8_000),
+                          ("cifar10_jpeg_patches_n10000", 10_000, 4_000)):
+    rows = importlib.import_module("configs.table3").get_config(arg).table3_rows
+    assert sorted(rows) == ["cifar10_random_patches", "cifar10_random_patches_l2"]
+    assert all(r.features == "random_patches" and r.num_train == n and r.num_filters == filters
+               and r.float64 for r in rows.values())
+    assert rows.cifar10_random_patches.l2 == 0 and rows.cifar10_random_patches_l2.l2 == (
+        0.01 * 8 * filters)  # 1% of K's mean diagonal (standardised features)
 
 
 def test_the_blocked_factorization_and_solves_equal_the_dense_ones():
