@@ -102,6 +102,11 @@ for part in ${PARTS//,/ }; do
           first=0
         done
       done ;;
+    bn_momentum_inception)  # why figure1a_inception uses batch-norm momentum 0.99: its
+      # true-label member (seed 100, the same 10,000 images) with the paper's default 0.999,
+      # CAP=2 paper epochs (780 steps) by default, beside the 0.99 run's records at the same steps
+      CAP=${CAP:-2} on_subset "configs/figure1.py:a_inception_small_true_labels_seed100,per_member,seeds=2" \
+        "results/bn_momentum_n${SUBSET:-10000}" "${SUBSET:-10000}" --config.bn_momentum=0.999 ;;
     figure1bc_alexnet)  # Figure 1b/1c, small AlexNet, label corruption p in {0, 0.2, ..., 1}:
       # one sub-run per level (LEVELS, percent, in this order), each stopping at its own
       # member's convergence, on the same SUBSET as figure1a_alexnet, with its schedule, cap
@@ -194,7 +199,7 @@ for part in ${PARTS//,/ }; do
         --workdir=results/theorem1 ;;
     *) echo "error: part $part: allowed table1, figure1, figure1a_mlp, figure1a_alexnet," \
          "figure1a_inception, figure1bc_alexnet, alexnet_subsets, table1_alexnet, table4_alexnet, fooling, measures, table3," \
-         "table3_features, table3_patches, rademacher, theorem1" >&2
+         "table3_features, table3_patches, rademacher, theorem1, bn_momentum_inception" >&2
        exit 2 ;;
   esac
 done
