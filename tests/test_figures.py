@@ -93,3 +93,40 @@ def test_a_kind_and_a_model_have_one_colour_in_every_figure():
     plt.close(fig_curves)
   assert len(set(style.KIND_COLOURS.values()) | set(style.MODEL_COLOURS.values())) == \
       len(style.KIND_COLOURS) + len(style.MODEL_COLOURS)  # no colour means two things
+
+
+def test_a_corruption_level_has_its_colour_in_curves_and_memorization():
+  """Members are labelled as data/randomize.py labels them ('corrupt_labels(p=0.4)/seed=1'):
+  each level takes its colour on the sequential map in both figures, clean and corrupted
+  curves alike, and a crowded legend keeps one entry per level."""
+  from rethinking_jax.data import randomize
+
+  history = []
+  for m, (p, seed) in enumerate((p, s) for p in (0.2, 0.4, 0.6, 0.8) for s in (0, 1, 2, 3)):
+    label = f"{randomize.Randomization('corrupt_labels', p).label}/seed={seed}"
+    history += [{"step": step, "member": m, "label": label, "train_loss": 1.0,
+                 "minibatch_loss": 1.0, "train_acc": 0.5, "test_acc": 0.3,
+                 "train_acc_clean": 0.6, "train_acc_corrupted": 0.2} for step in (10, 20)]
+  level = {p: style.kind_colour(f"corrupt_labels:{p}") for p in (0.2, 0.4, 0.6, 0.8)}
+  assert len(set(level.values())) == 4 and style.OTHER not in level.values()
+  other = plots.curves_figure([dict(history[0], label="seed=500")])  # names no kind: grey
+  assert matplotlib.colors.to_hex(_lines(other.axes[1])[0].get_color()) == style.OTHER
+  plt.close(other)
+  fig = plots.curves_figure(history)
+  try:
+    for line in _lines(fig.axes[1]):
+      p = float(line.get_label().split("p=")[1].split(")")[0])
+      assert matplotlib.colors.to_hex(line.get_color()) == level[p]
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == [
+        f"corrupt_labels(p={p:g})" for p in (0.2, 0.4, 0.6, 0.8)]
+  finally:
+    plt.close(fig)
+  fig = plots.memorization_figure(history)
+  try:
+    lines = _lines(fig.axes[0])
+    assert len(lines) == 2 * 16  # clean and corrupted per member
+    for line in lines:
+      p = float(line.get_label().split("p=")[1].split(")")[0])
+      assert matplotlib.colors.to_hex(line.get_color()) == level[p]
+  finally:
+    plt.close(fig)

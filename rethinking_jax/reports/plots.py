@@ -14,16 +14,35 @@ from rethinking_jax.reports import files, style  # noqa: E402
 
 
 def _member_looks(labels) -> dict:
-  """{label: plot style}: an input kind's colour (reports/style.py) where the label names
-  one, the default cycle otherwise; repeats of a colour get other line styles."""
+  """{label: plot style}: an input kind's colour (reports/style.py), grey where the label
+  names none (never a colour that means a kind or a model); repeats of a colour get other
+  line styles."""
   looks, used = {}, defaultdict(int)
-  for i, label in enumerate(labels):
+  for label in labels:
     colour = style.kind_colour(label)
-    if colour == style.OTHER:
-      colour = f"C{i % 10}"
     looks[label] = {"color": colour, "ls": ("-", "--", ":", "-.")[used[colour] % 4]}
     used[colour] += 1
   return looks
+
+
+def _legend(ax, **kwargs) -> None:
+  """A legend of every line, or, past 12 of them (a run's seeds, weight decays), one entry per
+  colour named by the member's kind (its label up to the first '/')."""
+  handles, labels = ax.get_legend_handles_labels()
+  if len(labels) > 12:
+    firsts = {}
+    for handle, label in zip(handles, labels, strict=True):
+      firsts.setdefault(handle.get_color(), (handle, label.split("/")[0].split(": ")[0]))
+    handles, labels = [h for h, _ in firsts.values()], [lab for _, lab in firsts.values()]
+  ax.legend(handles, labels, **kwargs)
+
+
+def training_loss_key(records) -> str:
+  """The record key of the training loss a figure plots: minibatch_loss (train mode, the mean
+  over each interval's SGD steps: the paper's quantity) where the run recorded it; for a run
+  recorded before it, train_loss (the eval-mode loss on the training set)."""
+  return ("minibatch_loss" if any(r.get("minibatch_loss") is not None for r in records)
+          else "train_loss")
 
 
 def plot_curves(history: list[dict], path: str, title: str = "") -> None:
@@ -39,10 +58,9 @@ def curves_figure(history: list[dict], title: str = ""):
   for record in history:
     by_member[(record["member"], record["label"])].append(record)
   looks = _member_looks([label for _, label in sorted(by_member)])
-  train_mode = any(r.get("minibatch_loss") is not None for r in history)
   fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
   panels = ((("minibatch_loss", "training loss (train mode, mean over each interval)",
-              "linear") if train_mode else
+              "linear") if training_loss_key(history) == "minibatch_loss" else
              ("train_loss", "eval-mode loss on the training set", "log")),
             ("train_acc", "train accuracy", "linear"), ("test_acc", "test accuracy", "linear"))
   for ax, (key, name, scale) in zip(axes, panels, strict=True):
@@ -55,7 +73,7 @@ def curves_figure(history: list[dict], title: str = ""):
     ax.set_title(name)
     ax.set_yscale(scale)
     ax.grid(alpha=0.3)
-  axes[1].legend(fontsize=8)
+  _legend(axes[1], fontsize=8)
   if title:
     fig.suptitle(title)
   fig.tight_layout()
@@ -63,29 +81,40 @@ def curves_figure(history: list[dict], title: str = ""):
 
 
 def plot_memorization(history: list[dict], path: str, title: str = "") -> bool:
-  """memorization.png: train accuracy on the clean and on the corrupted labels of every member
-  that has both (0 < p < 1), against steps -- Arpit et al.'s memorization dynamics. Returns
-  whether there was anything to draw."""
+  """memorization.png (memorization_figure); returns whether there was anything to draw."""
+  fig = memorization_figure(history, title)
+  if fig is None:
+    return False
+  files.save_figure(fig, path, dpi=110)
+  plt.close(fig)
+  return True
+
+
+def memorization_figure(history: list[dict], title: str = ""):
+  """Train accuracy on the clean and on the corrupted labels of every member that has both,
+  against steps -- Arpit et al.'s memorization dynamics; None when no member has both."""
   by_member = defaultdict(list)
   for record in history:
     if record.get("train_acc_corrupted") is not None and record.get("train_acc_clean") \
         is not None:
       by_member[(record["member"], record["label"])].append(record)
   if not by_member:
-    return False
+    return None
+  looks = _member_looks([label for _, label in sorted(by_member)])
   fig, ax = plt.subplots(figsize=(8, 4.5))
-  for (_, label), records in sorted(by_member.items()):
+  for (_, label), records in sorted(by_member.items()):  # a member's colour as in curves.png
     steps = [r["step"] for r in records]
-    line, = ax.plot(steps, [r["train_acc_clean"] for r in records], label=f"{label}: clean")
-    ax.plot(steps, [r["train_acc_corrupted"] for r in records], "--", color=line.get_color(),
+    colour = looks[label]["color"]
+    ax.plot(steps, [r["train_acc_clean"] for r in records], color=colour,
+            label=f"{label}: clean")
+    ax.plot(steps, [r["train_acc_corrupted"] for r in records], "--", color=colour,
             label=f"{label}: corrupted")
-  ax.set(xlabel="steps", ylabel="train accuracy", title=title or "memorization dynamics")
+  ax.set(xlabel="steps", ylabel="train accuracy (solid: clean labels, dashed: corrupted)",
+         title=title or "memorization dynamics")
   ax.grid(alpha=0.3)
-  ax.legend(fontsize=7)
+  _legend(ax, fontsize=7)
   fig.tight_layout()
-  files.save_figure(fig, path, dpi=110)
-  plt.close(fig)
-  return True
+  return fig
 
 
 def accuracy_panel(ax, records, title, metric="acc"):

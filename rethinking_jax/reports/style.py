@@ -7,6 +7,8 @@ map (light: p near 0, dark: p = 1).
 
 from __future__ import annotations
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -31,12 +33,19 @@ MODEL_MARKERS = {"inception_small": "o", "alexnet_small": "s", "mlp_1x512": "^",
 OTHER = "#7f7f7f"  # grey: a kind or model this table does not name
 
 
+# A label-corruption level in a member's label ('corrupt_labels(p=0.4)', data/randomize.py's
+# Randomization.label) or as a config spells it ('corrupt_labels:0.4').
+_CORRUPTION = re.compile(r"corrupt_labels(?:\(p=|:)([0-9.eE+-]+)")
+
+
 def kind_colour(label: str) -> str:
   """The colour of a member's input kind, from its label ('random_labels',
-  'corrupt_labels:0.4', 'true_labels/wd', ...): a corruption level p on the sequential map."""
-  kind, _, rest = label.partition("/")[0].partition(":")
-  if kind == "corrupt_labels" and rest:
-    p = float(rest)
+  'corrupt_labels(p=0.4)/seed=1', 'true_labels/seed=0/wd=0', ...): a corruption level p on
+  the sequential map."""
+  kind = label.partition("/")[0]
+  level = _CORRUPTION.fullmatch(kind.rstrip(")"))
+  if level:
+    p = float(level.group(1))
     return matplotlib.colors.to_hex(colormaps["viridis_r"](0.15 + 0.85 * p))
   return KIND_COLOURS.get(kind, OTHER)
 

@@ -32,6 +32,7 @@ from rethinking_jax.reports import (  # noqa: E402
     convergence,
     files,
     panels,
+    plots,
     stats,
     style,
     suite_report,
@@ -120,18 +121,11 @@ def _panel_a_table(run) -> list[str]:
           f"Paper: {PAPER_A}. Ours, fastest first: {ours}.", ""]
 
 
-def _loss_key(records) -> str:
-  """The paper's training loss where the run recorded it (minibatch_loss: train mode, the
-  mean over each interval's SGD steps); a run recorded before it: the eval-mode loss."""
-  return "minibatch_loss" if any(r.get("minibatch_loss") is not None for r in records) \
-      else "train_loss"
-
-
 def _draw_a(ax, model: str, run) -> None:
   """(a): each member's training loss against steps, one colour per input kind (members of
   one kind: its seeds), on a linear axis from 0 to above where the curves start."""
-  key = _loss_key(run["metrics"])
-  labelled, starts, clipped = set(), [], False
+  key = plots.training_loss_key(run["metrics"])
+  labelled, starts = set(), []
   kind_of = {m["member"]: m["randomization"] for m in run["summary"]["members"]}
   order = lambda item: (KINDS.index(kind_of.get(item[0][0], "")) if kind_of.get(item[0][0])
                         in KINDS else len(KINDS), item[0][0])  # the legend in the paper's order
@@ -268,12 +262,12 @@ def section(workdir, runs) -> list[str]:
     curve_seeds = len({m.get("seed") for m in ms})
     curves.append((model, f"{label}, {curve_seeds} seed{'s' * (curve_seeds > 1)}", curve))
   drawn = draw(workdir, a_runs, curves)
-  figure = (["![Figure 1](figure1.png)", "", _caption(a_runs, curves), ""] if drawn else [])
+  shown = (["![Figure 1](figure1.png)", "", _caption(a_runs, curves), ""] if drawn else [])
   if rows:
     suite_report.write_csv(os.path.join(workdir, "figure1.csv"), rows, list(rows[0]))
   if not rows:
-    return lines + figure + a_lines + ["(b, c): not part of this run.", ""]
-  return lines + figure + a_lines + [
+    return lines + shown + a_lines + ["(b, c): not part of this run.", ""]
+  return lines + shown + a_lines + [
       "### (b, c)", "", *table, "", *[f"- {note}." for note in notes], "" if notes else "",
       f"{suite_report.SEEDS_NOTE} Relative convergence times pair each member with "
       "the p = 0 member of its own seed.",
@@ -282,11 +276,12 @@ def section(workdir, runs) -> list[str]:
 
 
 def _caption(a_runs: dict, curves: list) -> str:
-  """What the figure's panels plot, in one paragraph (also the PDF's caption)."""
+  """What the figure's panels plot, in one paragraph (the report's caption under it)."""
   parts = []
   for model, run in a_runs.items():
+    train_mode = plots.training_loss_key(run["metrics"]) == "minibatch_loss"
     what = ("the training loss in train mode, averaged over the SGD steps of each evaluation "
-            "interval (the paper's quantity)" if _loss_key(run["metrics"]) == "minibatch_loss"
+            "interval (the paper's quantity)" if train_mode
             else "the eval-mode loss on the training set (this run predates the train-mode "
             "record; batch-norm models spike while their running statistics catch up)")
     seeds = len({m.get("seed") for m in run["summary"]["members"]})
