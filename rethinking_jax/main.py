@@ -11,6 +11,7 @@ import errno
 import os
 import re
 import sys
+from pathlib import Path
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -148,7 +149,7 @@ def _check_config_path(path: str) -> None:
   """--config names a file: one line for a folder (naming its configs) or a missing path."""
   if os.path.isdir(path):
     configs = sorted(n for n in os.listdir(path) if n.endswith(".py") and "def get_config"
-                     in open(os.path.join(path, n), errors="replace").read())
+                     in Path(path, n).read_text(errors="replace"))
     _fail(f"config: {path} is a folder; allowed: a config file"
           + (f" in it: {', '.join(configs)}" if configs else ", e.g. configs/quickstart.py"))
   if not os.path.isfile(path):

@@ -73,7 +73,16 @@ def theorem1(config, workdir: str) -> dict:
   return summary
 
 
-def _features(name, images_u8, config):
+def _features(name, train_u8, test_u8, config):
+  """(train, test) features of kind `name`; random_patches draws its filters and its
+  standardisation from the training split, the others featurize each split on its own."""
+  if name == "random_patches":
+    return features.random_patch_features(train_u8, test_u8, config.num_filters,
+                                          config.get("patch_size", 6), config.seeds_first)
+  return _split_features(name, train_u8, config), _split_features(name, test_u8, config)
+
+
+def _split_features(name, images_u8, config):
   if name == "raw":
     return features.images_to_unit(images_u8).reshape(len(images_u8), -1)
   if name == "whitened":
@@ -111,20 +120,15 @@ def table3(config, workdir: str) -> dict:
                                     num_train, config.num_test)
     ds = datasets[key]
     start = time.perf_counter()
-    fkey = (key, row.features, row.get("num_filters", 0))
+    fkey = (key, row.features, row.get("num_filters", 0), row.get("patch_size", 0))
     if fkey not in featurized:
       row_config = dict(config.items())
-      if row.get("num_filters"):
-        row_config["num_filters"] = row.num_filters
+      for field in ("num_filters", "patch_size"):  # a row's own featurizer settings
+        if row.get(field):
+          row_config[field] = row[field]
       row_config = type(config)(row_config)
       featurized.clear()  # one feature set in memory at a time
-      if row.features == "random_patches":  # filters and standardisation from the train split
-        featurized[fkey] = features.random_patch_features(
-            ds.train_images, ds.test_images, row_config.num_filters,
-            row.get("patch_size", 6), config.seeds_first)
-      else:
-        featurized[fkey] = (_features(row.features, ds.train_images, row_config),
-                            _features(row.features, ds.test_images, row_config))
+      featurized[fkey] = _features(row.features, ds.train_images, ds.test_images, row_config)
     x_train, x_test = featurized[fkey]
     result = kernels.fit_and_evaluate(
         x_train, ds.train_labels, x_test, ds.test_labels, ds.num_classes, row.kernel,
