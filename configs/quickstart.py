@@ -1,6 +1,6 @@
 """The embedded offline demo: the paper's finding on real data in seconds of training
-(`make demo` from a fresh clone: 43 s with pip's cache warm, 164 s where pip downloads the
-packages; measured 2026-12-07 on 2-vCPU VMs, README).
+(`make demo` from a fresh clone: 36-49 s with pip's cache warm, benchmarks/demo_time.sh;
+164 s where pip downloads the packages; 2026-12-07 on 2-vCPU VMs, README).
 
 scikit-learn's 8x8 digits, MLP 1x512, six members trained together: true labels, labels
 corrupted with p = 0.5, random labels, shuffled pixels, random pixels, Gaussian. Every member
