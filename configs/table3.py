@@ -6,7 +6,9 @@
                                                  CPU with 24 GB: see results/README.md)
     ... --config=configs/table3.py:cifar10_jpeg_patches  (the random-feature rows as
                                                  KeystoneML's RandomPatchCifar built them;
-                                                 _n10000: on 10,000 images, 4,000 filters)
+                                                 _n10000: on 10,000 images, 4,000 filters;
+                                                 _full: 50,000 images, 32,000 filters,
+                                                 resumable)
 
 Rows: MNIST raw pixels (Gaussian kernel), MNIST Gabor wavelets (Gaussian), CIFAR10 pixels
 (Gaussian), CIFAR10 random conv features (linear kernel, 32,000 filters), + l2. The n x n Gram
@@ -49,20 +51,25 @@ def get_config(arg=None):
   if smoke:  # the patch recipe on the digits' 8x8 images: 3x3 patches
     c.table3_rows["cifar10_random_patches"] = dict(
         dataset=cifar, features="random_patches", kernel="linear", l2=0.0, paper_error=17.0,
-        num_filters=256, patch_size=3)
+        num_filters=256, patch_size=3, filter_block=100)  # 3 blocks: the streamed sum
   if arg in ("cifar10_jpeg", "cifar10_jpeg_features"):
     _cifar10_jpeg(c, features_only=arg == "cifar10_jpeg_features")
   elif arg == "cifar10_jpeg_patches":
     _cifar10_jpeg_patches(c)
   elif arg == "cifar10_jpeg_patches_n10000":  # the same D/n = 3.2 on half the images: ~4x
     _cifar10_jpeg_patches(c, num_train=10_000, num_filters=4_000)  # less work
+  elif arg == "cifar10_jpeg_patches_full":  # the paper's scale: all 50,000, 32,000 filters
+    _cifar10_jpeg_patches(c, num_train=50_000, num_filters=32_000, float64=False,
+                          filter_block=2_000)
   elif arg not in (None, "", "smoke"):
     raise ValueError(f"config argument {arg!r}; allowed: smoke, cifar10_jpeg, "
-                     "cifar10_jpeg_features, cifar10_jpeg_patches, cifar10_jpeg_patches_n10000")
+                     "cifar10_jpeg_features, cifar10_jpeg_patches, cifar10_jpeg_patches_n10000, "
+                     "cifar10_jpeg_patches_full")
   return c
 
 
-def _cifar10_jpeg_patches(c, num_train: int = 20_000, num_filters: int = 8_000):
+def _cifar10_jpeg_patches(c, num_train: int = 20_000, num_filters: int = 8_000,
+                          float64: bool = True, filter_block: int = 1_000):
   """Table 3's random-feature rows as a co-author's lab built CIFAR-10 random features
   (KeystoneML's RandomPatchCifar, the Coates-Ng recipe: rethinking_jax/theory/features.py
   random_patch_features): 6x6 training patches as filters, contrast-normalised and
@@ -70,12 +77,19 @@ def _cifar10_jpeg_patches(c, num_train: int = 20_000, num_filters: int = 8_000):
   per-feature standardisation, least squares on one-hot targets. On the same fixed random
   20,000 training images as `cifar10_jpeg_features`, 8,000 filters -> 64,000 features
   (D/n = 3.2), float64. The l2 row adds 640 to K's diagonal: 1% of its mean (each of the
-  64,000 standardised features contributes ~1 to it); the paper gives no value."""
+  64,000 standardised features contributes ~1 to it); the paper gives no value.
+
+  The feature map is never held: K and K(test, train) are summed over blocks of
+  `filter_block` filters and saved after each (theory/gram_stream.py), so a stopped run
+  resumes. `_full`, the paper's scale (all 50,000 images, 32,000 filters -> 256,000
+  features, D/n = 5.1): float32 (K alone is 10 GB; 20 GB in float64 would not fit beside
+  the rest in 24 GB), 16 blocks of 2,000 filters, hours on one core."""
   c.dataset = "image_folder"
   c.data_dir = "data/cifar10-jpeg.tar.gz"
   c.class_order = "cifar10"
   common = dict(dataset="image_folder", features="random_patches", kernel="linear",
-                num_train=num_train, num_filters=num_filters, float64=True)
+                num_train=num_train, num_filters=num_filters, float64=float64,
+                filter_block=filter_block)
   c.table3_rows = ml_collections.ConfigDict({
       "cifar10_random_patches": dict(common, l2=0.0, paper_error=17.0),
       "cifar10_random_patches_l2": dict(common, l2=0.01 * 8 * num_filters, paper_error=15.0),

@@ -347,7 +347,7 @@ def _run(config):
 
 def run():
   """The `rethinking-jax` console command (pyproject.toml) and `python -m`. Ctrl-C before
-  training began (SIGINT's handler is installed only then: train._StopSignals) is one line
+  training began (SIGINT's handler is installed only then: stop_signals.StopSignals) is one line
   and exit 130, not a traceback from wherever it landed."""
   try:
     app.run(main, flags_parser=parse_flags)

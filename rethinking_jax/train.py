@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 
 import jax
 import jax.numpy as jnp
@@ -24,52 +23,13 @@ from rethinking_jax.engine import loop, sharding
 from rethinking_jax.engine import members as members_lib
 from rethinking_jax.errors import UserError
 from rethinking_jax.reports import files, markdown, tensorboard
+from rethinking_jax.stop_signals import Interrupted, StopSignals
 
 
 @jax.jit
 def _copy(state):
   """A copy of the whole state as one program (jnp.copy leaf by leaf compiles one each)."""
   return jax.tree.map(jnp.copy, state)
-
-
-class Interrupted(Exception):
-  """The run stopped on SIGTERM/SIGINT/SIGHUP after saving a checkpoint; rerun to resume."""
-
-
-class _StopSignals:
-  """Turns SIGTERM/SIGINT/SIGHUP into a request to stop at the next evaluation point.
-
-  A second Ctrl-C stops the process at once, even inside a long compiled chunk (Python runs
-  signal handlers only between bytecodes, so it goes back to the operating system's default
-  action): no traceback, and the run resumes from its last checkpoint (saved atomically).
-  """
-
-  def __init__(self, wait=lambda: "at the next evaluation point"):
-    self.received: str | None = None
-    self._previous = {}
-    self._wait = wait  # () -> where and when the run will stop (loop.Pace.wait)
-
-  def __enter__(self):
-    # SIGHUP: the terminal closed or the ssh session dropped; a run outlives it as on SIGTERM.
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-      try:
-        self._previous[sig] = signal.signal(sig, self._handle)
-      except ValueError:  # not the main thread: no signal handling
-        pass
-    return self
-
-  def _handle(self, signum, frame):
-    self.received = signal.Signals(signum).name
-    logging.warning("%s: stopping at the next evaluation point, %s, with a checkpoint%s",
-                    self.received, self._wait(), "; press Ctrl-C again to stop at once (the "
-                    "run then resumes from its last checkpoint)" if signum == signal.SIGINT
-                    else "")
-    if signum == signal.SIGINT:
-      signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-  def __exit__(self, *exc):
-    for sig, handler in self._previous.items():
-      signal.signal(sig, handler)
 
 
 class _Outputs:
@@ -174,7 +134,7 @@ def _train_in(config, workdir: str, run: assemble.Run, writes_outputs: bool) -> 
   save_every = config.checkpoint_every_epochs * run.programs.spec.steps_per_epoch
 
   pace = loop.Pace()
-  with _StopSignals(pace.wait) as signals:
+  with StopSignals(lambda: f"at the next evaluation point, {pace.wait()}") as signals:
 
     def after_eval(state, progress):
       nonlocal last_saved

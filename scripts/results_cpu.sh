@@ -185,10 +185,16 @@ for part in ${PARTS//,/ }; do
       timed "$PY" -m rethinking_jax.main --config=configs/table3.py:cifar10_jpeg_features \
         --workdir=results/table3_cifar10_features "--config.data_dir=$DATA" ;;
     table3_patches)  # the random-feature rows as KeystoneML's RandomPatchCifar built them
-      # (configs/table3.py: 20,000 images, 8,000 patch filters -> 64,000 features; ~12 GB and
-      # ~2.5 h on one core: the two 20,000^2 x 64,000 Grams dominate). PATCHES_N=10000: 10,000
-      # images and 4,000 filters (the same D/n = 3.2), ~4x less.
-      variant=cifar10_jpeg_patches; [[ "${PATCHES_N:-20000}" = 10000 ]] && variant+=_n10000
+      # (configs/table3.py): PATCHES_N=20000 (default) 20,000 images, 8,000 patch filters ->
+      # 64,000 features, float64; 10000: 10,000 images, 4,000 filters; 50000: the paper's
+      # scale, all 50,000 images and 32,000 filters, float32, hours on one core. K is summed
+      # over filter blocks and saved after each in the workdir's checkpoints/: stopped
+      # (SIGTERM), the same command resumes (RESUME is not needed: no restart flag here).
+      case ${PATCHES_N:-20000} in
+        20000) variant=cifar10_jpeg_patches ;; 10000) variant=cifar10_jpeg_patches_n10000 ;;
+        50000) variant=cifar10_jpeg_patches_full ;;
+        *) echo "error: PATCHES_N=$PATCHES_N: allowed 10000, 20000, 50000" >&2; exit 2 ;;
+      esac
       timed "$PY" -m rethinking_jax.main "--config=configs/table3.py:$variant" \
         --workdir="results/table3_cifar10_patches_n${PATCHES_N:-20000}" "--config.data_dir=$DATA" ;;
     rademacher)  # random +-1 labels; evaluated every 2 epochs (the estimate along training)

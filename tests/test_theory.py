@@ -61,8 +61,9 @@ def test_blocked_gram_and_solver_equal_a_reference_solve():
   k = kernels.gram(x, x, "gaussian", bw)
   targets = kernels.one_hot(rng.integers(0, 3, 70), 3)
   for l2 in (0.0, 0.1):  # the blocked in-place float64 fit against a dense solve
-    alpha, scores, norms, jitter = kernels._fit_in_place(x, targets, "gaussian", bw, l2,
-                                                         block=16, dtype=np.float64)
+    alpha, scores, norms, jitter = kernels._fit_in_place(
+        lambda: kernels.gram(x, x, "gaussian", bw, block=16), targets, l2, block=16,
+        dtype=np.float64)
     dense = np.linalg.solve(k + l2 * np.eye(70), targets)
     assert jitter == 0.0  # float64 interpolates exactly: no jitter tried first
     np.testing.assert_allclose(alpha, dense, rtol=1e-6, atol=1e-9)
@@ -127,11 +128,12 @@ def test_the_cifar10_jpeg_variant_keeps_the_three_cifar_rows():
   assert sorted(features.table3_rows) == ["cifar10_random_features",
                                           "cifar10_random_features_l2"]
   for arg, n, filters in (("cifar10_jpeg_patches", 20_000, 8_000),
-                          ("cifar10_jpeg_patches_n10000", 10_000, 4_000)):
+                          ("cifar10_jpeg_patches_n10000", 10_000, 4_000),
+                          ("cifar10_jpeg_patches_full", 50_000, 32_000)):
     rows = importlib.import_module("configs.table3").get_config(arg).table3_rows
     assert sorted(rows) == ["cifar10_random_patches", "cifar10_random_patches_l2"]
     assert all(r.features == "random_patches" and r.num_train == n and r.num_filters == filters
-               and r.float64 for r in rows.values())
+               and r.float64 == (n < 50_000) for r in rows.values())
     assert rows.cifar10_random_patches.l2 == 0 and rows.cifar10_random_patches_l2.l2 == (
         0.01 * 8 * filters)  # 1% of K's mean diagonal (standardised features)
 

@@ -6,6 +6,7 @@ Each writes summary.json and report.md (min_norm_sgd also a figure) into the wor
 from __future__ import annotations
 
 import os
+import shutil
 import time
 
 import jax
@@ -14,12 +15,15 @@ import numpy as np
 from rethinking_jax import data
 from rethinking_jax.errors import unknown_name
 from rethinking_jax.reports import files
-from rethinking_jax.theory import expressivity, features, kernels, min_norm_sgd
+from rethinking_jax.stop_signals import StopSignals
+from rethinking_jax.theory import expressivity, features, gram_stream, kernels, min_norm_sgd
 
 EXPERIMENTS = ("theorem1", "table3", "min_norm_sgd")
 # random_conv: Gaussian filters on whitened images (this project's first reading of "a random
 # convolutional neural net"); random_patches: the Coates-Ng recipe of KeystoneML's
-# RandomPatchCifar (features.random_patch_features), computed for both splits at once.
+# RandomPatchCifar (features.PatchFeatureBlocks), never held whole: its linear Gram matrices
+# are summed over filter blocks and saved after each (gram_stream), so the paper's scale runs
+# as a resumable job.
 FEATURES = ("raw", "whitened", "gabor", "random_conv", "random_patches")
 
 
@@ -74,11 +78,7 @@ def theorem1(config, workdir: str) -> dict:
 
 
 def _features(name, train_u8, test_u8, config):
-  """(train, test) features of kind `name`; random_patches draws its filters and its
-  standardisation from the training split, the others featurize each split on its own."""
-  if name == "random_patches":
-    return features.random_patch_features(train_u8, test_u8, config.num_filters,
-                                          config.get("patch_size", 6), config.seeds_first)
+  """(train, test) features of kind `name`, each split featurized on its own."""
   return _split_features(name, train_u8, config), _split_features(name, test_u8, config)
 
 
@@ -105,10 +105,37 @@ def _peak_memory_gb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
+def _patch_grams(row, ds, config, dtype, folder: str):
+  """The random-patch rows' Gram matrices (K, K(test, train)), summed over filter blocks and
+  resumed from / saved to `folder` after each block (gram_stream)."""
+  size, filter_block = row.get("patch_size", 6), row.get("filter_block", 1024)
+  blocks = features.PatchFeatureBlocks(ds.train_images, ds.test_images, row.num_filters, size,
+                                       config.seeds_first, filter_batch=filter_block)
+  source = {"dataset": ds.name, "num_train": len(ds.train_images),
+            "num_test": len(ds.test_images), "num_filters": row.num_filters,
+            "patch_size": size, "seed": config.seeds_first, "filter_block": filter_block,
+            "dtype": np.dtype(dtype).name}
+  with StopSignals(lambda: "now: the filter block in progress is dropped, the blocks before "
+                   f"it are saved in {folder}") as signals:
+    grams = gram_stream.accumulate(blocks.block, blocks.num_blocks, len(ds.train_images),
+                                   len(ds.test_images), dtype, folder, source,
+                                   stop=lambda: signals.received is not None)
+  return grams, blocks.num_blocks
+
+
+def _fresh_k(grams, folder: str):
+  """make_k for a row's factorization (which consumes K): the summed K itself for the first
+  row, a copy read back from `folder` for any later one or a retry with a jitter."""
+  fresh = [grams.train] if grams.train is not None else []
+  grams.train = None
+  return lambda: fresh.pop() if fresh else gram_stream.train_gram(folder)
+
+
 def table3(config, workdir: str) -> dict:
   """Every row of Table 3; rows on the same data and features share them (a row may take
-  its own `num_train` subset and `num_filters`)."""
-  rows, datasets, featurized = [], {}, {}
+  its own `num_train` subset and `num_filters`). The random-patch rows share their Gram
+  matrices, kept in workdir/checkpoints/ until the table is written."""
+  rows, datasets, featurized, gram_folders = [], {}, {}, set()
   for name, row in config.table3_rows.items():
     num_train = row.get("num_train", 0) or config.num_train
     key = (row.dataset, num_train)
@@ -120,22 +147,38 @@ def table3(config, workdir: str) -> dict:
                                     num_train, config.num_test)
     ds = datasets[key]
     start = time.perf_counter()
+    dtype = np.float64 if row.get("float64", config.kernel_float64) else np.float32
     fkey = (key, row.features, row.get("num_filters", 0), row.get("patch_size", 0))
-    if fkey not in featurized:
-      row_config = dict(config.items())
-      for field in ("num_filters", "patch_size"):  # a row's own featurizer settings
-        if row.get(field):
-          row_config[field] = row[field]
-      row_config = type(config)(row_config)
-      featurized.clear()  # one feature set in memory at a time
-      featurized[fkey] = _features(row.features, ds.train_images, ds.test_images, row_config)
-    x_train, x_test = featurized[fkey]
-    result = kernels.fit_and_evaluate(
-        x_train, ds.train_labels, x_test, ds.test_labels, ds.num_classes, row.kernel,
-        l2=row.l2,
-        dtype=np.float64 if row.get("float64", config.kernel_float64) else np.float32)
-    rows.append({"row": name, "dataset": ds.name, "features": row.features,
-                 "dim": int(x_train.shape[1]), **result, "paper_error": row.paper_error,
+    extra = {}
+    if row.features == "random_patches":
+      folder = os.path.join(workdir, "checkpoints", "gram_" + "_".join(map(str, fkey[1:])))
+      gram_folders.add(folder)
+      if fkey not in featurized:
+        featurized.clear()  # one feature set (here: Gram pair) in memory at a time
+        featurized[fkey] = _patch_grams(row, ds, config, dtype, folder)
+      grams, num_blocks = featurized[fkey]
+      result = kernels.fit_and_evaluate_grams(
+          _fresh_k(grams, folder), lambda k_test=grams.test: k_test, ds.train_labels,
+          ds.test_labels, ds.num_classes, row.l2, dtype=dtype)
+      result["kernel"], result["bandwidth"] = "linear", None
+      dim, extra = 8 * row.num_filters, {"filter_blocks": num_blocks}
+    else:
+      if fkey not in featurized:
+        row_config = dict(config.items())
+        for field in ("num_filters",):  # a row's own featurizer settings
+          if row.get(field):
+            row_config[field] = row[field]
+        row_config = type(config)(row_config)
+        featurized.clear()  # one feature set in memory at a time
+        featurized[fkey] = _features(row.features, ds.train_images, ds.test_images,
+                                     row_config)
+      x_train, x_test = featurized[fkey]
+      result = kernels.fit_and_evaluate(
+          x_train, ds.train_labels, x_test, ds.test_labels, ds.num_classes, row.kernel,
+          l2=row.l2, dtype=dtype)
+      dim = int(x_train.shape[1])
+    rows.append({"row": name, "dataset": ds.name, "features": row.features, "dim": dim,
+                 **result, **extra, "paper_error": row.paper_error,
                  "seconds": time.perf_counter() - start,
                  "peak_memory_gb": round(_peak_memory_gb(), 2)})
   smoke = "> **Smoke run** on stand-in data: not the paper's experiment.\n" if config.smoke else ""
@@ -156,8 +199,17 @@ def table3(config, workdir: str) -> dict:
                  f"{r['peak_memory_gb']:.1f} |")
   lines += ["", "A linear kernel interpolates only when the feature dimension is at least the "
             "number of training points (train error 0); below that K is singular."]
+  streamed = [r for r in rows if "filter_blocks" in r]
+  if streamed:
+    lines += ["", f"The random-patch rows ({', '.join(r['row'] for r in streamed)}) never hold "
+              "their feature map: K and K(test, train) are summed over "
+              f"{streamed[0]['filter_blocks']} filter blocks, saved after each (a stopped run "
+              "resumes from the last), computed once for the rows that share them (the first "
+              "such row's seconds include them); only K's lower triangle is summed."]
   summary = {"rows": rows, "smoke": bool(config.smoke)}
   _write(workdir, summary, lines)
+  for folder in gram_folders:  # the table is written: the partial sums are no longer needed
+    shutil.rmtree(folder, ignore_errors=True)
   return summary
 
 

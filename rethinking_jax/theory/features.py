@@ -152,33 +152,57 @@ def patch_responses(images, filters, mean, zca, size: int):
   return _pool(rectified, 2, jnp.sum)
 
 
+class PatchFeatureBlocks:
+  """The random-patch features of both splits, one block of filters at a time: block(b) is
+  (train [N, 8 f], test [M, 8 f]) for filters b*filter_batch ... (b+1)*filter_batch - 1,
+  each feature standardised by its mean and deviation on the training images. A feature
+  depends only on its own filter, so the blocks side by side are the whole map
+  (random_patch_features), and a linear Gram matrix is their sum of products (gram_stream):
+  50,000 images x 256,000 features (51 GB) never need to exist at once."""
+
+  def __init__(self, train_u8: np.ndarray, test_u8: np.ndarray, num_filters: int,
+               size: int = 6, seed: int = 0, batch: int = 128, filter_batch: int = 512):
+    self.filters, mean, zca = patch_filters(train_u8, num_filters, size, seed)
+    self.mean, self.zca = jnp.asarray(mean), jnp.asarray(zca)
+    self.train_u8, self.test_u8, self.size = train_u8, test_u8, size
+    self.batch, self.filter_batch = batch, filter_batch
+    self.num_blocks = -(-num_filters // filter_batch)
+
+  def _responses(self, images, filters, stop) -> np.ndarray | None:
+    out = np.empty((len(images), 8 * filters.shape[1]), np.float32)
+    for i in range(0, len(images), self.batch):
+      if stop():
+        return None
+      # 4 quadrants x (f positive, f negative): the columns of this block
+      out[i:i + self.batch] = np.asarray(patch_responses(
+          jnp.asarray(images[i:i + self.batch]), filters, self.mean, self.zca, self.size))
+    return out
+
+  def block(self, b: int, stop=lambda: False) -> tuple[np.ndarray, np.ndarray] | None:
+    """Block b's standardised (train, test) features; None where `stop()` turned true on
+    the way (checked between image batches)."""
+    filters = jnp.asarray(self.filters[:, b * self.filter_batch:(b + 1) * self.filter_batch])
+    train = self._responses(self.train_u8, filters, stop)
+    test = None if train is None else self._responses(self.test_u8, filters, stop)
+    if test is None:
+      return None
+    for c in range(0, train.shape[1], 1024):  # in place, a column block at a time (memory)
+      cols = train[:, c:c + 1024].astype(np.float64)
+      mu, sd = cols.mean(axis=0), cols.std(axis=0) + 1e-8
+      for x in (train, test):
+        x[:, c:c + 1024] = ((x[:, c:c + 1024] - mu) / sd).astype(np.float32)
+    return train, test
+
+
 def random_patch_features(train_u8: np.ndarray, test_u8: np.ndarray, num_filters: int,
                           size: int = 6, seed: int = 0, batch: int = 128,
                           filter_batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
   """(train, test) features [N, 8 F]: every stride-1 patch contrast-normalised and whitened
   as the filters were, correlated with the F filters, split by the symmetric rectifier
   (max(0, x - a), max(0, -x - a)), summed over the 2x2 quadrants of the positions; then each
-  feature standardised by its mean and deviation on the training images. Filters are taken
-  `filter_batch` at a time and images `batch` at a time, so 8,000 filters fit in memory."""
-  filters, mean, zca = patch_filters(train_u8, num_filters, size, seed)
-  mean, zca = jnp.asarray(mean), jnp.asarray(zca)
-
-  def all_images(images):
-    out = np.empty((len(images), 8 * num_filters), np.float32)
-    for f0 in range(0, num_filters, filter_batch):
-      block = jnp.asarray(filters[:, f0:f0 + filter_batch])
-      f = block.shape[1]
-      for i in range(0, len(images), batch):
-        pooled = np.asarray(patch_responses(jnp.asarray(images[i:i + batch]), block, mean,
-                                            zca, size))
-        # pooled: 4 quadrants x (f positive, f negative) -> the columns of this block
-        out[i:i + batch, 8 * f0:8 * (f0 + f)] = pooled
-    return out
-
-  train, test = all_images(train_u8), all_images(test_u8)
-  for c in range(0, train.shape[1], 1024):  # in place, a column block at a time (memory)
-    block = train[:, c:c + 1024].astype(np.float64)
-    mu, sd = block.mean(axis=0), block.std(axis=0) + 1e-8
-    for x in (train, test):
-      x[:, c:c + 1024] = ((x[:, c:c + 1024] - mu) / sd).astype(np.float32)
-  return train, test
+  feature standardised by its mean and deviation on the training images. The whole map in
+  memory: PatchFeatureBlocks side by side."""
+  blocks = PatchFeatureBlocks(train_u8, test_u8, num_filters, size, seed, batch, filter_batch)
+  parts = [blocks.block(b) for b in range(blocks.num_blocks)]
+  return (np.concatenate([p[0] for p in parts], axis=1),
+          np.concatenate([p[1] for p in parts], axis=1))

@@ -130,16 +130,25 @@ def fit_and_evaluate(x_train, y_train, x_test, y_test, num_classes: int, kernel:
   the whole matrix (scipy's cho_factor segfaulted here on the 20,000^2 float64 one)."""
   if kernel == "gaussian" and bandwidth is None:
     bandwidth = median_pairwise_distance(x_train)
+  make_k = lambda: gram(x_train, x_train, kernel, bandwidth or 1.0, block, dtype)
+  result = fit_and_evaluate_grams(make_k, lambda: gram(x_test, x_train, kernel,
+                                                       bandwidth or 1.0, block, dtype),
+                                  y_train, y_test, num_classes, l2, block, dtype)
+  return {"kernel": kernel, "bandwidth": bandwidth, **result}
+
+
+def fit_and_evaluate_grams(make_k, make_k_test, y_train, y_test, num_classes: int,
+                           l2: float = 0.0, block: int = 2048, dtype=np.float64) -> dict:
+  """fit_and_evaluate from the Gram matrices: make_k() -> a fresh K [n, n] (only its lower
+  triangle is read; the factorization overwrites it), make_k_test() -> K(test, train)."""
   targets = one_hot(y_train, num_classes)
-  alpha, train_scores, norms, jitter = _fit_in_place(x_train, targets, kernel,
-                                                     bandwidth or 1.0, l2, block, dtype)
-  test_scores = gram(x_test, x_train, kernel, bandwidth or 1.0, block, dtype) @ alpha
-  return {"kernel": kernel, "bandwidth": bandwidth, "l2": l2, "jitter": jitter,
-          "dtype": np.dtype(dtype).name,
+  alpha, train_scores, norms, jitter = _fit_in_place(make_k, targets, l2, block, dtype)
+  test_scores = make_k_test() @ alpha
+  return {"l2": l2, "jitter": jitter, "dtype": np.dtype(dtype).name,
           "train_error": float(np.mean(np.argmax(train_scores, 1) != y_train)),
           "test_error": float(np.mean(np.argmax(test_scores, 1) != y_test)),
           "norm_per_class": [float(v) for v in norms], "norm_mean": float(np.mean(norms)),
-          "num_train": int(len(x_train)), "num_test": int(len(x_test))}
+          "num_train": int(len(y_train)), "num_test": int(len(y_test))}
 
 
 def jitters(dtype, scale: float, tries: int = 4) -> list[float]:
@@ -150,15 +159,15 @@ def jitters(dtype, scale: float, tries: int = 4) -> list[float]:
   return ([0.0] + grown[:-1]) if np.dtype(dtype) == np.float64 else grown
 
 
-def _fit_in_place(x_train, targets, kernel, bandwidth, l2, block, dtype=np.float32):
+def _fit_in_place(make_k, targets, l2, block, dtype=np.float32):
   """K + (l2 + jitter) I = L L^T factored in K's own memory, the jitter taken from `jitters`.
   Train scores K alpha = L (L^T alpha) - (l2 + jitter) alpha and the norms
   alpha^T K alpha = |L^T alpha|^2 - (l2 + jitter)|alpha|^2 come from the factor."""
-  k = gram(x_train, x_train, kernel, bandwidth, block, dtype)
+  k = make_k()
   diagonal = np.diag(k).copy()
   for jitter in jitters(dtype, float(np.mean(diagonal))):
     if k is None:
-      k = gram(x_train, x_train, kernel, bandwidth, block, dtype)
+      k = make_k()
     k[np.diag_indices_from(k)] = diagonal + (l2 + jitter)
     try:
       lower = blocked_cholesky(k, block)
