@@ -201,5 +201,5 @@ def test_auto_mesh_puts_members_first():
   assert sharding.mesh_shape("auto", 6, 128, num_devices=8) == (2, 4)
   assert sharding.mesh_shape("auto", 3, 128, num_devices=8) == (1, 8)
   assert sharding.mesh_shape("auto", 8, 128, num_devices=8, spread_members=False) == (1, 8)
-  with pytest.raises(UserError, match="needs member_strategy=vmap"):
+  with pytest.raises(UserError, match="only member_strategy=vmap can do"):
     sharding.mesh_shape("8,1", 8, 128, num_devices=8, spread_members=False)

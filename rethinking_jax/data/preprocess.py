@@ -11,7 +11,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-PAPER_CROP = 28
 BRIGHTNESS_MAX_DELTA = 63.0 / 255.0
 CONTRAST_RANGE = (0.2, 1.8)
 

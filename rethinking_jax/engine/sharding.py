@@ -23,8 +23,8 @@ def mesh_shape(text: str, num_members: int, batch_size: int, num_devices: int | 
   """(member, data) sizes from the config's `mesh_shape`: 'auto' or 'M,D'.
 
   auto: as many devices on the member axis as the members allow (the largest divisor of the
-  device count that divides E), the rest data parallel. `spread_members=False` (the map and
-  sequential strategies, which run members one after another) keeps the member axis at 1.
+  device count that divides E), the rest data parallel. `spread_members=False` (every
+  strategy but vmap: Strategy.spreads_members) keeps the member axis at 1.
   """
   num_devices = num_devices or jax.device_count()
   if str(text).strip() == "auto" and not spread_members:
@@ -44,8 +44,8 @@ def mesh_shape(text: str, num_members: int, batch_size: int, num_devices: int | 
   members, data = shape
   if members > 1 and not spread_members:
     raise UserError(f"mesh_shape: {text!r} spreads members over {members} devices, which "
-                    "needs member_strategy=vmap (map and sequential run members one after "
-                    f"another); allowed with this strategy: 1,{num_devices}")
+                    "only member_strategy=vmap can do (every other strategy keeps all members "
+                    f"on each device); allowed with this strategy: 1,{num_devices}")
   if members * data != num_devices:
     raise UserError(f"mesh_shape: {members}x{data} = {members * data} devices, but "
                     f"{num_devices} are present; allowed: M,D with M*D = {num_devices}")

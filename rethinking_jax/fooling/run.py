@@ -10,17 +10,14 @@ import json
 import os
 
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from rethinking_jax import checkpoints, fields  # noqa: E402
-from rethinking_jax.data.dataset import subset_indices  # noqa: E402
-from rethinking_jax.errors import UserError  # noqa: E402
-from rethinking_jax.fooling import adversarial, ascent, classifier, map_elites  # noqa: E402
-from rethinking_jax.reports import files  # noqa: E402
+from rethinking_jax import checkpoints, fields
+from rethinking_jax.data.dataset import subset_indices
+from rethinking_jax.errors import UserError
+from rethinking_jax.fooling import adversarial, ascent, classifier, map_elites
+from rethinking_jax.reports import files
+from rethinking_jax.reports.style import plt
 
 
 def _grid(path, images, titles, rows=1):

@@ -10,20 +10,17 @@ import time
 
 import jax
 import jax.numpy as jnp
-import matplotlib
 import ml_collections
 import numpy as np
 import scipy.stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from rethinking_jax import assemble, checkpoints, data, models  # noqa: E402
-from rethinking_jax.engine import members as members_lib  # noqa: E402
-from rethinking_jax.engine import program  # noqa: E402
-from rethinking_jax.errors import UserError  # noqa: E402
-from rethinking_jax.measures import complexity  # noqa: E402
-from rethinking_jax.reports import files  # noqa: E402
+from rethinking_jax import assemble, checkpoints, data, models
+from rethinking_jax.engine import members as members_lib
+from rethinking_jax.engine import program
+from rethinking_jax.errors import UserError
+from rethinking_jax.measures import complexity
+from rethinking_jax.reports import files
+from rethinking_jax.reports.style import plt
 
 # name -> (what it is, higher means "more complex" in the measure's own reading)
 MEASURES = {

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from rethinking_jax.reports import files, style  # noqa: E402
+from rethinking_jax.reports import files, style
+from rethinking_jax.reports.style import plt
 
 
 def _member_looks(labels) -> dict:

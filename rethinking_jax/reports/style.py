@@ -11,8 +11,11 @@ import re
 
 import matplotlib
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # the one place: every figure is drawn headless, into a file
+import matplotlib.pyplot as plt  # noqa: E402  (re-exported: the modules that draw use it)
 from matplotlib import colormaps  # noqa: E402
+
+__all__ = ["plt"]
 
 KIND_COLOURS = {
     "true_labels": "#1f77b4",      # blue

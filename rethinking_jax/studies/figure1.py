@@ -23,21 +23,17 @@ from __future__ import annotations
 
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from rethinking_jax.reports import (  # noqa: E402
-    convergence,
-    files,
-    panels,
-    plots,
-    stats,
-    style,
-    suite_report,
+from rethinking_jax.reports import (
+  convergence,
+  files,
+  panels,
+  plots,
+  stats,
+  style,
+  suite_report,
 )
-from rethinking_jax.studies.study import Study  # noqa: E402
+from rethinking_jax.reports.style import plt
+from rethinking_jax.studies.study import Study
 
 # The models the figure draws, in the paper's order.
 MODELS = ("inception_small", "alexnet_small", "mlp_1x512")

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from rethinking_jax.reports import files, panels, plots, stats, suite_report  # noqa: E402
-from rethinking_jax.studies.study import Study  # noqa: E402
+from rethinking_jax.reports import files, panels, plots, stats, suite_report
+from rethinking_jax.reports.style import plt
+from rethinking_jax.studies.study import Study
 
 MODELS = ("inception_small", "inception_small_nobn")  # the figure's panels, in order
 PAPER = ("batch-norm stabilizes training and adds 3-4 points of test accuracy; early "

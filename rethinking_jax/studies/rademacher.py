@@ -15,13 +15,9 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from rethinking_jax.reports import files, protocol, stats, suite_report  # noqa: E402
-from rethinking_jax.studies.study import Study  # noqa: E402
+from rethinking_jax.reports import files, protocol, stats, suite_report
+from rethinking_jax.reports.style import plt
+from rethinking_jax.studies.study import Study
 
 STRONG_WEIGHT_DECAY = 0.01
 PROTOCOL = {"num_classes": 2}  # uniformly random +-1 labels

@@ -2,7 +2,7 @@
 on and off, and random labels; top-1/top-5 train and test accuracy (docs/PROTOCOL.md §5).
 
 ImageNet does not fit in device memory, so it is streamed from a tfds `imagenet2012` prepared
-as ArrayRecord from the manual download (see README, "Table 2: ImageNet"); the test split is
+as ArrayRecord from the manual download (docs/data.md, ImageNet); the test split is
 the 50,000 validation images. Runs share an architecture (dropout on or off) and an input
 transform; members differ in labels and weight decay:
 
@@ -24,13 +24,9 @@ from __future__ import annotations
 
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from rethinking_jax.reports import files, plots, stats, suite_report  # noqa: E402
-from rethinking_jax.studies.study import Study  # noqa: E402
+from rethinking_jax.reports import files, plots, stats, suite_report
+from rethinking_jax.reports.style import plt
+from rethinking_jax.studies.study import Study
 
 WEIGHT_DECAY = 4e-5   # [default] reference Inception V3 (TF-slim) weight decay
 DROPOUT = 0.2         # [default] reference Inception V3 dropout (keep_prob 0.8)

@@ -214,10 +214,7 @@ def table3(config, workdir: str) -> dict:
 
 
 def sgd(config, workdir: str) -> dict:
-  import matplotlib
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  from rethinking_jax.reports.style import plt
 
   r = min_norm_sgd.experiment(config.sgd_n, config.sgd_d, config.sgd_epochs, config.sgd_lr,
                               config.theorem1_seed)
