@@ -85,7 +85,7 @@ usage: rethinking-jax --config=CONFIG.py[:ARG] --workdir=DIR [--config.FIELD=VAL
 Exit status: 0 done; 2 a user mistake or a predictable fault (one line, nothing written);
 3 stopped by SIGTERM/SIGINT/SIGHUP with a checkpoint (rerun to resume); 4 every member
 diverged; 130 Ctrl-C before training began.
-Every field and its default: rethinking_jax/base_config.py. Examples: README.md."""
+Every field and its default: rethinking_jax/base_config.py. Examples: README.md, docs/running.md."""
 
 
 def _config_file(argv) -> tuple[str, str] | None:

@@ -2,7 +2,7 @@
 the workdir -- resume, signals, checkpoint cadence, outputs (the run itself is assembled by
 rethinking_jax/assemble.py).
 
-Outputs (a stable contract, see README): config.json, metrics.jsonl, summary.json, report.md,
+Outputs (a stable contract: docs/running.md): config.json, metrics.jsonl, summary.json, report.md,
 curves.png. Everything that can fail because of user input is checked before the workdir is
 touched.
 """

@@ -61,7 +61,7 @@ for part in ${PARTS//,/ }; do
       # (SUBSET), one sub-run per input kind (KINDS, in this order), the schedule per step:
       # lr x 0.95 every 390 steps, the cap 60 paper epochs (23,400 steps = 300 subset epochs).
       # Evaluated every 78 steps (one subset epoch), in full every 10th point
-      # (eval_full_every: the memorization step is exact; README).
+      # (eval_full_every: the memorization step is exact; docs/paper.md).
       first=1
       for kind in ${KINDS:-random_labels true_labels gaussian random_pixels shuffled_pixels}; do
         extra=(); [[ $first = 1 ]] || extra=(--config.restart=False)  # the later kinds join

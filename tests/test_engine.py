@@ -206,7 +206,7 @@ def test_a_corrupted_member_fits_its_clean_labels_before_its_corrupted_ones():
 
 
 def test_auto_strategy_picks_what_was_measured_fastest():
-  """strategies.resolve_strategy: the rule the README's table states, one case per row."""
+  """strategies.resolve_strategy: the rule docs/running.md's table states, one case per row."""
   from rethinking_jax.engine.strategies import resolve_strategy
   assert resolve_strategy("auto", True, "gpu", spread_members=True) == "vmap"
   assert resolve_strategy("auto", False, "cpu", spread_members=False) == "sequential"

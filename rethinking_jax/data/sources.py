@@ -1,6 +1,6 @@
 """The in-memory sources, one registry: SOURCES maps a dataset name to a loader that takes
 LoadOptions (the config's data fields) and returns a Dataset. Adding a source is its module
-plus one register_source line (README, "Adding a model, a randomization, a source, a table").
+plus one register_source line (docs/extending.md).
 """
 
 from __future__ import annotations
