@@ -16,6 +16,7 @@ from pathlib import Path
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from rethinking_jax import configs
 from rethinking_jax.errors import UserError
 
 # Exit status: 0 the run finished (its summary says what each member did); 2 a user mistake or
@@ -56,10 +57,22 @@ def _one_line(err: BaseException) -> str:
   return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
+def _shipped_config(argv) -> list[str]:
+  """argv with a `--config` that names no file here but a config the package ships
+  (configs.shipped) pointing at that file."""
+  out = []
+  for arg in argv:
+    if arg.startswith("--config="):
+      path, sep, rest = arg[len("--config="):].partition(":")
+      arg = f"--config={configs.shipped(path) or path}{sep}{rest}"
+    out.append(arg)
+  return out
+
+
 def _config_import_root(argv) -> None:
-  """The paper's configs import their package (`from configs import common`): put the
+  """A config of one's own may import its package (`from myconfigs import common`): put the
   directory above a `--config` file's package on sys.path, so that
-  `--config=/path/to/repo/configs/table1.py` works from any working directory."""
+  `--config=/path/to/myconfigs/table.py` works from any working directory."""
   for arg in argv:
     if arg.startswith("--config="):
       folder = os.path.dirname(os.path.abspath(arg[len("--config="):].partition(":")[0]))
@@ -75,7 +88,9 @@ usage: rethinking-jax --config=CONFIG.py[:ARG] --workdir=DIR [--config.FIELD=VAL
        (or python -m rethinking_jax.main ...)
 
   --config=PATH[:ARG]     a config file (configs/*.py) and its optional argument, e.g.
-                          configs/quickstart.py, configs/table1.py:mlp,seeds=3
+                          configs/quickstart.py, configs/table1.py:mlp,seeds=3; the
+                          package's own (rethinking_jax/configs) by name from anywhere:
+                          table1.py:smoke
   --workdir=DIR           the run's outputs: checkpoints, metrics.jsonl, summary.json,
                           report.md (a previous run's workdir resumes it)
   --config.FIELD=VALUE    override one field, e.g. --config.num_epochs=20
@@ -123,6 +138,7 @@ def _help(argv) -> None:
 
 def parse_flags(argv):
   """absl flag parsing with one-line errors and exit code 2 (absl prints usage, exits 1)."""
+  argv = _shipped_config(argv)
   _config_import_root(argv)
   if any(a in _HELP_FLAGS for a in argv[1:]):
     _help(argv)
@@ -145,16 +161,20 @@ def parse_flags(argv):
     _fail(f"config: {_one_line(err)}")
 
 
+def _configs_in(folder: str) -> list[str]:
+  return sorted(n for n in os.listdir(folder) if n.endswith(".py") and "def get_config"
+                in Path(folder, n).read_text(errors="replace"))
+
+
 def _check_config_path(path: str) -> None:
   """--config names a file: one line for a folder (naming its configs) or a missing path."""
   if os.path.isdir(path):
-    configs = sorted(n for n in os.listdir(path) if n.endswith(".py") and "def get_config"
-                     in Path(path, n).read_text(errors="replace"))
+    found = _configs_in(path)
     _fail(f"config: {path} is a folder; allowed: a config file"
-          + (f" in it: {', '.join(configs)}" if configs else ", e.g. configs/quickstart.py"))
+          + (f" in it: {', '.join(found)}" if found else ", e.g. configs/quickstart.py"))
   if not os.path.isfile(path):
-    _fail(f"config: {path} does not exist (--config=PATH[:ARG] names a config file, e.g. "
-          "configs/quickstart.py)")
+    _fail(f"config: {path} does not exist (--config=PATH[:ARG] names a config file, or one "
+          f"the package ships: {', '.join(_configs_in(configs.FOLDER))})")
 
 
 def _unknown_field(argv, err: Exception) -> None:

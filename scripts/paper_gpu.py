@@ -79,7 +79,8 @@ def _runs_with_own_epochs(part: Part) -> list[str]:
   import importlib
 
   name, _, arg = part.config.partition(":")
-  config = importlib.import_module(f"configs.{name.removesuffix('.py')}").get_config(arg)
+  module = importlib.import_module(f"rethinking_jax.configs.{name.removesuffix('.py')}")
+  config = module.get_config(arg)
   return [run for run, overrides in config.runs.items() if "num_epochs" in overrides]
 
 

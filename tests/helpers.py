@@ -5,8 +5,8 @@ import os
 import jax
 import numpy as np
 
-from configs import default
 from rethinking_jax import assemble
+from rethinking_jax.configs import default
 
 
 def tiny_config(**overrides):

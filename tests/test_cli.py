@@ -147,11 +147,14 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
   assert not (tmp_path / "missing").exists()
 
 
+@pytest.mark.parametrize("named", ["path", "shipped"])
 def test_a_paper_config_loads_from_outside_the_repository_and_through_the_entry_point(
-    tmp_path):
+    tmp_path, named):
   """configs/table1.py imports its package; the run is refused by validation (batch 0), which
-  happens only after the file loaded. The console command where the install created it."""
-  config = f"--config={os.path.join(ROOT, 'configs', 'table1.py')}:smoke,mlp_1x512"
+  happens only after the file loaded. The console command where the install created it. By
+  name (`table1.py`) from another directory: the config the package ships."""
+  config = ("--config=table1.py:smoke,mlp_1x512" if named == "shipped" else
+            f"--config={os.path.join(ROOT, 'configs', 'table1.py')}:smoke,mlp_1x512")
   commands = [CLI]
   env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # no repo on the path
   entry = os.path.join(os.path.dirname(sys.executable), "rethinking-jax")
@@ -165,6 +168,18 @@ def test_a_paper_config_loads_from_outside_the_repository_and_through_the_entry_
     assert proc.stderr.strip().splitlines()[-1].endswith("batch_size: 0 must be a positive "
                                                          "integer"), \
         proc.stderr[-2000:]
+
+
+def test_a_config_named_but_absent_here_is_the_one_the_package_ships(tmp_path, monkeypatch):
+  from rethinking_jax import configs
+
+  monkeypatch.chdir(tmp_path)
+  shipped = os.path.join(ROOT, "rethinking_jax", "configs", "table1.py")
+  assert configs.shipped("table1.py") == configs.shipped("configs/table1.py") == shipped
+  assert configs.shipped("elsewhere/table1.py") is None  # a path of one's own: as given
+  assert configs.shipped("table9.py") is None            # a typo stays an error
+  (tmp_path / "table1.py").write_text("def get_config(arg=None): ...\n")
+  assert configs.shipped("table1.py") is None            # a file here wins
 
 
 def test_tensorboard_scalars_are_the_metrics_of_every_member(tmp_path):

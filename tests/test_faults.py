@@ -140,7 +140,7 @@ def test_the_fingerprint_sees_any_changed_word_and_ignores_the_layout():
 # -- Results lost or overwritten --------------------------------------------------------------
 
 def suite_config(name, arg, **overrides):
-  config = importlib.import_module(f"configs.{name}").get_config(arg)
+  config = importlib.import_module(f"rethinking_jax.configs.{name}").get_config(arg)
   config.progress = False
   for key, value in overrides.items():
     config[key] = value
@@ -350,7 +350,7 @@ any sub-run trains."""
   (tmp_path / "suite" / "a_mlp_1x512").mkdir(parents=True)
   (tmp_path / "suite" / "a_mlp_1x512" / "checkpoints").write_text("x")
   with pytest.raises(UserError, match="runs.a_mlp_1x512: workdir: .*checkpoints is a file"):
-    suite.run_suite(importlib.import_module("configs.figure1").get_config("smoke"),
+    suite.run_suite(importlib.import_module("rethinking_jax.configs.figure1").get_config("smoke"),
                     str(tmp_path / "suite"))
 
 

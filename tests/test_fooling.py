@@ -71,7 +71,7 @@ def test_map_elites_archive_never_gets_worse_and_is_deterministic(trained, encod
 
 def test_fooling_config_compares_members(trained, tmp_path):
   workdir = trained[0]
-  config = importlib.import_module("configs.fooling").get_config("smoke")
+  config = importlib.import_module("rethinking_jax.configs.fooling").get_config("smoke")
   config.fooling_workdir = workdir
   config.encodings = "direct"
   config.generations = 5
@@ -93,7 +93,7 @@ def test_fooling_config_compares_members(trained, tmp_path):
 def test_fooling_puts_members_of_several_runs_side_by_side(trained, tmp_path):
   """`fooling_workdir=A,B` attacks A's members then B's on the same images, one row each."""
   workdir = trained[0]
-  config = importlib.import_module("configs.fooling").get_config("smoke")
+  config = importlib.import_module("rethinking_jax.configs.fooling").get_config("smoke")
   config.fooling_workdir = f"{workdir},{workdir}"
   config.fooling_members = "1"
   config.encodings = "direct"
@@ -118,7 +118,7 @@ def test_fooling_refuses_runs_of_other_images_and_members_out_of_range(trained, 
   saved = json.loads((other / "config.json").read_text())
   saved["crop_size"] = 6  # other attacked images: 6x6 crops
   (other / "config.json").write_text(json.dumps(saved))
-  config = importlib.import_module("configs.fooling").get_config("smoke")
+  config = importlib.import_module("rethinking_jax.configs.fooling").get_config("smoke")
   config.fooling_workdir = f"{workdir},{other}"
   with pytest.raises(UserError, match="fooling_workdir: .*other test images"):
     fooling_run.run(config, str(tmp_path / "out"))

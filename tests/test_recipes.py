@@ -123,7 +123,8 @@ def test_adding_a_paper_table(registries, tmp_path):
       runs=lambda: {"wide": {"model": "mlp_1x512"}, "narrow": {"model": "mlp_1x32"}},
       smoke=dict(synthetic_shape=(8, 8, 3), crop_size=0, num_epochs=3))
   studies.register(study)  # the registry line (STUDIES in studies/__init__.py)
-  config = importlib.import_module("configs.study").get_config("recipe_table,smoke,seeds=2")
+  config = importlib.import_module("rethinking_jax.configs.study").get_config(
+      "recipe_table,smoke,seeds=2")
   config.progress = False
   result = suite.run_suite(config, str(tmp_path))
   report = open(result["report"]).read()

@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from configs import default
 from rethinking_jax import studies, suite
+from rethinking_jax.configs import default
 from rethinking_jax.errors import UserError
 from rethinking_jax.reports import convergence, protocol
 
@@ -26,7 +26,7 @@ SUITES = {"table1": ["", "smoke", "inception", "alexnet", "mlp_1x512", "smoke,ml
 
 @pytest.mark.parametrize("name, arg", [(n, a) for n, args in SUITES.items() for a in args])
 def test_every_config_variant_loads_and_validates(name, arg):
-  config = importlib.import_module(f"configs.{name}").get_config(arg)
+  config = importlib.import_module(f"rethinking_jax.configs.{name}").get_config(arg)
   subs = suite.sub_configs(config)
   assert subs and config.report == name
   assert config.smoke == ("smoke" in arg)
@@ -39,14 +39,14 @@ def test_every_config_variant_loads_and_validates(name, arg):
 
 
 def test_table1_covers_every_row_of_the_paper():
-  subs = suite.sub_configs(importlib.import_module("configs.table1").get_config())
+  subs = suite.sub_configs(importlib.import_module("rethinking_jax.configs.table1").get_config())
   assert len(subs) == 7
   assert {s.model for s in subs.values()} == {"inception_small", "inception_small_nobn",
                                               "alexnet_small", "mlp_3x512", "mlp_1x512"}
 
 
 def test_table2_covers_every_row_of_the_paper():
-  subs = suite.sub_configs(importlib.import_module("configs.table2").get_config())
+  subs = suite.sub_configs(importlib.import_module("rethinking_jax.configs.table2").get_config())
   rows = set()
   for sub in subs.values():
     assert sub.model == "inception_v3" and sub.input_pipeline == "stream"
@@ -55,7 +55,8 @@ def test_table2_covers_every_row_of_the_paper():
         rows.add((sub.train_transform == "augment", sub.dropout_rate > 0, float(wd) > 0,
                   labels == "random_labels"))
   assert rows == {tuple(row[:4]) for row in studies.table2.PAPER}
-  assert list(importlib.import_module("configs.table2").get_config("aug").runs.keys()) == ["aug"]
+  table2 = importlib.import_module("rethinking_jax.configs.table2")
+  assert list(table2.get_config("aug").runs.keys()) == ["aug"]
 
 
 def differences(report, config, summary):
@@ -75,12 +76,12 @@ def test_a_study_without_its_own_seed_range_is_refused():
     studies.Study(name="table9", title="Table 9", seed_offset=150, runs=dict,
                   section=lambda w, r: [])
   with pytest.raises(ValueError, match="report 'table9' is not a study"):
-    importlib.import_module("configs.common").suite("table9")
+    importlib.import_module("rethinking_jax.configs.common").suite("table9")
 
 
 def test_a_config_argument_that_selects_nothing_is_an_error():
   with pytest.raises(ValueError, match="selects no run; allowed: smoke"):
-    importlib.import_module("configs.table1").get_config("resnet")
+    importlib.import_module("rethinking_jax.configs.table1").get_config("resnet")
 
 
 def write_run(root, name, model, transform, members, epochs=3, **config):
@@ -280,7 +281,7 @@ def test_a_run_stopped_on_the_way_is_reported_with_what_it_reached(tmp_path):
 
 
 def test_seeds_are_members_with_their_own_keys_in_every_experiment():
-  configs = {name: importlib.import_module(f"configs.{name}").get_config("seeds=3")
+  configs = {name: importlib.import_module(f"rethinking_jax.configs.{name}").get_config("seeds=3")
              for name in SUITES}
   seeds = {name: set(c.seeds.split(",")) for name, c in configs.items()}
   assert seeds["table1"] == {"0", "1", "2"}
@@ -288,11 +289,12 @@ def test_seeds_are_members_with_their_own_keys_in_every_experiment():
     for b in seeds:
       assert a == b or not seeds[a] & seeds[b]  # no member shared between experiments
   with pytest.raises(ValueError, match="seeds=N takes a positive integer"):
-    importlib.import_module("configs.table1").get_config("seeds=0")
+    importlib.import_module("rethinking_jax.configs.table1").get_config("seeds=0")
 
 
 def test_a_row_trained_with_seeds_reports_mean_and_spread(tmp_path):
-  config = importlib.import_module("configs.table1").get_config("smoke,mlp_1x512,seeds=2")
+  config = importlib.import_module("rethinking_jax.configs.table1").get_config(
+      "smoke,mlp_1x512,seeds=2")
   config.progress = False
   suite.run_suite(config, str(tmp_path))
   summary = json.loads((tmp_path / "mlp_1x512_center" / "summary.json").read_text())
@@ -305,7 +307,7 @@ def test_a_row_trained_with_seeds_reports_mean_and_spread(tmp_path):
 
 
 def test_an_off_protocol_run_lists_each_of_its_deviations(tmp_path):
-  config = importlib.import_module("configs.table1").get_config("smoke,mlp_1x512")
+  config = importlib.import_module("rethinking_jax.configs.table1").get_config("smoke,mlp_1x512")
   config.progress = False
   config.learning_rate, config.lr_decay_rate, config.batch_size = 0.5, 1.0, 32
   config.num_epochs = 3
@@ -322,7 +324,8 @@ def test_an_off_protocol_run_lists_each_of_its_deviations(tmp_path):
 
 
 def test_a_faithful_run_records_no_deviation():
-  config = json.loads(importlib.import_module("configs.table1").get_config("mlp").to_json())
+  config = json.loads(
+      importlib.import_module("rethinking_jax.configs.table1").get_config("mlp").to_json())
   summary = {"run": {"num_train": 50_000, "num_test": 10_000},
              "members": [{"weight_decay": 0.0}, {"weight_decay": 1e-4}]}
   assert differences("table1", {**config, "model": "mlp_1x512"}, summary) == []
@@ -336,7 +339,8 @@ def test_a_batch_norm_model_lists_its_batch_norm_settings_and_others_do_not():
   """docs/PROTOCOL.md's batch-norm [default]s (momentum 0.999, epsilon 1e-3) are the protocol of a
   model with batch norm (the CPU Inception runs use 0.99: results_cpu.sh); a model without
   batch norm ignores the fields, so they are no deviation of it."""
-  config = json.loads(importlib.import_module("configs.table1").get_config("mlp").to_json())
+  config = json.loads(
+      importlib.import_module("rethinking_jax.configs.table1").get_config("mlp").to_json())
   summary = {"run": {"num_train": 50_000, "num_test": 10_000},
              "members": [{"weight_decay": 0.0}]}
   changed = {**config, "bn_momentum": 0.99, "bn_epsilon": 1e-5}
@@ -352,7 +356,8 @@ def test_the_rademacher_estimate_is_two_train_accuracy_minus_one_on_random_binar
   labelling; the report's estimate is 2 x train accuracy - 1 of those members."""
   from helpers import fit
 
-  config = importlib.import_module("configs.rademacher").get_config("smoke,mlp_1x512,seeds=3")
+  config = importlib.import_module("rethinking_jax.configs.rademacher").get_config(
+      "smoke,mlp_1x512,seeds=3")
   sub = suite.sub_configs(config)["mlp_1x512"]
   run, result = fit(sub)
   assert run.dataset.num_classes == 2 and set(np.unique(run.dataset.train_labels)) <= {0, 1}
@@ -428,7 +433,7 @@ def test_figure1bc_puts_a_models_per_level_runs_back_together(tmp_path):
   assert "| alexnet_small | 1 | 100% | 40 | 2.00 | 50.00 |" in report
   assert ("alexnet_small: one sub-run per level, each stopped when its member memorized: (c)'s "
           "test errors are at each member's own convergence") in report
-  c = importlib.import_module("configs.figure1").get_config("bc_alexnet_small_p")
+  c = importlib.import_module("rethinking_jax.configs.figure1").get_config("bc_alexnet_small_p")
   assert sorted(c.runs) == sorted(f"bc_alexnet_small_p{q}" for q in (0, 20, 40, 60, 80, 100))
 
 
@@ -436,7 +441,7 @@ def test_a_subset_keeps_the_papers_schedule_per_step():
   """subset=10000: 78 steps per epoch, the decay still every 390 steps (the paper's epoch)
   and the cap still 200 paper epochs of steps; a decay per subset epoch would be 5x faster."""
   from rethinking_jax.engine import program
-  figure1 = importlib.import_module("configs.figure1")
+  figure1 = importlib.import_module("rethinking_jax.configs.figure1")
   c = figure1.get_config("a_alexnet_small,subset=10000")
   assert sorted(c.runs) == [f"a_alexnet_small_{k}" for k in sorted(studies.figure1.KINDS)]
   assert c.num_train == 10_000
@@ -453,7 +458,7 @@ def test_a_subset_keeps_the_papers_schedule_per_step():
 def test_the_decay_interval_is_held_to_the_paper_in_steps():
   """A subset run that decays every 5 of its 78-step epochs keeps the paper's 390 steps: no
   deviation; the same interval on all 50,000 images (1,950 steps) is one."""
-  config = json.loads(importlib.import_module("configs.figure1").get_config(
+  config = json.loads(importlib.import_module("rethinking_jax.configs.figure1").get_config(
       "a_alexnet_small,subset=10000").to_json())
   config["runs"] = {}
   subset = {"run": {"num_train": 10_000, "num_test": 10_000}, "members": []}
@@ -468,7 +473,7 @@ def test_per_member_splits_each_run_into_its_members_and_nothing_else():
   """`per_member`: one sub-run per member, together exactly the members of the unsplit runs
   (each with its own seed), so each stops at its own memorization (Table 1 on the CPU)."""
   from rethinking_jax.engine import members as members_lib
-  table1 = importlib.import_module("configs.table1")
+  table1 = importlib.import_module("rethinking_jax.configs.table1")
 
   def settings(config):
     out = []
@@ -496,7 +501,7 @@ def test_a_config_is_checked_once_per_run_and_once_per_suite_sub_run(monkeypatch
   validate = configuration.validate
   monkeypatch.setattr(configuration, "validate",
                       lambda c: checked.append(c.model) or validate(c))
-  config = importlib.import_module("configs.table1").get_config("smoke,mlp")
+  config = importlib.import_module("rethinking_jax.configs.table1").get_config("smoke,mlp")
   config.progress = False
   suite.run_suite(config, str(tmp_path / "suite"))
   assert sorted(checked) == ["mlp_1x512", "mlp_3x512"]  # before any trains, and not again
@@ -508,7 +513,7 @@ def test_a_config_is_checked_once_per_run_and_once_per_suite_sub_run(monkeypatch
 
 def test_per_member_splits_learning_rates_too():
   """A run with several learning rates becomes one run per rate, each with one member."""
-  common = importlib.import_module("configs.common")
+  common = importlib.import_module("rethinking_jax.configs.common")
   base = default.get_config()
   runs = common.per_member({"r": {"model": "mlp_1x512", "learning_rates": "0.01,0.1"}}, base)
   assert sorted(runs) == ["r_true_labels_lr0_seed0", "r_true_labels_lr1_seed0"]

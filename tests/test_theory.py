@@ -83,7 +83,7 @@ def test_sgd_from_zero_reaches_the_pseudo_inverse_solution():
 
 @pytest.mark.parametrize("name", ["theorem1", "table3", "min_norm_sgd"])
 def test_theory_smoke_configs_run(name, tmp_path):
-  config = importlib.import_module(f"configs.{name}").get_config("smoke")
+  config = importlib.import_module(f"rethinking_jax.configs.{name}").get_config("smoke")
   experiments.run(config, str(tmp_path))
   summary = json.loads((tmp_path / "summary.json").read_text())
   report = (tmp_path / "report.md").read_text()
@@ -117,20 +117,21 @@ def test_the_in_place_float32_fit_matches_float64():
 def test_the_cifar10_jpeg_variant_keeps_the_three_cifar_rows():
   import importlib
 
-  config = importlib.import_module("configs.table3").get_config("cifar10_jpeg")
+  config = importlib.import_module("rethinking_jax.configs.table3").get_config("cifar10_jpeg")
   assert sorted(config.table3_rows) == ["cifar10_gaussian", "cifar10_random_features",
                                         "cifar10_random_features_l2"]
   assert config.dataset == "image_folder" and not config.kernel_float64
   rows = config.table3_rows
   assert not rows.cifar10_gaussian.get("float64", False)  # 40,000 points: float32
   assert rows.cifar10_random_features.float64 and rows.cifar10_random_features_l2.float64
-  features = importlib.import_module("configs.table3").get_config("cifar10_jpeg_features")
+  features = importlib.import_module("rethinking_jax.configs.table3").get_config(
+      "cifar10_jpeg_features")
   assert sorted(features.table3_rows) == ["cifar10_random_features",
                                           "cifar10_random_features_l2"]
   for arg, n, filters in (("cifar10_jpeg_patches", 20_000, 8_000),
                           ("cifar10_jpeg_patches_n10000", 10_000, 4_000),
                           ("cifar10_jpeg_patches_full", 50_000, 32_000)):
-    rows = importlib.import_module("configs.table3").get_config(arg).table3_rows
+    rows = importlib.import_module("rethinking_jax.configs.table3").get_config(arg).table3_rows
     assert sorted(rows) == ["cifar10_random_patches", "cifar10_random_patches_l2"]
     assert all(r.features == "random_patches" and r.num_train == n and r.num_filters == filters
                and r.float64 == (n < 50_000) for r in rows.values())

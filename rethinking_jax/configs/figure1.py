@@ -6,7 +6,7 @@ figure1.py: its runs, panels and report).
     ... --config=configs/figure1.py:smoke             (tiny synthetic data: 72 s cold, 28 s warm)
 """
 
-from configs import common
+from rethinking_jax.configs import common
 
 
 def get_config(arg=None):

@@ -11,7 +11,7 @@ starves a dataset of 11 steps per epoch (31% train accuracy on random labels aft
 epochs), so the rate starts at 0.1 and decays every 50 epochs.
 """
 
-from configs import default
+from rethinking_jax.configs import default
 
 
 def get_config(arg=None):

@@ -6,7 +6,7 @@ zero, and to another interpolant from a random start (docs/PROTOCOL.md §6).
 
 import ml_collections
 
-from configs import default
+from rethinking_jax.configs import default
 
 
 def get_config(arg=None):

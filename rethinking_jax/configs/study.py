@@ -3,7 +3,7 @@
     python -m rethinking_jax.main --config=configs/study.py:table1,smoke --workdir=runs/t1
 """
 
-from configs import common
+from rethinking_jax.configs import common
 
 
 def get_config(arg=None):

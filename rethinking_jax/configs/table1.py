@@ -12,7 +12,7 @@ would train every member until its slowest one memorized (scripts/results_cpu.sh
 table1_alexnet).
 """
 
-from configs import common
+from rethinking_jax.configs import common
 
 
 def get_config(arg=None):

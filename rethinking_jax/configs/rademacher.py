@@ -5,7 +5,7 @@
     ... --config=configs/rademacher.py:smoke     (tiny synthetic data, seconds)
 """
 
-from configs import common
+from rethinking_jax.configs import common
 
 
 def get_config(arg=None):

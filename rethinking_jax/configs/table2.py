@@ -6,7 +6,7 @@ what the paper leaves open and the project's choices).
     ... --config=configs/table2.py:smoke       (tiny synthetic stand-in, streamed; ~2 min on a CPU)
 """
 
-from configs import common
+from rethinking_jax.configs import common
 
 
 def get_config(arg=None):

@@ -9,7 +9,7 @@ keeps the n x n float64 matrices at 0.8 GB each. Also the depth-k corollary for 
 
 import ml_collections
 
-from configs import default
+from rethinking_jax.configs import default
 
 
 def get_config(arg=None):

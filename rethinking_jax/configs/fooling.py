@@ -13,7 +13,7 @@ encodings, and the comparison: are members that memorized random labels easier t
 
 import ml_collections
 
-from configs import default
+from rethinking_jax.configs import default
 
 
 def get_config(arg=None):
