@@ -596,6 +596,26 @@ def test_metrics_reader_drops_only_a_torn_last_line(tmp_path):
     files.read_jsonl(str(path))
 
 
+def test_metrics_lines_reach_a_metrics_file_replaced_under_the_run(tmp_path):
+  """A `git stash` / `stash pop` (or an editor's save) replaces metrics.jsonl with a new file
+  while a run trains: the later evaluation points must land in it, not in the replaced one
+  (which a handle held open would keep writing, lost)."""
+  from rethinking_jax.reports import files
+
+  path = tmp_path / "metrics.jsonl"
+  writer = files.MetricsWriter(str(path))
+  writer.write([{"step": 1}])
+  copy = tmp_path / "copy"
+  copy.write_text(path.read_text())
+  os.replace(copy, path)  # a new file at the same path, as git writes one
+  writer.write([{"step": 2}, {"step": 3}])
+  writer.close()
+  assert files.read_jsonl(str(path)) == [{"step": 1}, {"step": 2}, {"step": 3}]
+  resumed = files.MetricsWriter(str(path), keep_lines=2)  # a resume keeps what it saw
+  resumed.write([{"step": 3}])
+  assert files.read_jsonl(str(path)) == [{"step": 1}, {"step": 2}, {"step": 3}]
+
+
 def test_outputs_are_written_under_unique_temporary_names(tmp_path):
   from rethinking_jax import atomic_files
 

@@ -14,7 +14,10 @@ __all__ = ["MetricsWriter", "atomic_path", "read_jsonl", "save_figure", "write_j
 
 
 class MetricsWriter:
-  """Appends one JSON object per line to metrics.jsonl, flushed at every evaluation point.
+  """Appends one JSON object per line to metrics.jsonl at every evaluation point, opening the
+  file each time: a file replaced under a run (a `git stash` and `pop`, an editor's save, a
+  copy put back) gets the later lines, where a handle held open would write them into the
+  replaced file, lost (2026-12-07: 6 evaluation points of a 26-minute stretch).
 
   `keep_lines`: how many lines of an existing file to keep (a resumed run keeps the lines its
   checkpoint had seen and drops any written after it, so no line is duplicated). `lost` is
@@ -25,8 +28,9 @@ class MetricsWriter:
   def __init__(self, path: str, keep_lines: int = 0, enabled: bool = True):
     self.enabled = enabled  # False on all processes but the first of a multi-host run
     self.lost = 0
+    self.path = path
     if not enabled:
-      self.kept, self.lines, self._file = [], keep_lines, None
+      self.kept, self.lines = [], keep_lines
       return
     self.kept = read_jsonl(path)[:keep_lines] if keep_lines and os.path.exists(path) else []
     if len(self.kept) < keep_lines:
@@ -34,20 +38,17 @@ class MetricsWriter:
       logging.warning("%s has %d lines, its checkpoint saw %d; earlier evaluation points are "
                       "missing from it", path, len(self.kept), keep_lines)
     write_text(path, "".join(json.dumps(r, allow_nan=False) + "\n" for r in self.kept))
-    self._file = open(path, "a")
     self.lines = len(self.kept)
 
   def write(self, records) -> None:
     self.lines += len(records)
     if not self.enabled:
       return
-    for record in records:
-      self._file.write(json.dumps(record, allow_nan=False) + "\n")
-    self._file.flush()
+    with open(self.path, "a") as f:
+      f.write("".join(json.dumps(record, allow_nan=False) + "\n" for record in records))
 
   def close(self) -> None:
-    if self._file is not None:
-      self._file.close()
+    """Nothing held open (kept for the writers' interface)."""
 
 
 def read_jsonl(path: str) -> list[dict]:
