@@ -84,8 +84,10 @@ def _config_import_root(argv) -> None:
 
 _HELP_FLAGS = ("-h", "--help", "-?", "--helpshort", "--helpfull")
 _USAGE = """\
-usage: rethinking-jax --config=CONFIG.py[:ARG] --workdir=DIR [--config.FIELD=VALUE ...]
+usage: rethinking-jax [train] --config=CONFIG.py[:ARG] --workdir=DIR [--config.FIELD=VALUE ...]
        (or python -m rethinking_jax.main ...)
+       rethinking-jax report --workdir=DIR [--sources=DIR,...]   re-render a report
+       rethinking-jax measures --workdir=DIR [--examples=N]      complexity measures
 
   --config=PATH[:ARG]     a config file (configs/*.py) and its optional argument, e.g.
                           configs/quickstart.py, configs/table1.py:mlp,seeds=3; the

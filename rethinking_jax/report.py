@@ -60,5 +60,10 @@ def main(argv):
     sys.exit(2)
 
 
-if __name__ == "__main__":
+def run() -> None:
+  """`rethinking-jax report` (rethinking_jax/cli.py) and `python -m rethinking_jax.report`."""
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

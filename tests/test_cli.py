@@ -182,6 +182,28 @@ def test_a_config_named_but_absent_here_is_the_one_the_package_ships(tmp_path, m
   assert configs.shipped("table1.py") is None            # a file here wins
 
 
+def test_one_console_command_with_train_report_and_measures(tmp_path):
+  """`rethinking-jax [train|report|measures]`: each subcommand is its program (its one-line
+  errors), no subcommand is train, an unknown one is one line naming the three."""
+  dispatcher = [sys.executable, "-m", "rethinking_jax.cli"]
+
+  def last_line(*args):
+    proc = subprocess.run([*dispatcher, *args], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    return proc.returncode, proc.stderr.strip().splitlines()[-1]
+
+  assert last_line("bogus") == (2, "error: command 'bogus': allowed: train, report, measures "
+                                   "(without one: train)")
+  assert last_line("report", f"--workdir={tmp_path}") == (
+      2, f"error: workdir: no config.json in {tmp_path}; is it a run's workdir?")
+  assert last_line("measures") == (2, "error: --workdir=DIR is required (a trained run's "
+                                      "workdir)")
+  for train in (["train"], []):
+    code, line = last_line(*train, "--config=table1.py:smoke,mlp_1x512", "--workdir=w",
+                           "--config.batch_size=0")
+    assert code == 2 and line.endswith("batch_size: 0 must be a positive integer"), line
+
+
 def test_tensorboard_scalars_are_the_metrics_of_every_member(tmp_path):
   pytest.importorskip("tensorboardX")  # in the test extra
   from helpers import tiny_config

@@ -33,5 +33,10 @@ def main(argv):
     sys.exit(2)
 
 
-if __name__ == "__main__":
+def run() -> None:
+  """`rethinking-jax measures` (rethinking_jax/cli.py) and `python -m rethinking_jax.measures`."""
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()
