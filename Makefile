@@ -29,7 +29,7 @@ test: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) -m rethinking_jax.main --config=configs/quickstart.py --workdir=runs/quickstart
 
-# ruff, then the layer rules of the README's code map (import-linter contracts, pyproject.toml)
+# ruff, then the floors of the README's code map (import-linter's layers contract, pyproject.toml)
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
