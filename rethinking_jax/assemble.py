@@ -85,7 +85,7 @@ def prepare(config, resolved=None) -> Run:
       stop_when_memorized=config.stop_when_memorized, extra_epochs=config.extra_epochs,
       progress=config.progress)
   host_members = members_lib.stack(specs)
-  _check_memory(config, spec, dataset, host_members, strategy)
+  memory_estimate = _check_memory(config, spec, dataset, host_members, strategy)
   if isinstance(dataset, stream.StreamedDataset):  # the one place that asks the path
     channels = dataset.channels  # the statistics only matter to Gaussian members
     mean, std = (dataset.channel_stats(config.crop_size) if "gaussian" in spec.kinds_present
@@ -95,12 +95,14 @@ def prepare(config, resolved=None) -> Run:
         data.subset_indices(dataset.num_train, config.eval_train_examples, specs[0].seed),
         mean, std, config.prefetch_batches)
     programs = StreamPrograms(spec, strategy, jax.tree.map(lambda x: x[0], host_members))
+    programs.memory_estimate = memory_estimate
     return Run(specs, dataset, programs, programs.place_members(host_members), inputs,
                settings)
   mean, std = preprocess.channel_stats(dataset.train_images, config.crop_size)
   step_loop = resolve_step_loop(config.step_loop, models.record(config.model).convolutional,
                                 jax.devices()[0].platform)
   programs = MemberPrograms(spec, strategy, step_loop)
+  programs.memory_estimate = memory_estimate
   member_arrays = programs.place_members(host_members)
   true_labels = sharding.place((dataset.train_labels, dataset.test_labels),
                                sharding.replicated(mesh))
@@ -110,8 +112,9 @@ def prepare(config, resolved=None) -> Run:
   return Run(specs, dataset, programs, member_arrays, inputs, settings)
 
 
-def _check_memory(config, spec, dataset, host_members, strategy) -> None:
-  """Refuses, in one line, members that cannot fit (engine/memory.py), before compiling."""
+def _check_memory(config, spec, dataset, host_members, strategy) -> int:
+  """Refuses, in one line, members that cannot fit (engine/memory.py), before compiling;
+  the estimated bytes (logged beside each compiled program's own buffers)."""
   streamed = isinstance(dataset, stream.StreamedDataset)
   data_bytes = 0 if streamed else dataset.train_images.nbytes + dataset.test_images.nbytes
   labels = 0 if streamed else 5 * dataset.num_train + 4 * dataset.num_test
@@ -122,4 +125,4 @@ def _check_memory(config, spec, dataset, host_members, strategy) -> None:
     members_here = -(-members_here // spec.mesh.shape["member"])
   available = (memory.host_available() if device.platform == "cpu"
                else memory.device_available(device))
-  memory.check(est, members_here, strategy, config.model, config.batch_size, available)
+  return memory.check(est, members_here, strategy, config.model, config.batch_size, available)

@@ -177,4 +177,16 @@ def test_memory_counts_every_vmapped_strategy_s_members_at_once():
     with pytest.raises(UserError, match="^members: 40 members of m need"):
       memory.check(est, 40, strategies.Strategy(name), "m", 128, budget)
   for name in ("sequential", "unrolled", "map", "streams"):
-    memory.check(est, 40, strategies.Strategy(name), "m", 128, budget)
+    assert memory.check(est, 40, strategies.Strategy(name), "m", 128, budget) == 140
+
+
+def test_a_compiled_programs_buffers_are_logged_beside_the_memory_estimate():
+  """The compile log line carries XLA's own buffer sizes (memory_analysis) and the run's
+  pre-compile estimate (memory.check's bytes, which prepare hands to the programs)."""
+  compiled = jax.jit(lambda x: x * 2.0, donate_argnums=0).lower(
+      jnp.ones((512, 1024), jnp.float32)).compile()   # 2 MB in, 2 MB out, donated
+  line = strategies._compiled_memory(compiled, 3 * 2**20)
+  assert line.startswith("; XLA's buffers for it: arguments 2.0 MB, outputs 2.0 MB"), line
+  assert line.endswith("; the run's pre-compile memory estimate: 3.0 MB"), line
+  run = assemble.prepare(tiny_config(model="mlp_1x32"))
+  assert run.programs.memory_estimate > 0

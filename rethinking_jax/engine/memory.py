@@ -119,13 +119,14 @@ def device_available(device) -> tuple[int | None, str]:
 
 
 def check(est: Estimate, members: int, strategy: Strategy, model: str, batch_size: int,
-          available: tuple[int | None, str]) -> None:
-  """UserError in one line when the estimate does not fit what is available."""
+          available: tuple[int | None, str]) -> int:
+  """The estimated bytes of `members` members; UserError in one line when that does not fit
+  what is available."""
   budget, bound = available
   parallel = members if strategy.all_at_once else 1
   need = est.total(members, parallel)
   if budget is None or need <= USABLE_SHARE * budget:
-    return
+    return need
   fit = est.most_members(int(USABLE_SHARE * budget), strategy.all_at_once)
   gb = lambda b: f"{b / 2**30:.1f} GB"
   hint = ("member_strategy=sequential or a smaller batch_size (a vmapped step holds every "

@@ -294,6 +294,25 @@ _LIFT = {Strategy.VMAP: _vmapped, Strategy.UNROLLED: _unrolled, Strategy.MAP: _m
          Strategy.STREAMS: functools.partial(_unrolled, placed=_on_stream)}
 
 
+def _compiled_memory(compiled, estimate: int | None) -> str:
+  """'; XLA's buffers: ...' from a compiled program's memory_analysis(), beside the
+  pre-compile estimate (memory.check's bytes for the whole run), for the compile log line; '' where
+  the backend does not say."""
+  try:
+    stats = compiled.memory_analysis()
+  except Exception:  # noqa: BLE001 -- an analysis some backends lack: the line goes without
+    return ""
+  if stats is None:
+    return ""
+  mb = lambda b: f"{b / 2**20:,.1f} MB"
+  line = (f"; XLA's buffers for it: arguments {mb(stats.argument_size_in_bytes)}, outputs "
+          f"{mb(stats.output_size_in_bytes)} ({mb(stats.alias_size_in_bytes)} of them "
+          f"donated), temporaries {mb(stats.temp_size_in_bytes)}")
+  if estimate is not None:
+    line += f"; the run's pre-compile memory estimate: {mb(estimate)}"
+  return line
+
+
 class CompiledMembers:
   """What every input path's programs share for E members of one architecture: the init and
   labels programs, and how a member's function is compiled (once, timed) and run for all
@@ -303,6 +322,7 @@ class CompiledMembers:
   def __init__(self, spec: ProgramSpec, strategy: str, step_loop: str):
     self.spec, self.strategy, self.step_loop = spec, Strategy(strategy), step_loop
     self.compile_seconds = 0.0
+    self.memory_estimate: int | None = None  # memory.check's bytes for the run, if set
     by_member = sharding.member_sharded(spec.mesh)
     # State and labels are created already sharded over the member axis.
     init = functools.partial(program.init_state, spec)
@@ -367,7 +387,8 @@ class CompiledMembers:
       self._compiled[name] = jitted.lower(*args).compile()
       seconds = time.perf_counter() - start
       self.compile_seconds += seconds
-      logging.info("compiled the %s program in %.1f s", name, seconds)
+      logging.info("compiled the %s program in %.1f s%s", name, seconds,
+                   _compiled_memory(self._compiled[name], self.memory_estimate))
     return self._compiled[name]
 
   def _call(self, name, jitted, state, members, labels, data, *rest):
