@@ -38,7 +38,8 @@ class Run:
   settings: loop.FitSettings
 
   def fit(self, on_eval=lambda records: None, **resume) -> loop.FitResult:
-    """loop.fit over this run; `resume`: state=, progress=, after_eval=, pace= (loop.fit)."""
+    """loop.fit over this run; `resume`: state=, progress=, after_eval=, pace=, profile=
+    (loop.fit)."""
     return loop.fit(self.programs, self.specs, self.members, self.inputs, self.settings,
                     on_eval, **resume)
 

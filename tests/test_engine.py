@@ -87,6 +87,25 @@ def test_the_training_loss_is_the_mean_minibatch_loss_of_the_interval():
       assert r["minibatch_loss"] == pytest.approx(r["train_loss"], rel=1e-4), (strategy, r)
 
 
+@pytest.mark.parametrize("step_loop", ["scan", "host"])
+def test_a_profiled_run_traces_its_steps_and_trains_the_same_numbers(tmp_path, step_loop):
+  """profile_steps=2: the first two steps after the first evaluation point run under
+  jax.profiler (a trace in WORKDIR/profile) as a chunk of their own, then the rest of that
+  chunk: the same steps, so the same numbers as an unprofiled run."""
+  import glob
+
+  config = tiny_config(num_epochs=3, step_loop=step_loop, randomizations=MIXED)
+  plain = train.train_and_evaluate(config, str(tmp_path / "plain"))
+  config.profile_steps = 2
+  profiled = train.train_and_evaluate(config, str(tmp_path / "profiled"))
+  assert glob.glob(str(tmp_path / "profiled" / "profile" / "**" / "*.xplane.pb"),
+                   recursive=True)
+  assert not (tmp_path / "plain" / "profile").exists()
+  losses = [m["train_loss"] for m in profiled["members"]]
+  assert all(isinstance(v, float) for v in losses)
+  assert losses == [m["train_loss"] for m in plain["members"]]
+
+
 def test_same_config_same_numbers():
   config = tiny_config(randomizations=MIXED)
   _, a = fit(config)

@@ -53,6 +53,8 @@ def check_config(c) -> None:
   require(0 < c.memorize_threshold <= 1,
           f"memorize_threshold: {c.memorize_threshold} must be in (0, 1]")
   require(c.eval_batch_size > 0, f"eval_batch_size: {c.eval_batch_size} must be positive")
+  require(isinstance(c.profile_steps, int) and c.profile_steps >= 0,
+          f"profile_steps: {c.profile_steps} must be an integer >= 0 (0 = no trace)")
 
 @dataclasses.dataclass(frozen=True)
 class FitSettings:
@@ -299,7 +301,7 @@ def fit(programs: CompiledMembers, specs: list[MemberSpec], members: MemberArray
         on_eval: Callable[[list[dict]], None] = lambda records: None, *,
         state: TrainState | None = None, progress: Progress | None = None,
         after_eval: Callable[[TrainState, Progress], bool] = lambda state, progress: False,
-        pace: Pace | None = None) -> FitResult:
+        pace: Pace | None = None, profile: tuple[int, str] | None = None) -> FitResult:
   """Trains all members until they memorized or `num_epochs`.
 
   `inputs`: what `programs` read (program.DeviceInputs, or streaming.StreamInputs for
@@ -308,6 +310,9 @@ def fit(programs: CompiledMembers, specs: list[MemberSpec], members: MemberArray
   Starts fresh, or from (`state`, `progress`) of a checkpoint. After every evaluation point
   calls `on_eval(records)`, then `after_eval(state, progress)`, which returns True to stop
   early (preemption). `pace`, when given, is kept up to date with the chunk in flight.
+  `profile` = (N, directory): the first N steps after the first evaluation point (compiled
+  and warm; at most the steps to the next point) are traced with jax.profiler into the
+  directory, as a chunk of their own followed by the rest of theirs (the same steps).
   """
   spec = programs.spec
   spe = spec.steps_per_epoch
@@ -339,8 +344,12 @@ def fit(programs: CompiledMembers, specs: list[MemberSpec], members: MemberArray
     start = time.perf_counter()
     pace.chunk_end_step, pace.chunk_started = progress.step + chunk, start
     pace.chunk_seconds = None if per_step is None else per_step * chunk
-    state = jax.block_until_ready(programs.train_chunk(state, members, inputs, progress.step,
-                                                       chunk))
+    if profile and profile[0] and bar is not None:
+      state = _traced_chunk(programs, state, members, inputs, progress.step, chunk, *profile)
+      profile = None
+    else:
+      state = jax.block_until_ready(programs.train_chunk(state, members, inputs,
+                                                         progress.step, chunk))
     chunk_seconds = (time.perf_counter() - start
                      - (programs.compile_seconds - compile_before))
     state, minibatch_loss = programs.take_minibatch_loss(state, chunk)
@@ -386,6 +395,23 @@ def fit(programs: CompiledMembers, specs: list[MemberSpec], members: MemberArray
   if bar is not None:
     bar.close()
   return FitResult(state, progress, history, progress.step - start_step, interrupted)
+
+
+def _traced_chunk(programs, state, members, inputs, step: int, chunk: int, steps: int,
+                  directory: str) -> TrainState:
+  """A chunk whose first `steps` steps run under jax.profiler's trace (TensorBoard's profile
+  plugin or Perfetto read `directory`)."""
+  traced = min(steps, chunk)
+  if traced < steps:
+    logging.warning("profile_steps: %d is more than the %d steps to the next evaluation "
+                    "point; tracing %d", steps, chunk, traced)
+  logging.info("profile: tracing steps %d-%d into %s", step + 1, step + traced, directory)
+  with jax.profiler.trace(directory):
+    state = jax.block_until_ready(programs.train_chunk(state, members, inputs, step, traced))
+  if chunk > traced:
+    state = jax.block_until_ready(programs.train_chunk(state, members, inputs, step + traced,
+                                                       chunk - traced))
+  return state
 
 
 def device_data(train_images, test_images, mean, std, mesh) -> DeviceData:
