@@ -20,7 +20,6 @@ from absl import logging
 from rethinking_jax import assemble, checkpoints, configuration, models, xla_cpu
 from rethinking_jax import workdir as workdir_lib
 from rethinking_jax.engine import loop, sharding
-from rethinking_jax.engine import members as members_lib
 from rethinking_jax.errors import UserError
 from rethinking_jax.reports import files, markdown, tensorboard
 from rethinking_jax.stop_signals import Interrupted, StopSignals
@@ -207,15 +206,7 @@ def make_summary(config, dataset, specs, result: loop.FitResult, name: str,
          "cpu": xla_cpu.cpu_model(), "cpu_isa": xla_cpu.cpu_isa(), "devices": jax.device_count(),
          "processes": jax.process_count(),
          "mesh": dict(mesh.shape)}
-  members = []
-  for m, (spec, st) in enumerate(zip(specs, result.status, strict=True)):
-    final = st.final or {}
-    members.append({
-        **members_lib.describe(m, spec),
-        "train_loss": final.get("train_loss"), "train_acc": final.get("train_acc"),
-        "train_top5": final.get("train_top5"),
-        "test_loss": final.get("test_loss"), "test_acc": final.get("test_acc"),
-        "test_top5": final.get("test_top5"),
-        "best_test_acc": st.best_test_acc, "steps_to_memorize": st.steps_to_memorize,
-        "epochs_to_memorize": st.epochs_to_memorize, "diverged": st.diverged})
+  members = [loop.member_summary(m, spec, st.final or {}, st.best_test_acc,
+                                 st.steps_to_memorize, st.epochs_to_memorize, st.diverged)
+             for m, (spec, st) in enumerate(zip(specs, result.status, strict=True))]
   return {"run": run, "members": members}

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from rethinking_jax.data.inputs import streams
 from rethinking_jax.engine import program, sharding
-from rethinking_jax.engine.members import MemberArrays, MemberSpec
+from rethinking_jax.engine.members import MemberArrays, MemberSpec, describe
 from rethinking_jax.engine.program import DeviceData, TrainState
 from rethinking_jax.engine.strategies import CompiledMembers
 from rethinking_jax.errors import require
@@ -31,6 +31,8 @@ from rethinking_jax.errors import require
 # a member has none of them).
 METRIC_NAMES = ("train_loss", "train_acc", "train_top5", "test_loss", "test_acc", "test_top5",
                 "train_acc_clean", "train_acc_corrupted")
+# A member's row in summary.json carries the first six, as of its last evaluation point.
+SUMMARY_METRICS = METRIC_NAMES[:6]
 # Beside them in every record: minibatch_loss, the train-mode cross-entropy of the SGD
 # minibatches averaged over the steps since the previous point (the paper's "training loss";
 # train_loss above is the eval-mode loss on the whole training split).
@@ -142,6 +144,17 @@ class Progress:
            "extra_left": None if d.get("extra_left") is None
            else d["extra_left"] * steps_per_epoch}
     return cls(**{**d, "status": [MemberStatus(**s) for s in d["status"]]})
+
+
+def member_summary(index: int, spec: MemberSpec, last: dict, best_test_acc: float | None,
+                   steps_to_memorize: int | None, epochs_to_memorize: float | None,
+                   diverged: bool) -> dict:
+  """A member's row in summary.json: its settings, SUMMARY_METRICS of its last evaluation
+  point, and what its run found of it; the one place that says what the row holds (a
+  finished run's summary and the provisional one of a run not finished)."""
+  return {**describe(index, spec), **{k: last.get(k) for k in SUMMARY_METRICS},
+          "best_test_acc": best_test_acc, "steps_to_memorize": steps_to_memorize,
+          "epochs_to_memorize": epochs_to_memorize, "diverged": diverged}
 
 
 def stop_reason(status: list[MemberStatus], epochs: int, num_epochs: int) -> tuple[str, str]:

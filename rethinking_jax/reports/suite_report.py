@@ -13,8 +13,8 @@ import os
 
 import ml_collections
 
+from rethinking_jax.engine import loop
 from rethinking_jax.engine import members as members_lib
-from rethinking_jax.engine.loop import METRIC_NAMES
 from rethinking_jax.reports import files, protocol
 
 
@@ -57,14 +57,12 @@ def provisional_summary(name: str, run_config: dict, metrics: list[dict]) -> dic
   for m, spec in enumerate(specs):
     records = [r for r in metrics if r["member"] == m]
     last = records[-1] if records else {}
-    reached = [r["step"] for r in records if (r["train_acc"] or 0) >= threshold]
+    reached = [r for r in records if (r["train_acc"] or 0) >= threshold]
     tests = [r["test_acc"] for r in records if r["test_acc"] is not None]
-    members.append({
-        **members_lib.describe(m, spec),
-        **{k: last.get(k) for k in METRIC_NAMES[:6]},  # the six of a finished summary
-        "best_test_acc": max(tests) if tests else None,
-        "steps_to_memorize": reached[0] if reached else None,
-        "diverged": bool(records) and last.get("train_loss") is None})
+    members.append(loop.member_summary(
+        m, spec, last, max(tests) if tests else None,
+        reached[0]["step"] if reached else None, reached[0]["epoch"] if reached else None,
+        bool(records) and last.get("train_loss") is None))
   epoch = max((r["epoch"] for r in metrics), default=0)
   return {"run": {"name": name, "model": run_config["model"], "epochs": epoch,
                   "stop": "unfinished",
