@@ -10,7 +10,7 @@ import tomllib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Imported only behind a check, with a one-line error when absent (extras).
-OPTIONAL = {"torch", "tensorflow", "tensorboardX", "grain"}
+OPTIONAL = {"torch", "tensorflow", "tensorboardX"}
 
 
 def _imported_modules() -> set[str]:
@@ -42,7 +42,7 @@ def test_every_third_party_import_is_a_declared_dependency():
   for module in sorted(_imported_modules() - set(sys.stdlib_module_names) - {"rethinking_jax"}):
     dists = {d.lower().replace("_", "-") for d in distributions.get(module, [module])}
     if module in OPTIONAL:
-      assert dists & extras or module == "grain", (module, "an optional import not in an extra")
+      assert dists & extras, (module, "an optional import not in an extra")
       continue
     if not dists & declared:
       missing.append(f"{module} ({', '.join(sorted(dists))})")

@@ -260,13 +260,10 @@ class StreamedDataset:
 
 
 def _import_grain():
-  """grain, with its absl flags marked parsed when no absl app parsed them (a library or a
-  test; `rethinking_jax.main` parses them): grain reads them when it starts its workers."""
-  try:
-    import grain
-  except ImportError:
-    raise UserError("stream_reader: processes need the grain package (pip install grain); "
-                    "allowed without it: threads") from None
+  """grain (a dependency, imported where reader processes start: its import is slow), with
+  its absl flags marked parsed when no absl app parsed them (a library or a test;
+  `rethinking_jax.main` parses them): grain reads them when it starts its workers."""
+  import grain
   from absl import flags
 
   if not flags.FLAGS.is_parsed():
