@@ -27,6 +27,12 @@ from rethinking_jax.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = [sys.executable, "-m", "rethinking_jax.main"]
+# The command line as a terminal starts it: SIGINT at its default, so that Python turns it
+# into KeyboardInterrupt even where this test process was started with SIGINT ignored (a
+# shell's background job, nohup), whose children would inherit that (and then hang).
+TERMINAL_CLI = [sys.executable, "-c", "import os, signal, sys; signal.signal(signal.SIGINT, "
+                "signal.SIG_DFL); os.execv(sys.executable, [sys.executable, '-m', "
+                "'rethinking_jax.main', *sys.argv[1:]])"]
 QUICK = ["--config=configs/quickstart.py", "--config.progress=False"]
 TIMING = {"wall_time", "train_seconds", "eval_seconds", "compile_seconds", "wall_seconds",
           "examples_per_second", "sessions"}
@@ -265,7 +271,7 @@ def test_ctrl_c_while_the_images_are_read_is_one_line_and_130(tmp_path):
   fifo = tmp_path / "images" / "train" / "cat" / "0.png"
   fifo.unlink()
   os.mkfifo(fifo)
-  proc = subprocess.Popen([*CLI, *QUICK, "--config.dataset=image_folder",
+  proc = subprocess.Popen([*TERMINAL_CLI, *QUICK, "--config.dataset=image_folder",
                            f"--config.data_dir={tmp_path / 'images'}",
                            f"--workdir={tmp_path / 'run'}"], cwd=ROOT, stderr=subprocess.PIPE,
                           text=True, env={**os.environ, "RETHINKING_JAX_CACHE": str(tmp_path)})
