@@ -33,6 +33,11 @@ METRIC_NAMES = ("train_loss", "train_acc", "train_top5", "test_loss", "test_acc"
                 "train_acc_clean", "train_acc_corrupted")
 # A member's row in summary.json carries the first six, as of its last evaluation point.
 SUMMARY_METRICS = METRIC_NAMES[:6]
+# An evaluation program's row per member (program.evaluate, metrics_of_train_sums): the
+# METRIC_NAMES, then 1.0 where a training loss was not finite, then (a partial evaluation of
+# the training split) how many of its examples the row covers.
+NONFINITE_COLUMN = len(METRIC_NAMES)
+EXAMPLES_COLUMN = NONFINITE_COLUMN + 1
 # Beside them in every record: minibatch_loss, the train-mode cross-entropy of the SGD
 # minibatches averaged over the steps since the previous point (the paper's "training loss";
 # train_loss above is the eval-mode loss on the whole training split).
@@ -214,7 +219,7 @@ def _news(metrics, status, settings) -> list[str | None]:
   news = []
   for row, st in zip(metrics, status, strict=True):
     loss, acc = float(row[0]), float(row[1])
-    if row[len(METRIC_NAMES)] > 0 or not math.isfinite(loss):
+    if row[NONFINITE_COLUMN] > 0 or not math.isfinite(loss):
       news.append(None if st.diverged else "diverged")
     elif st.steps_to_memorize is None and acc >= settings.memorize_threshold:
       news.append("memorized")
@@ -268,7 +273,7 @@ def _records(specs, status, metrics, minibatch_loss, progress, spec, settings):
   records = []
   for m, ((member, st), new) in enumerate(zip(zip(specs, status, strict=True),
                                               _news(metrics, status, settings), strict=True)):
-    values = dict(zip(METRIC_NAMES, map(float, metrics[m, :len(METRIC_NAMES)]), strict=True))
+    values = dict(zip(METRIC_NAMES, map(float, metrics[m, :NONFINITE_COLUMN]), strict=True))
     if new == "diverged":
       st.diverged = True
     elif new == "memorized":
@@ -278,7 +283,7 @@ def _records(specs, status, metrics, minibatch_loss, progress, spec, settings):
     record = {"step": step, "epoch": progress.epoch, "member": m, "label": member.label,
               **{k: _finite_or_none(v) for k, v in values.items()},
               "minibatch_loss": _finite_or_none(float(minibatch_loss[m])),
-              "train_examples": int(metrics[m, len(METRIC_NAMES) + 1]),
+              "train_examples": int(metrics[m, EXAMPLES_COLUMN]),
               "learning_rate": member.learning_rate * lr_scale,
               "wall_time": round(progress.train_seconds + progress.eval_seconds, 4)}
     st.final = record
