@@ -165,9 +165,8 @@ def table3(config, workdir: str) -> dict:
     else:
       if fkey not in featurized:
         row_config = dict(config.items())
-        for field in ("num_filters",):  # a row's own featurizer settings
-          if row.get(field):
-            row_config[field] = row[field]
+        if row.get("num_filters"):  # a row's own featurizer setting
+          row_config["num_filters"] = row.num_filters
         row_config = type(config)(row_config)
         featurized.clear()  # one feature set in memory at a time
         featurized[fkey] = _features(row.features, ds.train_images, ds.test_images,

@@ -82,7 +82,7 @@ def _save(folder: str, grams: Grams, source: dict) -> None:
       shutil.rmtree(other, ignore_errors=True)
 
 
-def load(folder: str, source: dict, mmap: bool = False) -> Grams | None:
+def load(folder: str, source: dict) -> Grams | None:
   """The newest complete save in `folder`, or None; a save made from another `source` (other
   images, filters or precision) is refused, not mixed in."""
   saves = _saved(folder)
@@ -97,9 +97,8 @@ def load(folder: str, source: dict, mmap: bool = False) -> Grams | None:
     raise UserError(f"{folder}: its partial Gram matrices were computed with other "
                     f"{', '.join(changed)} ({state['source']}); remove that folder to start "
                     "again, or use another --workdir")
-  mode = "r" if mmap else None
-  return Grams(np.load(os.path.join(path, "train.npy"), mmap_mode=mode),
-               np.load(os.path.join(path, "test.npy"), mmap_mode=mode),
+  return Grams(np.load(os.path.join(path, "train.npy")),
+               np.load(os.path.join(path, "test.npy")),
                state["blocks_done"], state["num_blocks"])
 
 
