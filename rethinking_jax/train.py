@@ -151,8 +151,9 @@ def _train_in(config, workdir: str, run: assemble.Run, writes_outputs: bool) -> 
     try:
       profile = ((config.profile_steps, os.path.join(workdir, "profile"))
                  if config.get("profile_steps", 0) and jax.process_index() == 0 else None)
-      result = run.fit(outputs.on_eval, state=state, progress=progress,
-                       after_eval=after_eval, pace=pace, profile=profile)
+      result = loop.fit(run.programs, run.specs, run.members, run.inputs, run.settings,
+                        outputs.on_eval, state=state, progress=progress,
+                        after_eval=after_eval, pace=pace, profile=profile)
     finally:
       outputs.close()
       checkpointer.close()

@@ -13,7 +13,7 @@ Dots stay with YNNPACK either way (the MLPs are unaffected), and the two give th
 numbers up to float rounding (another order of the convolution's sums).
 
 XLA reads its flags once, when JAX first opens its backend: `apply` must run before that
-(main.py and assemble.prepare call it); later it only reports what is in effect.
+(process.prepare_backend and assemble.prepare call it); later it only reports what is in effect.
 """
 
 from __future__ import annotations

@@ -347,9 +347,9 @@ def test_the_progress_bar_of_a_run_that_stops_when_memorized_bounds_its_time():
 
 
 def test_the_path_from_main_to_the_jitted_step_is_short(monkeypatch, tmp_path):
-  """main -> _run -> train_and_evaluate -> _train_in -> Run.fit -> loop.fit -> train_chunk
-  -> _steps -> the compiled step: 8 calls (main's two frames above train_and_evaluate are
-  read from its source, not imported: importing main defines the command line's flags)."""
+  """main -> train_and_evaluate -> _train_in -> loop.fit -> train_chunk -> _steps -> the
+  compiled step: 6 calls (main's frame above train_and_evaluate is read from its source, not
+  imported: importing main defines the command line's flags)."""
   import ast
   import inspect
   import os
@@ -381,8 +381,8 @@ def test_the_path_from_main_to_the_jitted_step_is_short(monkeypatch, tmp_path):
     return any(isinstance(n, ast.Call) and getattr(n.func, "id", None) == callee
                for n in ast.walk(functions[function]))
 
-  assert calls("main", "_run") and calls("_run", "train_and_evaluate")
-  chain = ["main", "_run", *chains[0]]
-  assert chain == ["main", "_run", "train_and_evaluate", "_train_in", "fit", "fit",
-                   "train_chunk", "_steps"], chain
-  assert len(chain) <= 8  # calls from main to the jitted step (#30)
+  assert calls("main", "train_and_evaluate")
+  chain = ["main", *chains[0]]
+  assert chain == ["main", "train_and_evaluate", "_train_in", "fit", "train_chunk",
+                   "_steps"], chain
+  assert len(chain) <= 6  # calls from main to the jitted step, the last one included (#40)
