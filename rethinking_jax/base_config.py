@@ -92,6 +92,8 @@ def get_config(arg=None):
   c.progress = True              # progress bar on stderr
   c.tensorboard = False          # True: TensorBoard scalars in WORKDIR/tensorboard too
   #                                (the `tensorboard` extra: tensorboardX, no TensorFlow)
+  c.wandb_project = ""           # a name: the run in Weights & Biases too (the `wandb` extra),
+  c.wandb_mode = "offline"       # offline (WORKDIR/wandb; `wandb sync` it) | online
   c.profile_steps = 0            # N > 0: trace N steps after the first evaluation point
   #                                (compiled, warm) with jax.profiler into WORKDIR/profile
 
@@ -121,6 +123,7 @@ def get_config(arg=None):
 RESUME_MAY_CHANGE = frozenset({
     "num_epochs", "extra_epochs", "stop_when_memorized", "progress",  # run length, display
     "checkpoint_every_epochs", "checkpoints_to_keep", "restart", "tensorboard", "panel",
+    "wandb_project", "wandb_mode",
     "profile_steps",
     "eval_batch_size", "mesh_shape", "distributed", "member_strategy", "step_loop",
     "layer_impl", "conv_impl",                                         # layout, compilation

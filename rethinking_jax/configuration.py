@@ -14,10 +14,10 @@ from rethinking_jax.data import inputs, preprocess
 from rethinking_jax.engine import loop, program, strategies
 from rethinking_jax.engine import members as members_lib
 from rethinking_jax.errors import UserError, require
-from rethinking_jax.reports import tensorboard
+from rethinking_jax.reports import writers
 
 # The rooms that own config fields, in the order their errors are reported.
-ROOMS = (inputs, models, members_lib, program, loop, strategies, checkpoints, tensorboard)
+ROOMS = (inputs, models, members_lib, program, loop, strategies, checkpoints, writers)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,7 @@ from rethinking_jax import assemble, checkpoints, configuration, models, xla_cpu
 from rethinking_jax import workdir as workdir_lib
 from rethinking_jax.engine import loop, sharding
 from rethinking_jax.errors import UserError
-from rethinking_jax.reports import files, markdown, tensorboard
+from rethinking_jax.reports import files, markdown, writers
 from rethinking_jax.stop_signals import Interrupted, StopSignals
 
 
@@ -33,19 +33,22 @@ def _copy(state):
 
 class _Outputs:
   """What each evaluation point writes: metrics.jsonl (its first `metrics_lines` lines kept
-  on resume), TensorBoard scalars, the history the report is drawn from, and a log line.
-  Files only where `enabled` (multi-host: process 0)."""
+  on resume), the same numbers to the config's writers (reports/writers.py: TensorBoard,
+  W&B), the history the report is drawn from, and a log line. Files only where `enabled`
+  (multi-host: process 0)."""
 
-  def __init__(self, workdir: str, metrics_lines: int, step: int | None, enabled: bool,
-               tensorboard_on: bool):
+  def __init__(self, config, workdir: str, metrics_lines: int, step: int | None,
+               enabled: bool, metric_writers=()):
     self.writer = files.MetricsWriter(os.path.join(workdir, "metrics.jsonl"),
                                       keep_lines=metrics_lines, enabled=enabled)
-    self.scalars = tensorboard.ScalarWriter(workdir, step, enabled=enabled and tensorboard_on)
+    self.writers = writers.for_run(config, workdir, step, enabled, metric_writers)
+    self.writers.write_hparams(json.loads(config.to_json()))
     self.history = list(self.writer.kept)
 
   def on_eval(self, records):
     self.writer.write(records)
-    self.scalars.write(records)
+    self.writers.write_scalars(records[0]["step"], writers.scalars_of(records))
+    self.writers.flush()
     self.history.extend(records)
     r0 = records[0]
     shown = lambda x: "-" if x is None else f"{x:.3f}"  # test: not measured at this point
@@ -55,7 +58,7 @@ class _Outputs:
 
   def close(self):
     self.writer.close()
-    self.scalars.close()
+    self.writers.close()
 
 
 def _checkpoint_meta(config_dict, run: assemble.Run, progress: loop.Progress, metrics_lines: int,
@@ -90,8 +93,10 @@ def _resume(checkpointer: checkpoints.RunCheckpointer, run: assemble.Run, config
   return state, progress, meta["metrics_lines"], meta.get("metrics_lines_lost", 0)
 
 
-def train_and_evaluate(config, workdir: str, resolved=None) -> dict:
-  """Trains every member of `config`, writes the outputs to `workdir`, returns the summary.
+def train_and_evaluate(config, workdir: str, resolved=None, metric_writers=()) -> dict:
+  """Trains every member of `config`, writes the outputs to `workdir`, returns the summary;
+  `metric_writers`: writers of one's own (reports/writers.MetricWriter) given every
+  evaluation point's scalars beside those the config asks for.
 
   Rerunning the same command on the same workdir resumes from the latest valid checkpoint and
   ends with exactly the numbers and outputs of an uninterrupted run. Every user mistake and
@@ -103,10 +108,11 @@ def train_and_evaluate(config, workdir: str, resolved=None) -> dict:
   run = assemble.prepare(config, resolved)
   writes_outputs = jax.process_index() == 0  # multi-host: one process writes the outputs
   with workdir_lib.hold(workdir) if writes_outputs else contextlib.nullcontext():
-    return _train_in(config, workdir, run, writes_outputs)
+    return _train_in(config, workdir, run, writes_outputs, metric_writers)
 
 
-def _train_in(config, workdir: str, run: assemble.Run, writes_outputs: bool) -> dict:
+def _train_in(config, workdir: str, run: assemble.Run, writes_outputs: bool,
+              metric_writers=()) -> dict:
   specs, dataset = run.specs, run.dataset
   config_dict = json.loads(config.to_json())
   if config.restart:
@@ -126,8 +132,8 @@ def _train_in(config, workdir: str, run: assemble.Run, writes_outputs: bool) -> 
   if writes_outputs:  # only now: every check above may refuse the run
     files.write_json(os.path.join(workdir, "config.json"), config_dict)
 
-  outputs = _Outputs(workdir, metrics_lines, progress.step if progress else None,
-                     writes_outputs, config.get("tensorboard", False))
+  outputs = _Outputs(config, workdir, metrics_lines, progress.step if progress else None,
+                     writes_outputs, metric_writers)
   metrics_lost += outputs.writer.lost
   last_saved = progress.step if progress else 0
   save_every = config.checkpoint_every_epochs * run.programs.spec.steps_per_epoch

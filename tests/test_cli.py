@@ -210,7 +210,7 @@ def test_tensorboard_scalars_are_the_metrics_of_every_member(tmp_path):
   from tensorboard_events import read_scalars
 
   from rethinking_jax import train
-  from rethinking_jax.reports import tensorboard
+  from rethinking_jax.reports import writers
 
   config = tiny_config(randomizations="random_labels,corrupt_labels:0.5", tensorboard=True)
   train.train_and_evaluate(config, str(tmp_path))
@@ -219,8 +219,8 @@ def test_tensorboard_scalars_are_the_metrics_of_every_member(tmp_path):
   assert len(records) == 2 * 2  # two evaluation points, two members
   for r in records:
     for key in ("train_acc", "test_loss", "learning_rate", "train_acc_corrupted"):
-      assert scalars[tensorboard.tag(key, r["label"])][r["step"]] == pytest.approx(r[key],
-                                                                                 rel=1e-6)
+      assert scalars[writers.tag(key, r["label"])][r["step"]] == pytest.approx(r[key],
+                                                                              rel=1e-6)
 
 
 def test_tensorboard_without_tensorboardx_is_one_line(monkeypatch):
@@ -238,3 +238,133 @@ def test_tensorboard_without_tensorboardx_is_one_line(monkeypatch):
                                       "without it: False$"):
     configuration.validate(tiny_config(tensorboard=True))
   configuration.validate(tiny_config(tensorboard=False))
+
+
+def _wandb_history(workdir) -> list[dict]:
+  """The logged rows of every offline W&B run under `workdir` (the .wandb file: LevelDB-log
+  framing -- 32 KiB blocks of chunks with a 7-byte header -- of wandb Record protobufs)."""
+  import glob
+  import struct
+
+  from wandb.proto import wandb_internal_pb2
+
+  rows = []
+  for path in sorted(glob.glob(os.path.join(str(workdir), "wandb", "offline-run-*", "*.wandb"))):
+    with open(path, "rb") as f:
+      data = f.read()
+    pos, chunks, record = 7, [], b""  # 7: the file's own header
+    while pos + 7 <= len(data):
+      if 32768 - pos % 32768 < 7:  # a block's tail too short for a header is padding
+        pos += 32768 - pos % 32768
+        continue
+      _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+      if kind == 0:
+        break
+      record = data[pos + 7:pos + 7 + length] if kind in (1, 2) else record + data[
+          pos + 7:pos + 7 + length]
+      pos += 7 + length
+      if kind in (1, 4):  # a full record, or the last chunk of one
+        chunks.append(record)
+    for raw in chunks:
+      message = wandb_internal_pb2.Record.FromString(raw)
+      if message.WhichOneof("record_type") == "history":
+        rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                     for item in message.history.item})
+  return rows
+
+
+def test_wandb_offline_run_holds_the_metrics_of_every_member_and_resumes_as_one(tmp_path,
+                                                                                 monkeypatch):
+  pytest.importorskip("wandb")  # in the test extra
+  from helpers import tiny_config
+
+  from rethinking_jax import train
+  from rethinking_jax.reports import writers
+
+  monkeypatch.setenv("WANDB_SILENT", "true")
+  config = tiny_config(randomizations="random_labels,corrupt_labels:0.5", num_epochs=1,
+                       wandb_project="rethinking-jax-test")
+  train.train_and_evaluate(config, str(tmp_path))
+  run_id = (tmp_path / "wandb" / "run_id").read_text().strip()
+  config.unlock()
+  config.num_epochs = 2  # resumed: the same W&B run goes on
+  train.train_and_evaluate(config, str(tmp_path))
+  assert (tmp_path / "wandb" / "run_id").read_text().strip() == run_id
+  assert all(path.name.endswith(run_id) for path in (tmp_path / "wandb").glob("offline-run-*"))
+  rows = {row["_step"]: row for row in _wandb_history(tmp_path)}
+  records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert sorted(rows) == sorted({r["step"] for r in records}) and len(rows) == 2
+  for r in records:
+    for key in ("train_acc", "test_loss", "learning_rate", "train_acc_corrupted"):
+      assert rows[r["step"]][writers.tag(key, r["label"])] == pytest.approx(r[key], rel=1e-6)
+
+
+def test_a_writer_of_ones_own_gets_every_evaluation_points_scalars(tmp_path):
+  from helpers import tiny_config
+
+  from rethinking_jax import train
+  from rethinking_jax.reports import writers
+
+  class Collecting:  # a MetricWriter (clu's interface), nothing else
+    def __init__(self):
+      self.scalars, self.hparams, self.closed = {}, None, False
+
+    def write_scalars(self, step, scalars):
+      self.scalars[step] = dict(scalars)
+
+    def write_hparams(self, hparams):
+      self.hparams = hparams
+
+    def flush(self):
+      pass
+
+    def close(self):
+      self.closed = True
+
+  own = Collecting()
+  train.train_and_evaluate(tiny_config(), str(tmp_path), metric_writers=[own])
+  records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert own.closed and own.hparams["model"] == json.loads(
+      (tmp_path / "config.json").read_text())["model"]
+  assert own.scalars == {step: writers.scalars_of([r for r in records if r["step"] == step])
+                         for step in {r["step"] for r in records}}
+  assert all(own.scalars[r["step"]][writers.tag("train_loss", r["label"])] == r["train_loss"]
+             for r in records)
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"wandb_project": "p", "wandb_mode": "cloud"},
+     r"^wandb_mode: 'cloud'; allowed: offline, online$"),
+    ({"wandb_project": "my project"}, r"^wandb_project: 'my project'; allowed: 1-128 "),
+    ({"wandb_project": "p", "wandb_mode": "online"},
+     r"^wandb_mode: 'online' needs a W&B key \(WANDB_API_KEY or `wandb login`\); allowed "
+     r"without one: offline"),
+])
+def test_wandb_fields_that_cannot_work_are_one_line(fields, message, monkeypatch, tmp_path):
+  from helpers import tiny_config
+
+  from rethinking_jax import configuration
+  from rethinking_jax.errors import UserError
+
+  monkeypatch.delenv("WANDB_API_KEY", raising=False)
+  monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+  monkeypatch.setenv("NETRC", str(tmp_path / "none"))
+  with pytest.raises(UserError, match=message):
+    configuration.validate(tiny_config(**fields))
+
+
+def test_wandb_without_the_package_is_one_line(monkeypatch):
+  import importlib.util
+
+  from helpers import tiny_config
+
+  from rethinking_jax import configuration
+  from rethinking_jax.errors import UserError
+
+  find_spec = importlib.util.find_spec
+  monkeypatch.setattr(importlib.util, "find_spec",
+                      lambda name, *a: None if name == "wandb" else find_spec(name, *a))
+  with pytest.raises(UserError, match=r"^wandb_project: a W&B run needs wandb \(pip install "
+                                      r"-e '\.\[wandb\]'\); allowed without it: \"\" "):
+    configuration.validate(tiny_config(wandb_project="p"))
+  configuration.validate(tiny_config())
