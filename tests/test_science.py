@@ -226,7 +226,7 @@ def test_evaluation_sees_the_center_crop_of_each_image(transform):
   of the same images, and a pass on random crops would differ."""
   spec, member, labels, data, state = _fitted(synthetic_shape=(12, 12, 3), crop_size=8,
                                               train_transform=transform)
-  evaluated = float(program.evaluate(spec, state, member, labels, data)[0])  # train_loss
+  evaluated = float(program.evaluate(spec, state, member, labels, data).train_loss)
   unit = preprocess.to_unit(data.train_images)
   center = preprocess.whiten(preprocess.center_crop(unit, 8))
   variables = {"params": state.params}
@@ -242,7 +242,7 @@ def test_evaluation_uses_the_running_batch_norm_statistics():
   one on the batch's own statistics (train mode)."""
   spec, member, labels, data, state = _fitted(model="inception_small", learning_rate=0.01)
   assert state.batch_stats  # a batch-norm model
-  evaluated = float(program.evaluate(spec, state, member, labels, data)[0])
+  evaluated = float(program.evaluate(spec, state, member, labels, data).train_loss)
   x = preprocess.whiten(preprocess.to_unit(data.train_images))  # 8x8: no crop
   variables = {"params": state.params, "batch_stats": state.batch_stats}
   assert evaluated == pytest.approx(_mean_loss(spec, variables, x, labels.train), rel=1e-5)

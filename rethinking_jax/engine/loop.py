@@ -26,18 +26,10 @@ from rethinking_jax.engine.program import DeviceData, TrainState
 from rethinking_jax.engine.strategies import CompiledMembers
 from rethinking_jax.errors import require
 
-# train_acc_clean / train_acc_corrupted: train accuracy on the examples whose label the
-# member's corruption kept / changed (Arpit et al. 2017's memorization dynamics; null when
-# a member has none of them).
-METRIC_NAMES = ("train_loss", "train_acc", "train_top5", "test_loss", "test_acc", "test_top5",
-                "train_acc_clean", "train_acc_corrupted")
-# A member's row in summary.json carries the first six, as of its last evaluation point.
+# The metrics a record reports, by name (program.Metrics); a member's row in summary.json
+# carries the first six, as of its last evaluation point.
+METRIC_NAMES = program.METRIC_NAMES
 SUMMARY_METRICS = METRIC_NAMES[:6]
-# An evaluation program's row per member (program.evaluate, metrics_of_train_sums): the
-# METRIC_NAMES, then 1.0 where a training loss was not finite, then (a partial evaluation of
-# the training split) how many of its examples the row covers.
-NONFINITE_COLUMN = len(METRIC_NAMES)
-EXAMPLES_COLUMN = NONFINITE_COLUMN + 1
 # Beside them in every record: minibatch_loss, the train-mode cross-entropy of the SGD
 # minibatches averaged over the steps since the previous point (the paper's "training loss";
 # train_loss above is the eval-mode loss on the whole training split).
@@ -217,9 +209,9 @@ def _news(metrics, status, settings) -> list[str | None]:
   """What an evaluation tells of each member that its status does not know yet: 'diverged'
   (a NaN/inf training loss), 'memorized' (train accuracy >= the threshold), or None."""
   news = []
-  for row, st in zip(metrics, status, strict=True):
-    loss, acc = float(row[0]), float(row[1])
-    if row[NONFINITE_COLUMN] > 0 or not math.isfinite(loss):
+  for m, st in enumerate(status):
+    loss, acc = float(metrics.train_loss[m]), float(metrics.train_acc[m])
+    if metrics.nonfinite[m] > 0 or not math.isfinite(loss):
       news.append(None if st.diverged else "diverged")
     elif st.steps_to_memorize is None and acc >= settings.memorize_threshold:
       news.append("memorized")
@@ -238,8 +230,8 @@ def max_errors_below(threshold: float, n: int) -> int:
 
 
 def _evaluate(programs, state, members, inputs, settings, progress, status, interval,
-              final: bool) -> np.ndarray:
-  """One evaluation point's [E, 10] metrics (the 10th column: train examples measured).
+              final: bool) -> program.Metrics:
+  """One evaluation point's Metrics ([E] arrays on the host).
 
   Every `eval_full_every`-th point, and a point that ends the run (`final`), evaluates both
   splits in full. Any other measures the training split only, each member until its errors
@@ -255,14 +247,13 @@ def _evaluate(programs, state, members, inputs, settings, progress, status, inte
     budget = max_errors_below(settings.memorize_threshold, n)
     limits = [-1 if st.steps_to_memorize is not None or st.diverged else budget
               for st in status]
-    metrics = np.asarray(jax.device_get(programs.evaluate_train_until(state, members, inputs,
-                                                                      limits)))
+    metrics = jax.tree.map(np.asarray, jax.device_get(
+        programs.evaluate_train_until(state, members, inputs, limits)))
     # No news, no end: a run ends at a point only when its last member memorizes or diverges
     # there (or at the points `final` names)
     if not any(_news(metrics, status, settings)):
       return metrics
-  metrics = np.asarray(jax.device_get(programs.evaluate(state, members, inputs)))
-  return np.concatenate([metrics, np.full((metrics.shape[0], 1), n, metrics.dtype)], axis=1)
+  return jax.tree.map(np.asarray, jax.device_get(programs.evaluate(state, members, inputs)))
 
 
 def _records(specs, status, metrics, minibatch_loss, progress, spec, settings):
@@ -273,7 +264,7 @@ def _records(specs, status, metrics, minibatch_loss, progress, spec, settings):
   records = []
   for m, ((member, st), new) in enumerate(zip(zip(specs, status, strict=True),
                                               _news(metrics, status, settings), strict=True)):
-    values = dict(zip(METRIC_NAMES, map(float, metrics[m, :NONFINITE_COLUMN]), strict=True))
+    values = {name: float(getattr(metrics, name)[m]) for name in METRIC_NAMES}
     if new == "diverged":
       st.diverged = True
     elif new == "memorized":
@@ -283,7 +274,7 @@ def _records(specs, status, metrics, minibatch_loss, progress, spec, settings):
     record = {"step": step, "epoch": progress.epoch, "member": m, "label": member.label,
               **{k: _finite_or_none(v) for k, v in values.items()},
               "minibatch_loss": _finite_or_none(float(minibatch_loss[m])),
-              "train_examples": int(metrics[m, EXAMPLES_COLUMN]),
+              "train_examples": int(metrics.train_examples[m]),
               "learning_rate": member.learning_rate * lr_scale,
               "wall_time": round(progress.train_seconds + progress.eval_seconds, 4)}
     st.final = record

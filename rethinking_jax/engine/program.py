@@ -337,24 +337,45 @@ def _batch_sums(spec, state, member, images_u8, y, corrupted, index, valid, spli
                     jnp.sum(corrupted)]).astype(jnp.float32)
 
 
-def metrics_from_sums(train, test, num_train, num_test):
-  """[train_loss, train_acc, train_top5, test_loss, test_acc, test_top5, train_acc_clean,
-  train_acc_corrupted] from the per-split SUMS (NaN where a subset is empty)."""
+class Metrics(NamedTuple):
+  """One evaluation point's numbers of a member (eval mode), each a scalar ([E] across
+  members): what the evaluation programs return, read by name (never by column)."""
+
+  train_loss: Any
+  train_acc: Any
+  train_top5: Any
+  test_loss: Any          # NaN where the point measured no test split
+  test_acc: Any
+  test_top5: Any
+  # Train accuracy on the examples whose label the member's corruption kept / changed
+  # (Arpit et al. 2017's memorization dynamics; NaN where a member has none of them).
+  train_acc_clean: Any
+  train_acc_corrupted: Any
+  nonfinite: Any          # 1.0 where a training loss was NaN/inf (the loop: diverged)
+  train_examples: Any     # how many training examples the train metrics cover
+
+
+# What a metrics record reports by these names: every field but the two the loop reads.
+METRIC_NAMES = tuple(f for f in Metrics._fields if f not in ("nonfinite", "train_examples"))
+
+
+def metrics_from_sums(train, test, num_train, num_test, nonfinite) -> Metrics:
+  """The Metrics of the per-split SUMS over `num_train` / `num_test` examples."""
   clean = num_train - train[4]
-  return jnp.concatenate([
-      train[:3] / num_train, test[:3] / num_test,
-      jnp.stack([jnp.where(clean > 0, (train[1] - train[3]) / jnp.maximum(clean, 1), jnp.nan),
-                 jnp.where(train[4] > 0, train[3] / jnp.maximum(train[4], 1), jnp.nan)])])
+  f32 = lambda x: jnp.asarray(x, jnp.float32)
+  return Metrics(
+      *(f32(train[i] / num_train) for i in range(3)), *(f32(test[i] / num_test) for i in range(3)),
+      train_acc_clean=f32(jnp.where(clean > 0, (train[1] - train[3]) / jnp.maximum(clean, 1),
+                                    jnp.nan)),
+      train_acc_corrupted=f32(jnp.where(train[4] > 0, train[3] / jnp.maximum(train[4], 1),
+                                        jnp.nan)),
+      nonfinite=f32(nonfinite), train_examples=f32(num_train))
 
 
 def evaluate(spec: ProgramSpec, state: TrainState, member: MemberArrays, labels: MemberLabels,
-             data: DeviceData) -> jax.Array:
-  """[train_loss, train_acc, train_top5, test_loss, test_acc, test_top5, train_acc_clean,
-  train_acc_corrupted, nonfinite] over the full splits, eval mode (metrics_from_sums).
-
-  `nonfinite` (1.0 when a training loss was NaN/inf) rides along so that the host fetches one
-  small replicated array per evaluation point.
-  """
+             data: DeviceData) -> Metrics:
+  """The Metrics over the full splits, eval mode; `nonfinite` rides along so that the host
+  fetches one small replicated pytree per evaluation point."""
   def split_sums(split, split_labels, corrupted):
     images = data.train_images if split == "train" else data.test_images
     n = split_labels.shape[0]
@@ -372,9 +393,8 @@ def evaluate(spec: ProgramSpec, state: TrainState, member: MemberArrays, labels:
 
   train = split_sums("train", labels.train, labels.train_corrupted)
   test = split_sums("test", labels.test, jnp.zeros(labels.test.shape, bool))
-  return jnp.concatenate([metrics_from_sums(train, test, labels.train.shape[0],
-                                            labels.test.shape[0]),
-                          state.nonfinite.astype(jnp.float32)[None]]).astype(jnp.float32)
+  return metrics_from_sums(train, test, labels.train.shape[0], labels.test.shape[0],
+                           state.nonfinite)
 
 
 # The fixed order in which evaluate_train_until visits the training split: a random one, so
@@ -419,12 +439,11 @@ def evaluate_train_until(spec: ProgramSpec, state: TrainState, member: MemberArr
   return jnp.concatenate([sums, jnp.minimum(b * size, n).astype(jnp.float32)[None]])
 
 
-def metrics_of_train_sums(sums: jax.Array, nonfinite: jax.Array) -> jax.Array:
-  """evaluate's row from evaluate_train_until's [SUMS, examples]: the train metrics over
-  those examples, the test metrics NaN, nonfinite, then the examples."""
+def metrics_of_train_sums(sums: jax.Array, nonfinite: jax.Array) -> Metrics:
+  """evaluate's Metrics from evaluate_train_until's [SUMS, examples]: the train metrics over
+  those examples, the test metrics NaN."""
   nan = jnp.full(SUMS, jnp.nan, jnp.float32)
-  metrics = metrics_from_sums(sums[:SUMS], nan, sums[SUMS], 1)
-  return jnp.concatenate([metrics, nonfinite.astype(jnp.float32)[None], sums[SUMS:]])
+  return metrics_from_sums(sums[:SUMS], nan, sums[SUMS], 1, nonfinite)
 
 
 def evaluate_feed(spec: ProgramSpec, state: TrainState, member: MemberArrays, _labels,

@@ -459,16 +459,15 @@ class MemberPrograms(CompiledMembers):
              for step in range(first_step, first_step + num_steps))
     return self._steps("chunk", self._chunk_fn, state, members, labels, steps)
 
-  def evaluate(self, state: TrainState, members, inputs: DeviceInputs) -> jax.Array:
-    """[E, 9]: program.metrics_from_sums (the six metrics, train accuracy on clean and on
-    corrupted labels), then nonfinite."""
+  def evaluate(self, state: TrainState, members, inputs: DeviceInputs) -> program.Metrics:
+    """Every member's program.Metrics ([E] arrays) over the full splits."""
     return self._call("eval", self._eval_fn, state, members, *inputs)
 
   def evaluate_train_until(self, state: TrainState, members, inputs: DeviceInputs,
-                           max_errors) -> jax.Array:
-    """[E, 9] like `evaluate`, the test metrics NaN, the train metrics over the examples
+                           max_errors) -> program.Metrics:
+    """Metrics like `evaluate`, the test metrics NaN, the train metrics over the examples
     program.evaluate_train_until visited before each member's `max_errors` ([E] ints) were
-    exceeded; then a 10th column, how many examples that was."""
+    exceeded (their number: `train_examples`)."""
     labels, data = inputs
     limited = (labels, jax.numpy.asarray(max_errors, jax.numpy.float32))
     sums = self._call("eval_train", self._eval_train_fn, state, members, limited, data)

@@ -127,14 +127,14 @@ class StreamPrograms(CompiledMembers):
     return self._steps("chunk", self._chunk_fn, state, members, self._NO_LABELS,
                        ((feed,) for feed in feeds))
 
-  def evaluate(self, state: TrainState, members, inputs: StreamInputs) -> np.ndarray:
-    """[E, 9]: program.metrics_from_sums of each member, then nonfinite; train metrics over
-    `train_eval_index`, test metrics over the whole test split."""
+  def evaluate(self, state: TrainState, members, inputs: StreamInputs) -> program.Metrics:
+    """[E]-array Metrics; train metrics over `train_eval_index`, test metrics over the whole
+    test split."""
     sums = [np.asarray(jax.device_get(self._summed(
         f"eval_{split}", self._eval_fns[split], state, members, self._NO_LABELS,
         inputs.eval_feeds(split))), np.float64) for split in ("train", "test")]
-    columns = np.stack([np.asarray(program.metrics_from_sums(
-        train, test, inputs.train_eval_examples, inputs.stream.num_test))
-        for train, test in zip(*sums, strict=True)])
-    nonfinite = np.asarray(jax.device_get(state.nonfinite), np.float32)[:, None]
-    return np.concatenate([columns, nonfinite], axis=1)
+    nonfinite = np.asarray(jax.device_get(state.nonfinite), np.float32)
+    each = [program.metrics_from_sums(train, test, inputs.train_eval_examples,
+                                      inputs.stream.num_test, bad)
+            for train, test, bad in zip(*sums, nonfinite, strict=True)]
+    return jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *each)
