@@ -29,8 +29,9 @@ sys.path[:0] = [os.path.dirname(HERE), HERE]
 import host  # noqa: E402
 from record import write_result  # noqa: E402
 
-from rethinking_jax import assemble, models  # noqa: E402
+from rethinking_jax import models  # noqa: E402
 from rethinking_jax.configs import default  # noqa: E402
+from rethinking_jax.engine import assemble  # noqa: E402
 
 
 def synthetic_config(model, members, strategy, num_train, batch_size):

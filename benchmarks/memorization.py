@@ -33,8 +33,9 @@ sys.path[:0] = [os.path.dirname(HERE), HERE]
 import host  # noqa: E402
 from record import write_result  # noqa: E402
 
-from rethinking_jax import assemble, data, models  # noqa: E402
+from rethinking_jax import data, models  # noqa: E402
 from rethinking_jax.configs import default  # noqa: E402
+from rethinking_jax.engine import assemble  # noqa: E402
 from rethinking_jax.models import flops  # noqa: E402
 
 

@@ -37,7 +37,7 @@ from engine_throughput import synthetic_config  # noqa: E402
 from layer_profile import _hlo_instructions  # noqa: E402
 from record import write_result  # noqa: E402
 
-from rethinking_jax import assemble  # noqa: E402
+from rethinking_jax.engine import assemble  # noqa: E402
 
 
 def _events(trace_dir: str) -> list[dict]:

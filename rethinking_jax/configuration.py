@@ -10,10 +10,10 @@ import dataclasses
 import math
 
 from rethinking_jax import checkpoints, models
-from rethinking_jax.data import inputs, preprocess
+from rethinking_jax.data import inputs
 from rethinking_jax.engine import loop, program, strategies
 from rethinking_jax.engine import members as members_lib
-from rethinking_jax.errors import UserError, require
+from rethinking_jax.errors import UserError
 from rethinking_jax.reports import writers
 
 # The rooms that own config fields, in the order their errors are reported.
@@ -46,16 +46,3 @@ def check_finite(config, prefix: str = "") -> None:
     elif isinstance(value, float) and not math.isfinite(value):
       raise UserError(f"{prefix}{key}: {value} is not a finite number; allowed: a finite "
                       "number")
-
-
-def check_against_data(config, dataset) -> None:
-  """Checks that need the opened dataset (still before anything is written)."""
-  n = dataset.num_train
-  require(config.batch_size <= n, f"batch_size: {config.batch_size} is larger than the "
-          f"training set ({n} examples of {dataset.name}); allowed: 1..{n}")
-  smallest = models.record(config.model).min_input
-  side = min(preprocess.cropped_shape(dataset.image_shape, config.crop_size)[:2])
-  require(side >= smallest, f"crop_size: {config.model} needs inputs of at least "
-          f"{smallest}x{smallest}, these are {side}x{side} (crop_size={config.crop_size}, "
-          f"images {dataset.image_shape[0]}x{dataset.image_shape[1]}); allowed: "
-          f"crop_size >= {smallest} or 0, on images at least that large")

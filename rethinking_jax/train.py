@@ -1,6 +1,6 @@
 """train_and_evaluate(config, workdir): one run's lifecycle, from a config to its outputs in
 the workdir -- resume, signals, checkpoint cadence, outputs (the run itself is assembled by
-rethinking_jax/assemble.py).
+rethinking_jax/engine/assemble.py).
 
 Outputs (a stable contract: docs/running.md): config.json, metrics.jsonl, summary.json, report.md,
 curves.png. Everything that can fail because of user input is checked before the workdir is
@@ -17,9 +17,9 @@ import jax
 import jax.numpy as jnp
 from absl import logging
 
-from rethinking_jax import assemble, checkpoints, configuration, models, xla_cpu
+from rethinking_jax import checkpoints, configuration, models, xla_cpu
 from rethinking_jax import workdir as workdir_lib
-from rethinking_jax.engine import loop, sharding
+from rethinking_jax.engine import assemble, loop, sharding
 from rethinking_jax.errors import UserError
 from rethinking_jax.reports import files, markdown, writers
 from rethinking_jax.stop_signals import Interrupted, StopSignals

@@ -5,8 +5,8 @@ import os
 import jax
 import numpy as np
 
-from rethinking_jax import assemble
 from rethinking_jax.configs import default
+from rethinking_jax.engine import assemble
 
 
 def tiny_config(**overrides):

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from helpers import assert_same_conv_step, fit, tiny_config
 
-from rethinking_jax import assemble, models
-from rethinking_jax.engine import strategies
+from rethinking_jax import models
+from rethinking_jax.engine import assemble, strategies
 from rethinking_jax.errors import UserError
 from rethinking_jax.models import member_conv
 

@@ -12,7 +12,6 @@ import pytest
 from helpers import tiny_config
 
 from rethinking_jax import (
-  assemble,
   base_config,
   configuration,
   data,
@@ -23,7 +22,7 @@ from rethinking_jax import (
   train,
 )
 from rethinking_jax.data import randomize
-from rethinking_jax.engine import loop, program
+from rethinking_jax.engine import assemble, loop, program
 
 
 @pytest.fixture

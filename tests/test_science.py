@@ -13,9 +13,9 @@ import pytest
 from helpers import tiny_config
 from PIL import Image
 
-from rethinking_jax import assemble, models
+from rethinking_jax import models
 from rethinking_jax.data import preprocess
-from rethinking_jax.engine import program
+from rethinking_jax.engine import assemble, program
 from rethinking_jax.fooling import ascent
 
 

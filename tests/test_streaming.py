@@ -11,10 +11,10 @@ import pytest
 from helpers import DyingSplit, assert_same_conv_step, assert_trees_close, fit, tiny_config
 from PIL import Image
 
-from rethinking_jax import assemble, configuration, decoding, train
-from rethinking_jax.data import image_folder, inputs, stream
+from rethinking_jax import configuration, train
+from rethinking_jax.data import decoding, image_folder, inputs, stream
 from rethinking_jax.data.dataset import subset_indices
-from rethinking_jax.engine import streaming
+from rethinking_jax.engine import assemble, streaming
 from rethinking_jax.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

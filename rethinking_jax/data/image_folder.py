@@ -20,7 +20,7 @@ from absl import logging
 
 from rethinking_jax import atomic_files
 from rethinking_jax.data.dataset import Dataset
-from rethinking_jax.decoding import IMAGE_SUFFIXES, decode
+from rethinking_jax.data.decoding import IMAGE_SUFFIXES, decode
 from rethinking_jax.errors import UserError
 
 CLASS_ORDERS = {"cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",

@@ -1,8 +1,12 @@
-"""A run assembled from a validated config: its members, data (on the device or streamed),
-compiled programs and loop settings -- everything `train` needs to fit it, nothing written.
+"""A run assembled from a checked config (configuration.validate, or a trained workdir's):
+its members, data (on the device or streamed), compiled programs and loop settings --
+everything `train` needs to fit it, nothing written.
 
 prepare(config) is the one place where a config becomes a runnable Run; check(config) raises
-what prepare would, without building anything (a suite checks all its runs first).
+what prepare would, without building anything (a suite checks all its runs first). Neither
+checks the config's fields (the rooms' check_config do, called by configuration.validate);
+both check what needs the data: the batch and the crop against the dataset, the strategy
+against the platform and the memory.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import functools
 import jax
 import numpy as np
 
-from rethinking_jax import configuration, data, models, xla_cpu
+from rethinking_jax import data, models, xla_cpu
 from rethinking_jax.data import preprocess, stream
 from rethinking_jax.engine import loop, memory, program, sharding
 from rethinking_jax.engine import members as members_lib
@@ -24,6 +28,7 @@ from rethinking_jax.engine.strategies import (
     resolve_step_loop,
 )
 from rethinking_jax.engine.streaming import StreamInputs, StreamPrograms
+from rethinking_jax.errors import require
 
 
 @dataclasses.dataclass
@@ -48,21 +53,34 @@ class Run:
 
 
 def _open(config, resolved=None):
-  """(members, dataset, mesh shape, member strategy) of a config, with every check that needs
-  the data: the one place where a run's config is checked in full and `auto` resolved.
-  `resolved`: configuration.validate's result where the caller has checked the config."""
-  resolved = resolved or configuration.validate(config)
+  """(members, dataset, mesh shape, member strategy) of a checked config, with every check
+  that needs the data: the one place where `auto` is resolved. `resolved`:
+  configuration.validate's result (its members), where the caller has it."""
+  specs = resolved.members if resolved is not None else members_lib.from_config(config)
   dataset = data.from_config(config)
   try:
-    configuration.check_against_data(config, dataset)
-    mesh_shape = functools.partial(sharding.mesh_shape, config.mesh_shape,
-                                   len(resolved.members), config.batch_size)
+    _check_against_data(config, dataset)
+    mesh_shape = functools.partial(sharding.mesh_shape, config.mesh_shape, len(specs),
+                                   config.batch_size)
     strategy, shape = choose(config.member_strategy, mesh_shape,
                              models.record(config.model), jax.devices()[0].platform)
   except BaseException:
     dataset.close()
     raise
-  return resolved.members, dataset, shape, strategy
+  return specs, dataset, shape, strategy
+
+
+def _check_against_data(config, dataset) -> None:
+  """Checks that need the opened dataset (still before anything is written)."""
+  n = dataset.num_train
+  require(config.batch_size <= n, f"batch_size: {config.batch_size} is larger than the "
+          f"training set ({n} examples of {dataset.name}); allowed: 1..{n}")
+  smallest = models.record(config.model).min_input
+  side = min(preprocess.cropped_shape(dataset.image_shape, config.crop_size)[:2])
+  require(side >= smallest, f"crop_size: {config.model} needs inputs of at least "
+          f"{smallest}x{smallest}, these are {side}x{side} (crop_size={config.crop_size}, "
+          f"images {dataset.image_shape[0]}x{dataset.image_shape[1]}); allowed: "
+          f"crop_size >= {smallest} or 0, on images at least that large")
 
 
 def check(config, resolved=None) -> None:
@@ -73,8 +91,8 @@ def check(config, resolved=None) -> None:
 
 
 def prepare(config, resolved=None) -> Run:
-  """Validates `config` (unless `resolved` says it was), opens the data (on the device, or as
-  a stream) and compiles nothing yet; raises UserError early."""
+  """Opens the data of a checked `config` (on the device, or as a stream) and compiles
+  nothing yet; raises the UserError of what needs the data early."""
   xla_cpu.apply(config.get("conv_impl", "auto"))  # before JAX opens its backend, if it can
   specs, dataset, shape, strategy = _open(config, resolved)
   mesh = sharding.make_mesh(shape)
