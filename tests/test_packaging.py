@@ -10,7 +10,7 @@ import tomllib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Imported only behind a check, with a one-line error when absent (extras).
-OPTIONAL = {"torch", "tensorflow", "tensorboardX"}
+OPTIONAL = {"torch", "tensorflow", "tensorboardX", "wandb"}
 
 
 def _imported_modules() -> set[str]:

@@ -261,8 +261,9 @@ def test_folder_without_a_test_split_is_a_one_line_error(tmp_path):
      "step_loop: scan puts a chunk of steps in one program over data on the device"),
 ])
 def test_streaming_config_mistakes_are_one_line_errors(overrides, message):
-  with pytest.raises(UserError) as err:
-    assemble.prepare(tiny_config(**overrides))
+  config = tiny_config(**overrides)
+  with pytest.raises(UserError) as err:  # the checks a run makes before it builds anything
+    assemble.prepare(config, configuration.validate(config))
   assert message in str(err.value) and "\n" not in str(err.value)
 
 
@@ -279,7 +280,7 @@ MOCK_IMAGENET = textwrap.dedent("""
     from absl import logging
     sys.path.insert(0, "tests")
     from helpers import tiny_config
-    from rethinking_jax import assemble, train
+    from rethinking_jax import train
     logging.set_verbosity(logging.ERROR)
     with tfds.testing.mock_data(num_examples=20):
       config = tiny_config(dataset="imagenet2012", image_size=24, crop_size=20, batch_size=8,
