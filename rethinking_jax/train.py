@@ -37,12 +37,12 @@ class _Outputs:
   W&B), the history the report is drawn from, and a log line. Files only where `enabled`
   (multi-host: process 0)."""
 
-  def __init__(self, config, workdir: str, metrics_lines: int, step: int | None,
+  def __init__(self, config_dict: dict, workdir: str, metrics_lines: int, step: int | None,
                enabled: bool, metric_writers=()):
     self.writer = files.MetricsWriter(os.path.join(workdir, "metrics.jsonl"),
                                       keep_lines=metrics_lines, enabled=enabled)
-    self.writers = writers.for_run(config, workdir, step, enabled, metric_writers)
-    self.writers.write_hparams(json.loads(config.to_json()))
+    self.writers = writers.for_run(config_dict, workdir, step, enabled, metric_writers)
+    self.writers.write_hparams(config_dict)
     self.history = list(self.writer.kept)
 
   def on_eval(self, records):
@@ -132,7 +132,7 @@ def _train_in(config, workdir: str, run: assemble.Run, writes_outputs: bool,
   if writes_outputs:  # only now: every check above may refuse the run
     files.write_json(os.path.join(workdir, "config.json"), config_dict)
 
-  outputs = _Outputs(config, workdir, metrics_lines, progress.step if progress else None,
+  outputs = _Outputs(config_dict, workdir, metrics_lines, progress.step if progress else None,
                      writes_outputs, metric_writers)
   metrics_lost += outputs.writer.lost
   last_saved = progress.step if progress else 0

@@ -163,12 +163,14 @@ class MultiWriter:
 
 def for_run(config, workdir: str, resume_step: int | None, enabled: bool,
             own: Sequence[MetricWriter] = ()) -> MultiWriter:
-  """The writers `config` asks for, then `own` (none where `enabled` is False: multi-host,
-  processes other than the first)."""
+  """The writers `config` (a ConfigDict or its dict) asks for, then `own`; none where
+  `enabled` is False (multi-host: processes other than the first)."""
+  if not enabled:
+    return MultiWriter([])
   writers: list[MetricWriter] = []
-  if enabled and config.get("tensorboard", False):
+  if config.get("tensorboard", False):
     writers.append(TensorBoardWriter(workdir, resume_step))
-  if enabled and config.get("wandb_project", ""):
-    writers.append(WandbWriter(workdir, config.wandb_project, config.wandb_mode,
-                               bool(config.restart)))
-  return MultiWriter(writers + list(own) if enabled else [])
+  if config.get("wandb_project", ""):
+    writers.append(WandbWriter(workdir, config["wandb_project"], config["wandb_mode"],
+                               bool(config["restart"])))
+  return MultiWriter(writers + list(own))
