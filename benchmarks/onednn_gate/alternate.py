@@ -3,7 +3,7 @@
 4 rounds of 6 steps each, alternated; prints examples/s per form and round.
 
     python benchmarks/onednn_gate/alternate.py onednn,custom   # M=alexnet_small, T=2, TORCH=1
-M: the model (inception_small); T: threads (1: pinned to core 1, else unpinned); TORCH=1
+M: the model (inception_small); T: threads (1: pinned to core PIN, default 1, else unpinned); TORCH=1
 imports torch first (what it does to oneDNN's speed: benchmarks/RESULTS.md).
 """
 
@@ -17,7 +17,7 @@ sys.path[:0] = [os.path.dirname(os.path.dirname(HERE)), os.path.dirname(HERE)]
 import host  # noqa: E402
 
 THREADS = int(os.environ.get("T", "1"))
-host.configure(THREADS, "1" if THREADS == 1 else "", "eigen")
+host.configure(THREADS, os.environ.get("PIN", "1") if THREADS == 1 else "", "eigen")
 if os.environ.get("TORCH"):
   import torch  # noqa: F401
 
