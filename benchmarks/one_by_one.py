@@ -41,6 +41,7 @@ def main(argv=None):
   a = p.parse_args(argv)
   print(host.configure(a.threads, a.pin, a.conv_impl), flush=True)
   import layer_profile
+
   from rethinking_jax.models import inception
 
   forms = {"conv (as shipped)": layer_profile.jax_step("inception_small", "custom")[0]}

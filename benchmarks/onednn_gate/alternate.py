@@ -3,7 +3,8 @@
 4 rounds of 6 steps each, alternated; prints examples/s per form and round.
 
     python benchmarks/onednn_gate/alternate.py onednn,custom   # M=alexnet_small, T=2, TORCH=1
-M: the model (inception_small); T: threads (1: pinned to core PIN, default 1, else unpinned); TORCH=1
+M: the model (inception_small); T: threads (1: pinned to core PIN, default 1; else unpinned);
+TORCH=1
 imports torch first (what it does to oneDNN's speed: benchmarks/RESULTS.md).
 """
 
