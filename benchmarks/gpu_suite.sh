@@ -48,6 +48,7 @@ if [ "$MODE" = "--tiny" ]; then
   SUB_MODELS=alexnet_small  # inception parts run AlexNet in --tiny (the small Inception
                             # compiles for minutes on a CPU)
   F_MODEL=alexnet_small; F_N=256; F_E=1,2; F_E_CMDBUF=2; F_S=sequential,hybrid,patches
+  F_S_CMDBUF=sequential  # the flags reach the rows; the strategies are formulations' (72 -> ~25 s)
   # (streams runs on GPUs only: strategies.STREAM_PLATFORMS)
   PROFILE=(--model=alexnet_small --steps=3 --warmup=1 --num_train=256)
   LIMIT+=(profile=120 formulations=240 formulations_cmdbuf=120)
@@ -124,7 +125,7 @@ part profile $PY benchmarks/step_profile.py "${PROFILE[@]}" "${HOST[@]}" \
   --json="$OUT/profile.json"
 part formulations $PY "${FORMS[@]}" --members=$F_E --json="$OUT/formulations.json"
 part formulations_cmdbuf env XLA_FLAGS="${XLA_FLAGS:-} $CMDBUF_FLAGS" $PY "${FORMS[@]}" \
-  --members=$F_E_CMDBUF --json="$OUT/formulations_cmdbuf.json"
+  --strategies="${F_S_CMDBUF:-$F_S}" --members=$F_E_CMDBUF --json="$OUT/formulations_cmdbuf.json"
 part member_conv $PY benchmarks/member_conv.py "${CONV[@]}" "${HOST[@]}" \
   --json="$OUT/member_conv.json"
 part mlp $PY "${MEM[@]}" --models=mlp_1x512 --members=$E_MLP --strategies=vmap,auto \
