@@ -407,6 +407,30 @@ def test_figure1a_puts_a_models_per_kind_runs_back_together(tmp_path):
   assert "true_labels < random_labels (still training: gaussian)." in report
 
 
+def test_figure1a_order_says_what_the_evaluation_grid_and_the_seeds_resolve():
+  """Two kinds are ordered only where, in every seed with all kinds finished, the later one
+  reached 100% at least one evaluation interval after the earlier (its crossing lies within
+  the interval before the point that saw it); otherwise they share a group (written ≈)."""
+  reach = {  # member: steps, for kinds a, b, c, d over seeds 1, 2 (and a alone in seed 3)
+      0: 100, 1: 95, 2: 130, 3: 140,     # seed 1
+      4: 110, 5: 105, 6: 150, 7: 140,    # seed 2: d before c here
+      8: 10}                             # seed 3: only kind a, so no order from it
+  kinds = ("a", "b", "c", "d")
+  ms = [{"member": 4 * i + j, "randomization": k, "seed": s}
+        for i, s in enumerate((1, 2)) for j, k in enumerate(kinds)]
+  ms.append({"member": 8, "randomization": "a", "seed": 3})
+  groups, seeds = studies.figure1.order_of_kinds(ms, reach, interval=10)
+  assert seeds == [1, 2]
+  # b and a 5 steps apart in both seeds: within the grid; c before d in seed 1 (10 apart)
+  # but after it in seed 2: unresolved; b/a before c by >= 10 in both seeds: resolved.
+  assert groups == [["b", "a"], ["c", "d"]]
+  assert studies.figure1.order_of_kinds(ms, {**reach, 7: 160}, interval=10)[0] == [
+      ["b", "a"], ["c"], ["d"]]
+  # seed 2 incomplete (b did not reach it): seed 1 alone orders them, d 10 after c
+  assert studies.figure1.order_of_kinds(ms, {**reach, 5: None}, interval=10) == (
+      [["b", "a"], ["c"], ["d"]], [1])
+
+
 def test_figure1bc_puts_a_models_per_level_runs_back_together(tmp_path):
   """Figure 1b/1c from one sub-run per corruption level (bc_alexnet_small_pPERCENT): one row
   per level, each relative to the p = 0 run, and (c) said to be at each member's own

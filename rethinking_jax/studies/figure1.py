@@ -67,9 +67,36 @@ def runs() -> dict:
   return out
 
 
+def order_of_kinds(ms, reach, interval: int) -> tuple[list[list[str]], list[int]]:
+  """The input kinds fastest first, over the seeds in which every kind's member reached the
+  threshold: ([groups], [those seeds]). Kinds share a group where the order between them is
+  not resolved -- in some such seed the later one reached it less than one evaluation
+  interval after the earlier one (a crossing is known only to within the interval before
+  the point that saw it), or reached it first."""
+  kinds = list(dict.fromkeys(m["randomization"] for m in ms))
+  steps = {}  # (kind, seed) -> steps
+  for m in ms:
+    steps[(m["randomization"], m.get("seed", 0))] = reach.get(m["member"])
+  seeds = sorted({seed for _, seed in steps})
+  complete = [s for s in seeds if all(steps.get((k, s)) is not None for k in kinds)]
+  if not complete:
+    return [], []
+  mean = {k: sum(steps[(k, s)] for s in complete) / len(complete) for k in kinds}
+  groups: list[list[str]] = []
+  for kind in sorted(kinds, key=lambda k: (mean[k], kinds.index(k))):
+    resolved = groups and all(steps[(kind, s)] - steps[(g, s)] >= interval
+                              for g in groups[-1] for s in complete)
+    if groups and not resolved:
+      groups[-1].append(kind)
+    else:
+      groups.append([kind])
+  return groups, complete
+
+
 def _panel_a_table(run) -> list[str]:
   """Figure 1a in numbers: when each input kind memorized (mean over seeds), relative to true
-  labels of the same seed, and the order of convergence beside the paper's."""
+  labels of the same seed, and the order of convergence beside the paper's. Members still
+  training are named as such and left out of the means."""
   threshold = convergence.common_threshold(run)
   interval = convergence.eval_interval(run)
   reach = convergence.steps_to_reach(run["metrics"], threshold)
@@ -79,34 +106,46 @@ def _panel_a_table(run) -> list[str]:
            "| input | steps | relative to true labels | final train loss | test acc % |",
            "|---|---:|---:|---:|---:|"]
   kinds = list(dict.fromkeys(m["randomization"] for m in ms))
-  mean_steps = {}
+  training = {}  # kind -> its members still training
   for kind in kinds:
     group = [m for m in ms if m["randomization"] == kind]
-    steps = [reach.get(m["member"]) for m in group]
-    reached = [x for x in steps if x is not None]
-    mean_steps[kind] = stats.summarize(reached)[0] if len(reached) == len(steps) else None
-    steps_text = (stats.cell(reached, scale=1, digits=0) if reached else "not reached") + (
-        f", {len(steps) - len(reached)} not reached" if reached and len(reached) < len(steps)
-        else "")
-    if any(m.get("unfinished") for m in group) and not reached:
-      last = max((r for r in run["metrics"] if r["member"] in {m["member"] for m in group}),
-                 key=lambda r: r["step"])
-      steps_text = (f"not finished: {100 * last['train_acc']:.1f}% train accuracy at step "
+    training[kind] = [m for m in group if m.get("unfinished")]
+    done = [m for m in group if not m.get("unfinished")]
+    reached = [reach[m["member"]] for m in done if reach.get(m["member"]) is not None]
+    steps_text = stats.cell(reached, scale=1, digits=0) if reached else (
+        "not reached" if done else "")
+    if len(reached) < len(done) and reached:
+      steps_text += f", {len(done) - len(reached)} not reached"
+    if training[kind]:
+      ids = {m["member"] for m in training[kind]}
+      last = max((r for r in run["metrics"] if r["member"] in ids), key=lambda r: r["step"])
+      on_the_way = (f"not finished: {100 * last['train_acc']:.1f}% train accuracy at step "
                     f"{last['step']}")
+      seeds_training = ", ".join(str(m.get("seed", 0)) for m in training[kind])
+      steps_text = (f"{steps_text}; seed {seeds_training} still training" if steps_text
+                    else on_the_way)
     table.append(f"| {kind} | {steps_text} | "
-                 f"{stats.cell([relative.get(m['member']) for m in group], scale=1)} | "
-                 f"{stats.cell([m['train_loss'] for m in group], scale=1, digits=4)} | "
-                 f"{stats.cell([m['test_acc'] for m in group])} |")
-  done = sorted((k for k in kinds if mean_steps[k] is not None), key=mean_steps.get)
-  on_the_way = [k for k in kinds if mean_steps[k] is None and any(
-      m.get("unfinished") for m in ms if m["randomization"] == k)]
-  never = [k for k in kinds if mean_steps[k] is None and k not in on_the_way]
-  ours = (" < ".join(done) or "none converged") + (
-      f" (not reached by every seed: {', '.join(never)})" if never else "") + (
+                 f"{stats.cell([relative.get(m['member']) for m in done], scale=1)} | "
+                 f"{stats.cell([m['train_loss'] for m in done], scale=1, digits=4)} | "
+                 f"{stats.cell([m['test_acc'] for m in done])} |")
+  finished = [m for m in ms if not m.get("unfinished")]
+  groups, seeds = order_of_kinds(finished, reach, interval)
+  placed = {k for g in groups for k in g}
+  unplaced = [k for k in kinds if k not in placed]
+  on_the_way = [k for k in unplaced if training[k]]
+  never = [k for k in unplaced if not training[k]]
+  ours = " < ".join(" ≈ ".join(g) for g in groups) or "none converged"
+  if groups and len({m.get("seed", 0) for m in ms}) > 1:
+    ours += f" (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
+  ours += (f" (not reached by every seed: {', '.join(never)})" if never else "") + (
       f" (still training: {', '.join(on_the_way)})" if on_the_way else "")
-  base = mean_steps.get("true_labels")
+  if any(len(g) > 1 for g in groups):
+    ours += (f"; ≈: not resolved, within one evaluation interval ({interval} steps) of each "
+             "other or in another order, in some seed")
+  base = stats.summarize([reach.get(m["member"]) for m in finished
+                          if m["randomization"] == "true_labels"])[0]
   notes = convergence.notes("(a)", run, threshold, interval, base)
-  test = {k: stats.summarize([m["test_acc"] for m in ms if m["randomization"] == k])[0]
+  test = {k: stats.summarize([m["test_acc"] for m in finished if m["randomization"] == k])[0]
           for k in ("true_labels", "shuffled_pixels")}
   if run["summary"]["run"]["model"].startswith("mlp") and None not in test.values():
     notes.append(f"an MLP sees one fixed pixel permutation as a relabelling of its inputs, so "
