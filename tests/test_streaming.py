@@ -133,11 +133,17 @@ def write_jpeg_folder(root, sizes, test_split="val"):
 
 
 def test_an_imagenet_style_folder_of_any_image_sizes_is_streamed(tmp_path):
+  """End to end through grain's reader processes (the default for folders). Two workers, not
+  the default 8: every epoch's and evaluation's pass spawns its own, each importing the
+  package, which cost this test ~4 minutes on 2 cores with 8 (their bytes equal the threads':
+  test_process_readers_give_the_threads_bytes)."""
   write_jpeg_folder(tmp_path, [(20, 30), (33, 17), (16, 16)])
   config = tiny_config(dataset="image_folder", data_dir=str(tmp_path), image_size=16,
                        crop_size=12, input_pipeline="stream", batch_size=2,
-                       randomizations="true_labels", num_epochs=3, learning_rate=0.1)
+                       randomizations="true_labels", num_epochs=3, learning_rate=0.1,
+                       stream_workers=2)
   run, result = fit(config)
+  assert run.dataset.uses_processes
   assert run.dataset.num_train == 6 and run.dataset.num_test == 6
   assert run.dataset.image_shape == (16, 16, 3) and run.dataset.num_classes == 2
   images, labels = run.dataset.read_rows("test", np.arange(6))
