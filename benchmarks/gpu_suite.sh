@@ -48,7 +48,7 @@ if [ "$MODE" = "--tiny" ]; then
   SUB_MODELS=alexnet_small  # inception parts run AlexNet in --tiny (the small Inception
                             # compiles for minutes on a CPU)
   F_MODEL=alexnet_small; F_N=256; F_E=1,2; F_E_CMDBUF=2; F_S=sequential,hybrid,patches
-  F_S_CMDBUF=sequential  # the flags reach the rows; the strategies are formulations' (72 -> ~25 s)
+  F_S_CMDBUF=sequential  # the flags reach the rows; the strategies are formulations' (72 -> 20 s)
   # (streams runs on GPUs only: strategies.STREAM_PLATFORMS)
   PROFILE=(--model=alexnet_small --steps=3 --warmup=1 --num_train=256)
   LIMIT+=(profile=120 formulations=240 formulations_cmdbuf=120)

@@ -9,6 +9,13 @@ from rethinking_jax.configs import default
 from rethinking_jax.engine import assemble
 
 
+def float32_gamma(k: int) -> float:
+  """gamma_K = K u / (1 - K u), u = 2^-24: two float32 summation orders of the same K terms
+  differ by at most 2 gamma_K times the sum of the terms' magnitudes."""
+  u = 2.0 ** -24
+  return k * u / (1 - k * u)
+
+
 def tiny_config(**overrides):
   c = default.get_config()
   c.dataset = "synthetic"

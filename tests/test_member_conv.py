@@ -12,19 +12,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_same_conv_step, fit, tiny_config
+from helpers import assert_same_conv_step, fit, float32_gamma, tiny_config
 
 from rethinking_jax import models
 from rethinking_jax.engine import assemble, strategies
 from rethinking_jax.errors import UserError
 from rethinking_jax.models import member_conv
 
-U = 2.0 ** -24
 DN = ("NHWC", "HWIO", "NHWC")
-
-
-def _gamma(k: int) -> float:
-  return k * U / (1 - k * U)
 
 
 def _conv(form, strides, padding):
@@ -58,7 +53,7 @@ def test_formulation_equals_a_dense_convolution_per_member(form, strides, paddin
     ks = (kh * kw * cin, kh * kw * cout, n * y_shape[1] * y_shape[2])
     for part, k, a, b, s in zip(("forward", "input grad", "kernel grad"), ks,
                                 (got[0][m], got[1][m], got[2][m]), want, size, strict=True):
-      diff, bound = np.abs(np.asarray(a) - np.asarray(b)), 2 * _gamma(k) * np.asarray(s)
+      diff, bound = np.abs(np.asarray(a) - np.asarray(b)), 2 * float32_gamma(k) * np.asarray(s)
       assert np.all(diff <= bound), (part, float(np.max(diff - bound)))
 
 

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import float32_gamma
 
 from rethinking_jax import xla_cpu
 
@@ -134,6 +135,5 @@ def test_each_library_convolves_and_differentiates_within_float32_rounding(conv_
     size = _conv64(np.abs(x), np.abs(w), np.abs(g), strides, pads)
     ks = (kh * kw * cin, kh * kw * cout, n * g.shape[1] * g.shape[2])
     for name, k, want, s in zip(("y", "dx", "dw"), ks, truth, size, strict=True):
-      gamma = k * 2.0 ** -24 / (1 - k * 2.0 ** -24)
-      excess = np.abs(got[f"{i}{name}"] - want) - 2 * gamma * s
+      excess = np.abs(got[f"{i}{name}"] - want) - 2 * float32_gamma(k) * s
       assert np.all(excess <= 0), (conv_impl, _CASES[i], name, float(excess.max()))
