@@ -29,7 +29,9 @@ test: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) -m rethinking_jax.main --config=configs/quickstart.py --workdir=runs/quickstart
 
-# ruff, then the floors of the README's code map (import-linter's layers contract, pyproject.toml)
+# ruff, the floors of the README's code map (import-linter's layers contract), then mypy over
+# the engine and the models (pyproject.toml says all three's settings)
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from rethinking_jax import xla_cpu  # no jax import: safe before the backend opens
+from rethinking_jax.engine import xla_cpu  # no jax import: safe before the backend opens
 
 
 def add_flags(parser) -> None:
@@ -18,7 +18,7 @@ def add_flags(parser) -> None:
   parser.add_argument("--pin", default="",
                       help="comma-separated CPU cores to run on (sched_setaffinity), e.g. 1")
   parser.add_argument("--conv_impl", default="auto", choices=xla_cpu.CONV_IMPLS,
-                      help="XLA:CPU's convolution library (rethinking_jax/xla_cpu.py)")
+                      help="XLA:CPU's convolution library (rethinking_jax/engine/xla_cpu.py)")
 
 
 def configure(threads: int, pin: str, conv_impl: str = "auto") -> dict:

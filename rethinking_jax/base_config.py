@@ -6,9 +6,7 @@ Fields marked [default] are the project's choice where the paper is silent.
 import ml_collections
 from ml_collections import config_dict
 
-# Batch-norm's defaults where the paper is silent [default]; the models' own defaults too.
-BN_MOMENTUM = 0.999
-BN_EPSILON = 1e-3
+from rethinking_jax.models import defaults as model_defaults
 
 
 def add_data_fields(c) -> None:
@@ -52,16 +50,11 @@ def get_config(arg=None):
   c.learning_rates = ""              # comma-separated; empty = learning_rate
   c.weight_decays = ""               # comma-separated; empty = weight_decay
 
-  # Model.
-  c.model = "mlp_1x512"
-  c.dropout_rate = 0.0
-  c.compute_dtype = "float32"    # float32 | bfloat16 (params and loss stay float32)
-  c.bn_momentum = BN_MOMENTUM    # [default]
-  c.bn_epsilon = BN_EPSILON      # [default]
-  c.layer_impl = "auto"          # max-pool / LRN formulation: auto | xla | custom (auto:
-  #                                custom on CPU; models/layers.py). Same numbers up to rounding
+  # Model: model, dropout_rate, compute_dtype, bn_momentum, bn_epsilon, layer_impl, declared
+  # with their defaults by the models (models/defaults.py).
+  c.update(model_defaults.FIELDS)
   c.conv_impl = "auto"           # XLA:CPU's convolution library: auto | ynn | eigen (auto:
-  #                                eigen, measured in xla_cpu.py). Process-wide
+  #                                eigen, measured in engine/xla_cpu.py). Process-wide
 
   # Optimisation.
   c.batch_size = 128             # [default]

@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from rethinking_jax import checkpoints, models
+from rethinking_jax import models
 from rethinking_jax.data import inputs
-from rethinking_jax.engine import loop, program, strategies
+from rethinking_jax.engine import checkpoints, loop, program, strategies
 from rethinking_jax.engine import members as members_lib
 from rethinking_jax.errors import UserError
 from rethinking_jax.reports import writers

@@ -40,7 +40,7 @@ def prepare_backend(config) -> None:
   """Before anything touches JAX's backend: XLA's CPU flags (read once), multi-host
   initialisation, the platform check, our log lines without the libraries' chatter, and the
   persistent compilation cache (engine/compile_cache.py)."""
-  from rethinking_jax import xla_cpu
+  from rethinking_jax.engine import xla_cpu
 
   try:
     xla_cpu.apply(config.get("conv_impl", "auto"))

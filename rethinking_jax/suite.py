@@ -17,9 +17,9 @@ import jax
 import ml_collections
 from absl import logging
 
-from rethinking_jax import checkpoints, configuration, studies, train
+from rethinking_jax import configuration, studies, train
 from rethinking_jax import workdir as workdir_lib
-from rethinking_jax.engine import assemble
+from rethinking_jax.engine import assemble, checkpoints
 from rethinking_jax.errors import UserError
 from rethinking_jax.reports import files
 

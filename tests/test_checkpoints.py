@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from helpers import tiny_config
 
-from rethinking_jax import checkpoints, train
-from rethinking_jax.engine import assemble
+from rethinking_jax import train
+from rethinking_jax.engine import assemble, checkpoints
 from rethinking_jax.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

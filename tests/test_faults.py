@@ -19,10 +19,10 @@ import pytest
 from helpers import tiny_config
 from PIL import Image
 
-from rethinking_jax import checkpoints, configuration, data, report, suite, train
+from rethinking_jax import configuration, data, report, suite, train
 from rethinking_jax import workdir as workdir_lib
 from rethinking_jax.data import image_folder, inputs
-from rethinking_jax.engine import assemble, loop
+from rethinking_jax.engine import assemble, checkpoints, loop
 from rethinking_jax.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

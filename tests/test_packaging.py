@@ -4,9 +4,13 @@ import ast
 import importlib.metadata
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Imported only behind a check, with a one-line error when absent (extras).
@@ -69,3 +73,22 @@ def test_every_protocol_citation_names_a_section_of_the_repositorys_protocol():
       stray.append(name)
   assert cited and cited <= headings, sorted(cited - headings)
   assert not stray, stray
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_configs_and_the_type_marker(tmp_path):
+  """`pip install .` gives the paper's configs (usable by name from any directory) and
+  py.typed (PEP 561), not only the modules. Built from a copy of the sources: a build/
+  folder left in the checkout would hand setuptools files the sources no longer declare."""
+  source = tmp_path / "source"
+  shutil.copytree(os.path.join(ROOT, "rethinking_jax"), source / "rethinking_jax",
+                  ignore=shutil.ignore_patterns("__pycache__"))
+  for name in ("pyproject.toml", "README.md"):
+    shutil.copy(os.path.join(ROOT, name), source)
+  subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                  "--no-build-isolation", "--wheel-dir", str(tmp_path), str(source)],
+                 check=True, capture_output=True, cwd=tmp_path)
+  [wheel] = tmp_path.glob("rethinking_jax-*.whl")
+  names = set(zipfile.ZipFile(wheel).namelist())
+  assert "rethinking_jax/py.typed" in names
+  assert {"rethinking_jax/configs/table1.py", "rethinking_jax/configs/figure1.py"} <= names

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from rethinking_jax import studies, suite
+from rethinking_jax import models, studies, suite
 from rethinking_jax.configs import default
 from rethinking_jax.errors import UserError
 from rethinking_jax.reports import convergence, protocol
@@ -333,6 +333,21 @@ def test_a_faithful_run_records_no_deviation():
   assert differences("table4", {**config, "model": "inception_small",
                                          "train_transform": "augment"}, summary) == [
       "lr_decay_rate 0.95 (paper 0.999)", "weight_decays {0, 0.0001} (paper {0, 0.0005})"]
+
+
+@pytest.mark.parametrize("model", sorted(models.PAPER_LEARNING_RATES))
+def test_the_base_configs_defaults_are_the_papers_protocol(model):
+  """The paper's values live twice by design: as the base config's defaults (what a run does)
+  and as reports/protocol.py's data (what a report compares with). A default run of every
+  paper model on the whole of CIFAR10 differs from the protocol in nothing, so neither side
+  can drift alone (mutation-checked: momentum 0.8 in base_config). The batch-norm [default]s,
+  where the paper is silent, are one constant on both sides (models/defaults.py)."""
+  config = json.loads(default.get_config().to_json())
+  config["model"] = model
+  weight_decays = sorted(protocol.cifar10(config)["weight_decays"])
+  summary = {"run": {"num_train": 50_000, "num_test": 10_000},
+             "members": [{"weight_decay": w} for w in weight_decays]}
+  assert protocol.differences(protocol.cifar10(config), config, summary) == []
 
 
 def test_a_batch_norm_model_lists_its_batch_norm_settings_and_others_do_not():

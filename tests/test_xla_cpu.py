@@ -1,4 +1,4 @@
-"""conv_impl: which library XLA:CPU runs convolutions with (rethinking_jax/xla_cpu.py)."""
+"""conv_impl: which library XLA:CPU runs convolutions with (rethinking_jax/engine/xla_cpu.py)."""
 
 import os
 import subprocess
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from helpers import float32_gamma
 
-from rethinking_jax import xla_cpu
+from rethinking_jax.engine import xla_cpu
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAG = "--xla_cpu_experimental_ynn_fusion_type"
@@ -32,7 +32,7 @@ def test_in_effect_reads_xla_flags(flags, library):
 
 _PROBE = """
 import sys
-from rethinking_jax import xla_cpu
+from rethinking_jax.engine import xla_cpu
 print(xla_cpu.apply(sys.argv[1]))
 import jax, jax.numpy as jnp
 conv = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), "SAME",
@@ -77,7 +77,7 @@ _CASES = [((1, 1), ((1, 1), (1, 1)), (3, 3)), ((2, 2), ((0, 1), (0, 1)), (3, 3))
 _LIBRARY_PROBE = """
 import sys
 import numpy as np
-from rethinking_jax import xla_cpu
+from rethinking_jax.engine import xla_cpu
 assert xla_cpu.apply(sys.argv[1]) == sys.argv[1]
 import jax
 cases, data, out = eval(sys.argv[3]), np.load(sys.argv[2]), {}

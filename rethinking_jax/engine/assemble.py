@@ -17,15 +17,15 @@ import functools
 import jax
 import numpy as np
 
-from rethinking_jax import data, models, xla_cpu
+from rethinking_jax import data, models
 from rethinking_jax.data import preprocess, stream
-from rethinking_jax.engine import loop, memory, program, sharding
+from rethinking_jax.engine import loop, memory, program, sharding, xla_cpu
 from rethinking_jax.engine import members as members_lib
 from rethinking_jax.engine.strategies import (
-    CompiledMembers,
-    MemberPrograms,
-    choose,
-    resolve_step_loop,
+  CompiledMembers,
+  MemberPrograms,
+  choose,
+  resolve_step_loop,
 )
 from rethinking_jax.engine.streaming import StreamInputs, StreamPrograms
 from rethinking_jax.errors import require
@@ -109,14 +109,15 @@ def prepare(config, resolved=None) -> Run:
     channels = dataset.channels  # the statistics only matter to Gaussian members
     mean, std = (dataset.channel_stats(config.crop_size) if "gaussian" in spec.kinds_present
                  else (np.zeros(channels), np.ones(channels)))
-    inputs = StreamInputs(
+    stream_inputs = StreamInputs(
         spec, dataset,
         data.subset_indices(dataset.num_train, config.eval_train_examples, specs[0].seed),
         mean, std, config.prefetch_batches)
-    programs = StreamPrograms(spec, strategy, jax.tree.map(lambda x: x[0], host_members))
-    programs.memory_estimate = memory_estimate
-    return Run(specs, dataset, programs, programs.place_members(host_members), inputs,
-               settings)
+    stream_programs = StreamPrograms(spec, strategy,
+                                     jax.tree.map(lambda x: x[0], host_members))
+    stream_programs.memory_estimate = memory_estimate
+    return Run(specs, dataset, stream_programs, stream_programs.place_members(host_members),
+               stream_inputs, settings)
   mean, std = preprocess.channel_stats(dataset.train_images, config.crop_size)
   step_loop = resolve_step_loop(config.step_loop, models.record(config.model).convolutional,
                                 jax.devices()[0].platform)

@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
+from jax.typing import ArrayLike
 
 from rethinking_jax import fields, models
 from rethinking_jax.data import randomize
@@ -32,11 +33,12 @@ class MemberArrays(NamedTuple):
     """The member's PRNG key (inside the single-member program)."""
     return jax.random.key(self.seed)
 
-  seed: jax.Array           # uint32; the member's PRNG key is jax.random.key(seed)
-  kind: jax.Array           # int32 randomization code (randomize.KIND_CODE)
-  label_p: jax.Array        # float32 label-corruption probability
-  learning_rate: jax.Array  # float32 initial learning rate
-  weight_decay: jax.Array   # float32 L2 coefficient on kernels
+  # numpy on the host (stack), jax arrays once placed on the mesh
+  seed: ArrayLike           # uint32; the member's PRNG key is jax.random.key(seed)
+  kind: ArrayLike           # int32 randomization code (randomize.KIND_CODE)
+  label_p: ArrayLike        # float32 label-corruption probability
+  learning_rate: ArrayLike  # float32 initial learning rate
+  weight_decay: ArrayLike   # float32 L2 coefficient on kernels
 
 
 def member_specs(randomizations, seeds, learning_rates, weight_decays) -> list[MemberSpec]:

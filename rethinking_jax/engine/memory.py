@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import os
 import resource
+from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -55,6 +56,7 @@ def estimate(model, input_shape, batch_size: int, labels_per_member: int,
              data_bytes: int) -> Estimate:
   """A member's state is its parameters, their momentum and its batch statistics; a step
   adds its gradients and twice its saved activations (forward and backward)."""
+  measure: Callable[..., tuple[int, int, int]]
   try:
     hash(model)
     measure = model_bytes

@@ -39,13 +39,13 @@ class DeviceData(NamedTuple):
 class Feed(NamedTuple):
   """One host-fed batch (the streaming input path): shared by every member of a run.
 
-  `labels` are the true labels; each member derives its own from them and `index` (the
+  `labels` are the true labels; each member derives its own from them and `positions` (the
   examples' positions in their split), exactly as the in-memory path does.
   """
 
   images: jax.Array        # uint8 [B,H,W,C], split over the mesh's `data` axis
   labels: jax.Array        # int32 [B] true labels
-  index: jax.Array         # int32 [B] positions in the split
+  positions: jax.Array     # int32 [B] positions in the split
   valid: jax.Array         # bool [B]: False on the padding of a split's last batch
   mean: jax.Array          # float32 [C] (Gaussian test statistics)
   std: jax.Array
@@ -66,7 +66,11 @@ class DeviceInputs(NamedTuple):
 
   labels: MemberLabels
   data: DeviceData
-  pipeline = "device"
+
+  @property
+  def pipeline(self) -> str:
+    """Which input path these are (streaming.StreamInputs: "stream")."""
+    return "device"
 
   @property
   def train_eval_examples(self) -> int:
@@ -109,6 +113,14 @@ class ProgramSpec:
   corrupt_test_labels: bool = False
   mesh: Mesh | None = None              # with a `data` axis > 1: batches are split over it
 
+  @property
+  def device_mesh(self) -> Mesh:
+    """The mesh the compiled programs lay members and batches out on (assemble sets it;
+    only the pure functions of this module run without one)."""
+    if self.mesh is None:
+      raise ValueError("ProgramSpec.mesh is None: compiled programs need a device mesh")
+    return self.mesh
+
   @classmethod
   def from_config(cls, config, dataset, specs, mesh, conv_form: str = "xla") -> ProgramSpec:
     """A validated run config's program settings for `dataset` (a data.Dataset on the device
@@ -137,8 +149,8 @@ def cross_entropy(logits, labels):
 def l2_of_kernels(params) -> jax.Array:
   """0.5 * sum of squared kernels (TF's l2_loss); biases and BN offsets are not decayed."""
   leaves = jax.tree_util.tree_leaves_with_path(params)
-  return 0.5 * sum(jnp.sum(jnp.square(x)) for path, x in leaves
-                   if getattr(path[-1], "key", None) == "kernel")
+  return 0.5 * sum((jnp.sum(jnp.square(x)) for path, x in leaves
+                    if getattr(path[-1], "key", None) == "kernel"), jnp.zeros((), jnp.float32))
 
 
 def check_config(c) -> None:
@@ -263,8 +275,8 @@ def train_step(spec: ProgramSpec, state: TrainState, member: MemberArrays, label
 def train_step_on_feed(spec: ProgramSpec, state: TrainState, member: MemberArrays, _labels,
                        feed: Feed) -> TrainState:
   """One SGD step of one member on a host-fed training batch (the streaming input path)."""
-  y = batch_labels(spec, member, feed.labels, feed.index, "train")
-  return _sgd_step(spec, state, member, feed.images, y, feed.index, feed.mean, feed.std)
+  y = batch_labels(spec, member, feed.labels, feed.positions, "train")
+  return _sgd_step(spec, state, member, feed.images, y, feed.positions, feed.mean, feed.std)
 
 
 def epoch_batches(spec: ProgramSpec, member: MemberArrays, num_train: int, epoch) -> jax.Array:
@@ -364,7 +376,9 @@ def metrics_from_sums(train, test, num_train, num_test, nonfinite) -> Metrics:
   clean = num_train - train[4]
   f32 = lambda x: jnp.asarray(x, jnp.float32)
   return Metrics(
-      *(f32(train[i] / num_train) for i in range(3)), *(f32(test[i] / num_test) for i in range(3)),
+      train_loss=f32(train[0] / num_train), train_acc=f32(train[1] / num_train),
+      train_top5=f32(train[2] / num_train), test_loss=f32(test[0] / num_test),
+      test_acc=f32(test[1] / num_test), test_top5=f32(test[2] / num_test),
       train_acc_clean=f32(jnp.where(clean > 0, (train[1] - train[3]) / jnp.maximum(clean, 1),
                                     jnp.nan)),
       train_acc_corrupted=f32(jnp.where(train[4] > 0, train[3] / jnp.maximum(train[4], 1),
@@ -449,8 +463,8 @@ def metrics_of_train_sums(sums: jax.Array, nonfinite: jax.Array) -> Metrics:
 def evaluate_feed(spec: ProgramSpec, state: TrainState, member: MemberArrays, _labels,
                   feed: Feed, split: str) -> jax.Array:
   """The SUMS of one host-fed eval batch of `split`."""
-  y = batch_labels(spec, member, feed.labels, feed.index, split)
-  return _batch_sums(spec, state, member, feed.images, y, y != feed.labels, feed.index,
+  y = batch_labels(spec, member, feed.labels, feed.positions, split)
+  return _batch_sums(spec, state, member, feed.images, y, y != feed.labels, feed.positions,
                      feed.valid, split, feed.mean, feed.std)
 
 

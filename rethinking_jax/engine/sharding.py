@@ -27,6 +27,7 @@ def mesh_shape(text: str, num_members: int, batch_size: int, num_devices: int | 
   strategy but vmap: Strategy.spreads_members) keeps the member axis at 1.
   """
   num_devices = num_devices or jax.device_count()
+  shape: tuple[int, ...]
   if str(text).strip() == "auto" and not spread_members:
     shape = (1, num_devices)
   elif str(text).strip() == "auto":
@@ -56,7 +57,7 @@ def mesh_shape(text: str, num_members: int, batch_size: int, num_devices: int | 
   if batch_size % data:
     raise UserError(f"mesh_shape: batch_size {batch_size} cannot be split over {data} devices "
                     "on the data axis; choose a data size that divides the batch")
-  return shape
+  return members, data
 
 
 def _divisors(n: int) -> list[int]:
@@ -92,9 +93,9 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
 
 def local_rows(num_rows: int, sharding: NamedSharding) -> np.ndarray:
   """The rows of a [num_rows, ...] array with `sharding` that this process's devices hold."""
-  rows = set()
+  rows: set[int] = set()
   for index in sharding.addressable_devices_indices_map((num_rows,)).values():
-    rows.update(range(num_rows)[index[0]])
+    rows.update(range(num_rows)[index[0]] if index is not None else range(num_rows))
   return np.asarray(sorted(rows), np.int64)
 
 

@@ -26,15 +26,16 @@ from __future__ import annotations
 import enum
 import functools
 import time
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from rethinking_jax import xla_cpu
 from rethinking_jax.data.inputs import streams
-from rethinking_jax.engine import program, sharding
+from rethinking_jax.engine import program, sharding, xla_cpu
 from rethinking_jax.engine.program import DeviceInputs, MemberLabels, ProgramSpec, TrainState
 from rethinking_jax.errors import UserError, one_of, require
 from rethinking_jax.models import ModelRecord
@@ -289,9 +290,10 @@ def _on_stream(m, fn):
 # fn(state, member, labels, data, *rest) over stacked members, within one program: how each
 # one-program strategy lifts a member's function (sequential runs it as it is, per member).
 # hybrid and patches are vmap over a model whose convolutions differ (Strategy.conv_form).
-_LIFT = {Strategy.VMAP: _vmapped, Strategy.UNROLLED: _unrolled, Strategy.MAP: _mapped,
-         Strategy.HYBRID: _vmapped, Strategy.PATCHES: _vmapped,
-         Strategy.STREAMS: functools.partial(_unrolled, placed=_on_stream)}
+_LIFT: dict[Strategy, Callable[..., Any]] = {
+    Strategy.VMAP: _vmapped, Strategy.UNROLLED: _unrolled, Strategy.MAP: _mapped,
+    Strategy.HYBRID: _vmapped, Strategy.PATCHES: _vmapped,
+    Strategy.STREAMS: functools.partial(_unrolled, placed=_on_stream)}
 
 
 def _compiled_memory(compiled, estimate: int | None) -> str:
@@ -323,15 +325,18 @@ class CompiledMembers:
     self.spec, self.strategy, self.step_loop = spec, Strategy(strategy), step_loop
     self.compile_seconds = 0.0
     self.memory_estimate: int | None = None  # memory.check's bytes for the run, if set
-    by_member = sharding.member_sharded(spec.mesh)
+    mesh = spec.device_mesh
+    by_member = sharding.member_sharded(mesh)
     # State and labels are created already sharded over the member axis.
     init = functools.partial(program.init_state, spec)
-    self._init_each = None  # sequential: one program for one member, whatever their number
-    if spec.mesh is not None and spec.mesh.shape["member"] > 1:
+    self._init: Any  # a jitted function of all members' arrays (or a Python loop over one)
+    # sequential: one program for one member, whatever their number
+    self._init_each: Callable[[Any], Any] | None = None
+    if mesh.shape["member"] > 1:
       self._init = jax.jit(jax.vmap(init, spmd_axis_name="member"), out_shardings=by_member)
     elif self.strategy.per_member:
-      self._init_each = jax.jit(init)
-      self._init = lambda members: _stack([self._init_each(m) for m in _split(
+      init_each = self._init_each = jax.jit(init)
+      self._init = lambda members: _stack([init_each(m) for m in _split(
           members, _num_members(members))])
     else:  # one member at a time: a vmapped init runs the forward pass with grouped
       # convolutions, which XLA:CPU compiles and runs slowly
@@ -343,8 +348,18 @@ class CompiledMembers:
     # Donated: the parameters pass through without a copy; the sums come back replicated,
     # readable in every process.
     self._take_loss_sum = jax.jit(program.take_loss_sum, donate_argnums=0,
-                                  out_shardings=(by_member, sharding.replicated(spec.mesh)))
-    self._compiled = {}
+                                  out_shardings=(by_member, sharding.replicated(mesh)))
+    self._compiled: dict[str, Any] = {}
+
+  def train_chunk(self, state: TrainState, members, inputs, first_step: int,
+                  num_steps: int) -> TrainState:
+    """Trains every member for steps [first_step, first_step + num_steps) (each input
+    path's programs: MemberPrograms, streaming.StreamPrograms)."""
+    raise NotImplementedError
+
+  def evaluate(self, state: TrainState, members, inputs) -> program.Metrics:
+    """Every member's program.Metrics ([E] arrays) over the full splits."""
+    raise NotImplementedError
 
   def take_minibatch_loss(self, state: TrainState, num_steps: int):
     """(state, [E] mean train-mode minibatch loss of each member over its last `num_steps`
@@ -362,7 +377,7 @@ class CompiledMembers:
 
   def place_members(self, members):
     """Host member arrays -> device arrays sharded over the member axis."""
-    return sharding.place(members, sharding.member_sharded(self.spec.mesh))
+    return sharding.place(members, sharding.member_sharded(self.spec.device_mesh))
 
   def init(self, members) -> TrainState:
     """Every member's initial state (the program compiled on first use, timed)."""
@@ -439,7 +454,8 @@ class MemberPrograms(CompiledMembers):
 
   def __init__(self, spec: ProgramSpec, strategy: str, step_loop: str = "scan"):
     super().__init__(spec, strategy, step_loop)
-    by_member, replicated = sharding.member_sharded(spec.mesh), sharding.replicated(spec.mesh)
+    mesh = spec.device_mesh
+    by_member, replicated = sharding.member_sharded(mesh), sharding.replicated(mesh)
     chunk = functools.partial(program.train_chunk if step_loop == "scan"
                               else program.train_step_in_epoch, spec)
     self._chunk_fn = self._jit(chunk, by_member, donate=True)

@@ -47,15 +47,15 @@ class StreamInputs:
                mean, std, prefetch_batches: int = 4):
     self.stream, self.train_eval_index = stream, train_eval_index
     self.prefetch_batches = prefetch_batches
-    self._batch_sharding = sharding.batch_sharded(spec.mesh)
+    self._batch_sharding = sharding.batch_sharded(spec.device_mesh)
     # Which rows of a batch this process feeds depends only on the batch size: work it out
     # once per size, not at every step.
     self._local_rows = functools.cache(
         lambda num_rows: sharding.local_rows(num_rows, self._batch_sharding))
     self._stats = sharding.place((np.asarray(mean, np.float32), np.asarray(std, np.float32)),
-                                 sharding.replicated(spec.mesh))
+                                 sharding.replicated(spec.device_mesh))
     size = min(spec.eval_batch_size, max(len(train_eval_index), stream.num_test))
-    data_size = spec.mesh.shape["data"]
+    data_size = spec.device_mesh.shape["data"]
     self.eval_batch_size = -(-size // data_size) * data_size  # splits over the data axis
 
   @property
@@ -100,7 +100,8 @@ class StreamPrograms(CompiledMembers):
     super().__init__(spec, strategy, step_loop="host")
     self._order = jax.jit(functools.partial(program.epoch_batches, spec), static_argnums=1)
     self._order_member = order_member
-    by_member, replicated = sharding.member_sharded(spec.mesh), sharding.replicated(spec.mesh)
+    mesh = spec.device_mesh
+    by_member, replicated = sharding.member_sharded(mesh), sharding.replicated(mesh)
     self._chunk_fn = self._jit(functools.partial(program.train_step_on_feed, spec),
                                by_member, donate=True)
     self._eval_fns = {split: self._jit(functools.partial(program.evaluate_feed, spec,

@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rethinking_jax import checkpoints
 from rethinking_jax.data import preprocess
+from rethinking_jax.engine import checkpoints
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,8 +14,8 @@ import ml_collections
 import numpy as np
 import scipy.stats
 
-from rethinking_jax import checkpoints, data, models
-from rethinking_jax.engine import assemble, program
+from rethinking_jax import data, models
+from rethinking_jax.engine import assemble, checkpoints, program
 from rethinking_jax.engine import members as members_lib
 from rethinking_jax.errors import UserError
 from rethinking_jax.measures import complexity

@@ -16,10 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rethinking_jax import base_config
-from rethinking_jax.base_config import BN_EPSILON, BN_MOMENTUM
 from rethinking_jax.errors import one_of, require, unknown_name
-from rethinking_jax.models import layers, member_conv
+from rethinking_jax.models import defaults, layers, member_conv
 from rethinking_jax.models.alexnet import AlexNetSmall
 from rethinking_jax.models.inception import InceptionSmall
 from rethinking_jax.models.inception_v3 import REFERENCE_TRAINABLE_PARAMS, InceptionV3
@@ -111,8 +109,9 @@ def record(name: str) -> ModelRecord:
 
 
 def build(name: str, num_classes: int = 10, *, dropout_rate: float = 0.0,
-          bn_momentum: float = BN_MOMENTUM, bn_epsilon: float = BN_EPSILON, dtype=jnp.float32,
-          layer_impl: str = "xla", conv: str = "xla") -> nn.Module:
+          bn_momentum: float = defaults.BN_MOMENTUM, bn_epsilon: float = defaults.BN_EPSILON,
+          dtype=jnp.float32,
+          layer_impl: str | None = "xla", conv: str = "xla") -> nn.Module:
   """The model `name` (one of NAMES); works for any NHWC input shape. `layer_impl`: the
   max-pool / LRN formulation (models/layers.py; resolved already, not `auto`), ignored by
   models without such layers; `conv`: how its convolutions run under vmap over members
@@ -136,12 +135,11 @@ def build(name: str, num_classes: int = 10, *, dropout_rate: float = 0.0,
 
 def from_config(config, num_classes: int, conv: str = "xla") -> nn.Module:
   """The model a run's config (a ConfigDict or its saved dict) trains: the one place where
-  config fields become a model. Fields absent from an older run's config take the defaults
-  of rethinking_jax.base_config (the behaviour before they existed); `layer_impl=auto` is
+  config fields become a model. Fields absent from an older run's config take their defaults
+  (models/defaults.py: the behaviour before they existed); `layer_impl=auto` is
   resolved for this process's platform (layer_impl_for); `conv`: the member strategy's
   convolution formulation (engine/strategies.Strategy.conv_form)."""
-  defaults = base_config.get_config()
-  get = lambda key: config.get(key, defaults[key])
+  get = lambda key: config.get(key, defaults.FIELDS[key])
   return build(get("model"), num_classes, dropout_rate=get("dropout_rate"),
                bn_momentum=get("bn_momentum"), bn_epsilon=get("bn_epsilon"),
                dtype=jnp.dtype(get("compute_dtype")),

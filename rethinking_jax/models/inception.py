@@ -9,7 +9,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from rethinking_jax.base_config import BN_EPSILON, BN_MOMENTUM
+from rethinking_jax.models.defaults import BN_EPSILON, BN_MOMENTUM
 from rethinking_jax.models.layers import max_pool
 from rethinking_jax.models.member_conv import conv_general_dilated
 

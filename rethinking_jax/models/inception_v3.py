@@ -12,7 +12,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from rethinking_jax.base_config import BN_EPSILON, BN_MOMENTUM
+from rethinking_jax.models.defaults import BN_EPSILON, BN_MOMENTUM
 from rethinking_jax.models.member_conv import conv_general_dilated
 
 REFERENCE_TRAINABLE_PARAMS = 23_817_352  # keras.applications.InceptionV3, 1000 classes

@@ -40,8 +40,8 @@ def cifar10(config: dict) -> dict:
   the batch-norm settings. A study adds its own."""
   model = config.get("model")
   record = models.RECORDS.get(model)
-  batch_norm = ({"bn_momentum": base_config.BN_MOMENTUM,  # [default]
-                 "bn_epsilon": base_config.BN_EPSILON} if record and record.batch_norm else {})
+  batch_norm = ({"bn_momentum": models.defaults.BN_MOMENTUM,  # [default]
+                 "bn_epsilon": models.defaults.BN_EPSILON} if record and record.batch_norm else {})
   return {**CIFAR10, **batch_norm, "learning_rate": models.PAPER_LEARNING_RATES.get(model),
           "weight_decays": {0.0, paper.WEIGHT_DECAY.get(model, 0.0)}}
 

@@ -210,7 +210,8 @@ def upgrade_state(state, state_format: int) -> program.TrainState:
   if state_format == 1:
     state = state._replace(opt_state=(state.opt_state, optax.ScaleByScheduleState(
         count=jnp.copy(state.step))))
-  return program.TrainState(*state, loss_sum=jnp.zeros_like(state.step, jnp.float32))
+  return program.TrainState(state.step, state.params, state.batch_stats, state.opt_state,
+                            state.nonfinite, loss_sum=jnp.zeros_like(state.step, jnp.float32))
 
 
 def _state_format(meta: dict) -> int:
