@@ -76,7 +76,8 @@ usage: rethinking-jax [train] --config=CONFIG.py[:ARG] --workdir=DIR [--config.F
 Exit status: 0 done; 2 a user mistake or a predictable fault (one line, nothing written);
 3 stopped by SIGTERM/SIGINT/SIGHUP with a checkpoint (rerun to resume); 4 every member
 diverged; 130 Ctrl-C before training began.
-Every field and its default: rethinking_jax/base_config.py. Examples: README.md, docs/running.md."""
+Every field and its default: python -m rethinking_jax.configs.default. Examples: README.md,
+docs/running.md."""
 
 
 def _config_file(argv) -> tuple[str, str] | None:
@@ -166,7 +167,8 @@ def _unknown_field(argv, err: Exception) -> None:
   fields = _config_fields(argv)
   close = difflib.get_close_matches(field, fields, n=3)
   hint = (f"did you mean {' or '.join(close)}? " if close else "") + (
-      "every field and its default: configs/default.py (rethinking_jax/base_config.py)")
+      "every field and its default: configs/default.py (python -m "
+      "rethinking_jax.configs.default lists them)")
   fail(f"config: unknown field {field!r}; {hint}")
 
 

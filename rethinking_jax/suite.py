@@ -73,7 +73,7 @@ def merged_config(workdir: str, config_dict: dict) -> dict:
   if not saved.get("runs"):
     raise UserError(f"workdir: {workdir} holds a single run, not a suite; use another "
                     "--workdir")
-  diffs = checkpoints.config_differences(saved, config_dict, ignore=("runs",))
+  diffs = configuration.config_differences(saved, config_dict, ignore=("runs",))
   if diffs:
     raise UserError(f"workdir: {workdir} holds a suite with a different config "
                     f"({'; '.join(diffs)}); use a new --workdir, or --config.restart=True to "
@@ -97,7 +97,7 @@ def run_suite(config, workdir: str) -> dict:
       workdir_lib.check_writable(os.path.join(workdir, name), dirs=(checkpoints.CHECKPOINT_DIR,))
       assemble.check(sub, resolved)
       if not sub.restart:
-        checkpoints.check_workdir(os.path.join(workdir, name), json.loads(sub.to_json()))
+        configuration.check_workdir(os.path.join(workdir, name), json.loads(sub.to_json()))
     except UserError as err:
       raise UserError(f"runs.{name}: {err}") from None
   writes = jax.process_index() == 0

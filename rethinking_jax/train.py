@@ -82,7 +82,7 @@ def _resume(checkpointer: checkpoints.RunCheckpointer, run: assemble.Run, config
   if restored is None:
     return None, None, 0, 0
   state, meta = restored
-  diffs = checkpoints.config_differences(meta["config"], config_dict)
+  diffs = configuration.config_differences(meta["config"], config_dict)
   if diffs:
     checkpointer.close()
     raise UserError(f"workdir: its checkpoint belongs to a different config "
@@ -120,7 +120,7 @@ def _train_in(config, workdir: str, run: assemble.Run, writes_outputs: bool,
       checkpoints.clear(workdir)
     sharding.sync("restart")  # no process restores before process 0 has cleared
   else:
-    checkpoints.check_workdir(workdir, config_dict)
+    configuration.check_workdir(workdir, config_dict)
   logging.info("%d members of %s on %s (%d train / %d test, %s), %d steps/epoch, %s loop, "
                "on %s", len(specs), config.model, dataset.name, dataset.num_train,
                dataset.num_test, "x".join(map(str, dataset.image_shape)),

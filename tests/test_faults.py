@@ -192,9 +192,9 @@ def test_suite_subsets_accumulate_in_one_workdir(tmp_path):
 
 def test_a_field_added_after_a_run_counts_as_its_default():
   saved = {"model": "mlp_1x512"}  # written before compute_dtype existed
-  assert checkpoints.config_differences(saved, {"model": "mlp_1x512",
+  assert configuration.config_differences(saved, {"model": "mlp_1x512",
                                                 "compute_dtype": "float32"}) == []
-  assert checkpoints.config_differences(saved, {"model": "mlp_1x512",
+  assert configuration.config_differences(saved, {"model": "mlp_1x512",
                                                 "compute_dtype": "bfloat16"}) == [
       "compute_dtype: 'float32' in the workdir, 'bfloat16' now"]
 
@@ -206,7 +206,7 @@ def test_the_committed_mlp_results_still_resume_after_an_upgrade():
                         data_dir="data/cifar10-jpeg.tar.gz", class_order="cifar10",
                         num_epochs=80, eval_every_epochs=2, member_strategy="sequential")
   for name, sub in suite.sub_configs(config).items():
-    checkpoints.check_workdir(os.path.join(ROOT, "results", "table1_mlp", name),
+    configuration.check_workdir(os.path.join(ROOT, "results", "table1_mlp", name),
                               json.loads(sub.to_json()))
 
 

@@ -1,6 +1,7 @@
 """docs/extending.md's recipes (a model, a randomization, a source, a table), each followed
 once: what a user writes, registered the way the recipe says, trained end to end."""
 
+import dataclasses
 import importlib
 import json
 
@@ -12,7 +13,6 @@ import pytest
 from helpers import tiny_config
 
 from rethinking_jax import (
-  base_config,
   configuration,
   data,
   errors,
@@ -136,24 +136,18 @@ def test_adding_a_paper_table(registries, tmp_path):
 
 
 def test_adding_a_config_field(monkeypatch, tmp_path):
-  """The recipe, two files: the field and its default in base_config.py (its name in
-  RESUME_MAY_CHANGE if a resumed run may change it), and its check in the room that reads it
-  (`check_config` of that module; here the loop's). The one-line error, the record in
-  config.json and a resume that changes it follow from those two."""
-  base = base_config.get_config
-
-  def with_field(arg=None):  # base_config.py: c.log_every_points = 1
-    c = base(arg)
-    c.log_every_points = 1
-    return c
-
-  monkeypatch.setattr(base_config, "get_config", with_field)
-  monkeypatch.setattr(base_config, "RESUME_MAY_CHANGE",
-                      base_config.RESUME_MAY_CHANGE | {"log_every_points"})
+  """The recipe, one file: in the room that reads the field (here the loop's, engine/loop.py),
+  a line in its SECTION (the default; its name in resume_may_change if a resumed run may
+  change it) and its check in its `check_config`. The flag, the one-line error, the record in
+  config.json and a resume that changes it follow from those two edits."""
+  section = loop.SECTION  # engine/loop.py: "log_every_points": 1, in SECTION
+  monkeypatch.setattr(loop, "SECTION", dataclasses.replace(
+      section, fields={**section.fields, "log_every_points": 1},
+      resume_may_change=section.resume_may_change | {"log_every_points"}))
   room_check = loop.check_config
 
-  def check_config(c):  # engine/loop.py: its check beside the code that reads it
-    room_check(c)
+  def check_config(c, streamed=False):  # engine/loop.py: its check, handed its section
+    room_check(c, streamed)
     errors.require(c.log_every_points >= 1,
                    f"log_every_points: {c.log_every_points} must be >= 1")
 

@@ -547,7 +547,7 @@ def test_a_config_is_checked_once_per_run_and_once_per_suite_sub_run(monkeypatch
   checked.clear()
   train.train_and_evaluate(tiny_config(), str(tmp_path / "run"))
   assert checked == ["mlp_1x512"]
-  assert base_config.RESUME_MAY_CHANGE <= set(base_config.get_config())  # declared fields
+  assert base_config.resume_may_change() <= set(base_config.get_config())  # declared fields
 
 
 def test_per_member_splits_learning_rates_too():

@@ -1,6 +1,9 @@
-"""The base config every paper config starts from: `rethinking_jax.base_config` (the field
-list lives in the package so that the code can tell what a field's default is)."""
+"""The base config every paper config starts from: `rethinking_jax.base_config`, the rooms'
+sections put together (the field list lives in the package so that the code can tell what a
+field's default is). `python -m rethinking_jax.configs.default` lists every field, its
+default and its section."""
 
+from rethinking_jax import base_config
 from rethinking_jax.base_config import get_config  # noqa: F401
 
 
@@ -11,3 +14,19 @@ def check_arg(arg, config_name: str, allowed=()) -> None:
     return
   takes = f"allowed: {', '.join(allowed)}" if allowed else "it takes none"
   raise ValueError(f"config argument {arg!r}: {config_name} does not take it; {takes}")
+
+
+def field_table() -> str:
+  """Every field as 'section  field = default', '(resumable)' where a resumed run may change
+  it, section by section in base_config's order."""
+  lines = []
+  for section in base_config.all_sections():
+    for name, default in section.defaults().items():
+      shown = "{}" if name == "runs" else repr(default)
+      note = "  (may change on resume)" if name in section.resume_may_change else ""
+      lines.append(f"{section.name:<10} {name} = {shown}{note}")
+  return "\n".join(lines)
+
+
+if __name__ == "__main__":
+  print(field_table())

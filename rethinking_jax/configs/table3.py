@@ -18,13 +18,13 @@ matrix limits n: 50,000 needs 20 GB in float64 (`kernel_float64=False` halves it
 
 import ml_collections
 
-from rethinking_jax import base_config
+from rethinking_jax.data import inputs
 
 
 def get_config(arg=None):
   smoke = arg == "smoke"
   c = ml_collections.ConfigDict()  # the data fields and its own: it trains no network
-  base_config.add_data_fields(c)
+  inputs.SECTION.add_to(c)
   c.experiment = "table3"
   c.smoke = smoke
   c.num_train = 0

@@ -11,11 +11,44 @@ from __future__ import annotations
 import functools
 import os
 
+from rethinking_jax import sections
 from rethinking_jax.data import pipeline, sources, stream, tfds_source
 from rethinking_jax.data.dataset import Dataset
 from rethinking_jax.errors import UserError, one_of, require
 
 INPUT_PIPELINES = ("auto", "device", "stream")
+
+# What a training run reads, and all that the theory experiments (which train nothing) take
+# from a run config. How the streaming path reads may change on resume (the same batches).
+SECTION = sections.Section("data", {
+    # cifar10 | mnist | cifar10_archive | image_folder | digits | synthetic | imagenet2012
+    # (Table 2; streamed)
+    "dataset": "cifar10",
+    "data_dir": "",                # tfds data dir (default $TFDS_DATA_DIR) or the archive path
+    "tfds_reader": "auto",         # auto | data_source | tf
+    "class_order": "",             # image_folder: '' (sorted names), cifar10, or a,b,c,...
+    "cache_dir": "",               # image_folder array cache ('' = ~/.cache/rethinking_jax)
+    "num_train": 0,                # use a fixed random N training examples (0 = all)
+    "num_test": 0,                 # use a fixed random N test examples (0 = all)
+    "synthetic_shape": (32, 32, 3),
+    "synthetic_train": 1024,
+    "synthetic_test": 256,
+    "crop_size": 28,               # crop follows the input: none when images are not larger
+    # > 0: labels folded to this many classes (label mod K); 2 with random_labels: the
+    # Rademacher test (configs/rademacher.py)
+    "num_classes": 0,
+    # Input path: `device` keeps the whole dataset on the device (CIFAR10, MNIST, ...);
+    # `stream` reads it from disk batch by batch (ImageNet); auto = stream only for imagenet2012.
+    "input_pipeline": "auto",      # auto | device | stream
+    "image_size": 0,               # stream: every image resized to this square first (0 = keep)
+    "stream_workers": 8,           # stream: readers decoding images (threads or processes)
+    # stream: auto | threads | processes (auto: processes for files on disk when
+    # stream_workers > 1); the same bytes
+    "stream_reader": "auto",
+    "prefetch_batches": 4,         # stream: batches read ahead of the device
+    "eval_train_examples": 0,      # stream: train accuracy over a fixed random subset (0 = all)
+    "train_transform": "center_crop",  # center_crop | random_crop | augment  [default]
+}, resume_may_change=frozenset({"stream_workers", "stream_reader", "prefetch_batches"}))
 
 
 def check_config(c) -> None:
@@ -114,5 +147,7 @@ def open_stream(config) -> stream.StreamedDataset:
 
 
 def from_config(config) -> Dataset | stream.StreamedDataset:
-  """The config's dataset for its input path: a Dataset or an open StreamedDataset."""
-  return open_stream(config) if streams(config) else load_dataset(config)
+  """The config's dataset for its input path: a Dataset or an open StreamedDataset (read from
+  the config's data section only)."""
+  c = SECTION.of(config)
+  return open_stream(c) if streams(c) else load_dataset(c)

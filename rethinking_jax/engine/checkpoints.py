@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import glob
-import json
 import os
 import re
 import shutil
@@ -25,7 +24,7 @@ import optax
 import orbax.checkpoint as ocp
 from absl import logging
 
-from rethinking_jax import base_config
+from rethinking_jax import sections
 from rethinking_jax.engine import program
 from rethinking_jax.errors import UserError, require
 
@@ -51,6 +50,16 @@ def _save_failed(err: BaseException, directory: str) -> SaveFailed:
   return SaveFailed(code, os.strerror(code), directory)
 
 
+# Checkpoints (WORKDIR/checkpoints): rerunning a command resumes its run exactly; how it saves
+# may change on resume.
+SECTION = sections.Section("checkpoint", {
+    # at the first evaluation point this many epochs after the last
+    "checkpoint_every_epochs": 10,
+    "checkpoints_to_keep": 2,
+    "restart": False,              # True: discard the workdir's previous run and start fresh
+}, resume_may_change=frozenset({"checkpoint_every_epochs", "checkpoints_to_keep", "restart"}))
+
+
 def check_config(c) -> None:
   """The checkpoint fields: how often, how many kept."""
   require(c.checkpoint_every_epochs >= 0,
@@ -58,54 +67,6 @@ def check_config(c) -> None:
           "the end and on SIGTERM/SIGINT)")
   require(c.checkpoints_to_keep >= 1,
           f"checkpoints_to_keep: {c.checkpoints_to_keep} must be >= 1")
-
-
-def comparable(config_dict: dict) -> dict:
-  return {k: v for k, v in config_dict.items() if k not in base_config.RESUME_MAY_CHANGE}
-
-
-def _defaults() -> dict:
-  return json.loads(base_config.get_config().to_json())
-
-
-_MISSING = object()
-
-
-def config_differences(saved: dict, current: dict, ignore=()) -> list[str]:
-  """The fields in which two config dicts differ, as 'field: saved in the workdir, now'.
-
-  Config evolution: a field the code gained after the run was saved counts as having its
-  default, which by the project's rule (base_config) is the behaviour the code had before
-  the field existed. So an old run resumes, and re-reports, after an upgrade.
-  """
-  saved, current = comparable(saved), comparable(current)
-  defaults = _defaults()
-  diffs = []
-  for k in sorted(set(saved) | set(current)):
-    if k in ignore:
-      continue
-    before = saved.get(k, defaults.get(k, _MISSING))
-    now = current.get(k, _MISSING)
-    if before != now:
-      show = lambda v: "absent" if v is _MISSING else repr(v)
-      diffs.append(f"{k}: {show(before)} in the workdir, {show(now)} now")
-  return diffs
-
-
-def check_workdir(workdir: str, config_dict: dict) -> None:
-  """Refuses a workdir that holds a run of a different config (one line, what differs)."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    return
-  try:
-    with open(path) as f:
-      saved = json.load(f)
-  except (OSError, ValueError):
-    return  # an unreadable config.json is rewritten; checkpoints carry their own copy
-  diffs = config_differences(saved, config_dict)
-  if diffs:
-    raise UserError(f"workdir: {workdir} holds a run with a different config ({'; '.join(diffs)});"
-                    " use a new --workdir, or --config.restart=True to discard that run")
 
 
 def clear(workdir: str) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 from absl import logging
 from tqdm.auto import tqdm
 
-from rethinking_jax.data.inputs import streams
+from rethinking_jax import sections
 from rethinking_jax.engine import program, sharding
 from rethinking_jax.engine.members import MemberArrays, MemberSpec, describe
 from rethinking_jax.engine.program import DeviceData, TrainState
@@ -36,8 +36,32 @@ SUMMARY_METRICS = METRIC_NAMES[:6]
 
 
 
-def check_config(c) -> None:
-  """The loop's fields: how long, how often evaluated, when memorized (UserError)."""
+# How long a run goes, how often it is evaluated, when a member memorized. How long it goes
+# and what it shows may change on resume.
+SECTION = sections.Section("loop", {
+    "num_epochs": 100,
+    "eval_every_epochs": 1,
+    # > 0: evaluate every this many steps instead (a fraction of an epoch: convergence times to
+    # within that many steps)
+    "eval_every_steps": 0,
+    # > 1: only every Nth evaluation point measures both splits in full; the others as much of
+    # the train split as tells whether a member memorized (the same step is found; the point
+    # of a memorization and the last are full)
+    "eval_full_every": 1,
+    "memorize_threshold": 1.0,     # "memorized" = train accuracy (eval mode) >= this [default]
+    "stop_when_memorized": True,   # end once every member memorized ...
+    "extra_epochs": 0,             # ... after this many more epochs
+    "progress": True,              # progress bar on stderr
+    # N > 0: trace N steps after the first evaluation point (compiled, warm) with
+    # jax.profiler into WORKDIR/profile
+    "profile_steps": 0,
+}, resume_may_change=frozenset({"num_epochs", "extra_epochs", "stop_when_memorized",
+                                "progress", "profile_steps"}))
+
+
+def check_config(c, streamed: bool = False) -> None:
+  """The loop's fields: how long, how often evaluated, when memorized (UserError);
+  `streamed`: whether the run reads its data batch by batch (data.inputs.streams)."""
   require(c.num_epochs > 0, f"num_epochs: {c.num_epochs} must be a positive integer")
   require(c.eval_every_epochs > 0, f"eval_every_epochs: {c.eval_every_epochs} must be > 0")
   require(c.eval_every_steps >= 0, f"eval_every_steps: {c.eval_every_steps} must be >= 0 "
@@ -46,12 +70,11 @@ def check_config(c) -> None:
   require(isinstance(c.eval_full_every, int) and c.eval_full_every >= 1,
           f"eval_full_every: {c.eval_full_every} must be an integer >= 1 (1 = every "
           "evaluation point in full)")
-  require(c.eval_full_every == 1 or not streams(c),
+  require(c.eval_full_every == 1 or not streamed,
           f"eval_full_every: {c.eval_full_every} needs the device input path (the streamed "
           "one evaluates every point in full); allowed with input_pipeline=stream: 1")
   require(0 < c.memorize_threshold <= 1,
           f"memorize_threshold: {c.memorize_threshold} must be in (0, 1]")
-  require(c.eval_batch_size > 0, f"eval_batch_size: {c.eval_batch_size} must be positive")
   require(isinstance(c.profile_steps, int) and c.profile_steps >= 0,
           f"profile_steps: {c.profile_steps} must be an integer >= 0 (0 = no trace)")
 
@@ -67,6 +90,12 @@ class FitSettings:
   # Every this many evaluation points, both splits in full; at the others only as much of the
   # training split as tells whether a member memorized (see `fit`). 1: every point in full.
   eval_full_every: int = 1
+
+  @classmethod
+  def from_config(cls, config) -> FitSettings:
+    """A run config's settings, each the loop section's field of its name."""
+    c = SECTION.of(config)
+    return cls(**{f.name: c[f.name] for f in dataclasses.fields(cls)})
 
   def eval_interval(self, steps_per_epoch: int) -> int:
     """Steps between two evaluation points (they fall on multiples of it)."""

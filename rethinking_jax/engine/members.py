@@ -10,7 +10,7 @@ import jax
 import numpy as np
 from jax.typing import ArrayLike
 
-from rethinking_jax import fields, models
+from rethinking_jax import fields, models, sections
 from rethinking_jax.data import randomize
 from rethinking_jax.errors import require
 
@@ -59,8 +59,23 @@ def member_specs(randomizations, seeds, learning_rates, weight_decays) -> list[M
   return specs
 
 
+# The members: the product randomizations x seeds x learning_rates x weight_decays.
+SECTION = sections.Section("members", {
+    "randomizations": "true_labels",  # comma-separated: true_labels, corrupt_labels:P, ...
+    "seeds": "0",                     # comma-separated ints
+    "learning_rates": "",             # comma-separated; empty = learning_rate
+    "weight_decays": "",              # comma-separated; empty = weight_decay
+    # None = the paper's: 0.1 Inception, else 0.01 (the model's record)
+    "learning_rate": sections.Unset(float),
+    "weight_decay": 0.0,  # L2 on kernels (Table 1 "yes": 5e-4 conv nets, 1e-4 MLPs)
+})
+
+
 def check_config(c) -> None:
   """The member fields: the grid randomizations x seeds x learning rates x weight decays."""
+  require(c.learning_rate is None or c.learning_rate > 0,
+          f"learning_rate: {c.learning_rate} must be > 0 (or unset for the paper's value)")
+  require(c.weight_decay >= 0, f"weight_decay: {c.weight_decay} must be >= 0")
   for spec in fields.split(c.randomizations):
     randomize.parse(spec)
   require(bool(fields.split(c.randomizations)), "randomizations: empty; allowed: a "
@@ -73,18 +88,21 @@ def check_config(c) -> None:
 
 
 def default_learning_rate(config) -> float:
-  """The config's learning rate, or else the model's own (models.record)."""
-  return config.learning_rate or models.record(config.model).learning_rate
+  """The config's learning rate, or else its model's own (models.record)."""
+  return (SECTION.of(config).learning_rate
+          or models.record(models.SECTION.of(config).model).learning_rate)
 
 
 def from_config(config) -> list[MemberSpec]:
-  """The members a run's config asks for. Reads fields configuration.validate has checked:
-  a run validates first; a report reads the config a validated run saved."""
+  """The members a run's config asks for (its members section; its model for the default
+  learning rate). Reads fields configuration.validate has checked: a run validates first; a
+  report reads the config a validated run saved."""
+  c = SECTION.of(config)
   return member_specs(
-      [randomize.parse(s) for s in fields.split(config.randomizations)],
-      fields.numbers("seeds", config.seeds, int),
-      fields.numbers("learning_rates", config.learning_rates) or [default_learning_rate(config)],
-      fields.numbers("weight_decays", config.weight_decays) or [config.weight_decay])
+      [randomize.parse(s) for s in fields.split(c.randomizations)],
+      fields.numbers("seeds", c.seeds, int),
+      fields.numbers("learning_rates", c.learning_rates) or [default_learning_rate(config)],
+      fields.numbers("weight_decays", c.weight_decays) or [c.weight_decay])
 
 
 def describe(index: int, spec: MemberSpec) -> dict:

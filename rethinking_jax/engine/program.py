@@ -17,14 +17,25 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from rethinking_jax import models
-from rethinking_jax.data import pipeline, preprocess, randomize
+from rethinking_jax import models, sections
+from rethinking_jax.data import inputs, pipeline, preprocess, randomize
 from rethinking_jax.engine import members as members_lib
 from rethinking_jax.engine.members import MemberArrays
 from rethinking_jax.errors import require
 
 # Random streams of a member besides the randomization streams (see randomize._STREAM).
 _INIT, _ORDER, _AUGMENT, _DROPOUT = 11, 12, 13, 14
+
+# The compiled program's own fields (ProgramSpec takes them by name). The evaluation batch may
+# change on resume: the same sums.
+SECTION = sections.Section("program", {
+    "batch_size": 128,             # [default]
+    "momentum": 0.9,
+    "lr_decay_rate": 0.95,         # staircase decay factor ...
+    "lr_decay_every_epochs": 1.0,  # ... applied every this many epochs [default]
+    "eval_batch_size": 1000,
+    "corrupt_test_labels": False,  # test labels stay true (the paper)
+}, resume_may_change=frozenset({"eval_batch_size"}))
 
 
 class DeviceData(NamedTuple):
@@ -125,19 +136,20 @@ class ProgramSpec:
   def from_config(cls, config, dataset, specs, mesh, conv_form: str = "xla") -> ProgramSpec:
     """A validated run config's program settings for `dataset` (a data.Dataset on the device
     path or a stream.StreamedDataset: its shape, classes and size) and members `specs`;
-    `conv_form`: the member strategy's convolutions (strategies.Strategy.conv_form)."""
-    steps = steps_per_epoch(dataset.num_train, config.batch_size)
+    `conv_form`: the member strategy's convolutions (strategies.Strategy.conv_form). Its
+    fields named as the program section's are that section's; the rest are derived."""
+    c, data = SECTION.of(config), inputs.SECTION.of(config)
+    steps = steps_per_epoch(dataset.num_train, c.batch_size)
+    own = {f.name: c[f.name] for f in dataclasses.fields(cls) if f.name in SECTION.fields}
     return cls(
         model=models.from_config(config, dataset.num_classes, conv_form),
         num_classes=dataset.num_classes,
-        input_shape=preprocess.cropped_shape(dataset.image_shape, config.crop_size),
-        crop=preprocess.crop_size_for(dataset.image_shape, config.crop_size),
-        transform=config.train_transform, kinds_present=members_lib.input_kinds_present(specs),
-        batch_size=config.batch_size, steps_per_epoch=steps, momentum=config.momentum,
-        lr_decay_rate=config.lr_decay_rate,
-        lr_decay_interval_steps=lr_interval_steps(config.lr_decay_every_epochs, steps),
-        eval_batch_size=config.eval_batch_size, corrupt_test_labels=config.corrupt_test_labels,
-        mesh=mesh)
+        input_shape=preprocess.cropped_shape(dataset.image_shape, data.crop_size),
+        crop=preprocess.crop_size_for(dataset.image_shape, data.crop_size),
+        transform=data.train_transform, kinds_present=members_lib.input_kinds_present(specs),
+        steps_per_epoch=steps,
+        lr_decay_interval_steps=lr_interval_steps(c.lr_decay_every_epochs, steps),
+        mesh=mesh, **own)
 
 
 def cross_entropy(logits, labels):
@@ -154,15 +166,14 @@ def l2_of_kernels(params) -> jax.Array:
 
 
 def check_config(c) -> None:
-  """The optimizer fields: SGD with momentum, the staircase decay, weight decay, the batch."""
-  require(c.learning_rate is None or c.learning_rate > 0,
-          f"learning_rate: {c.learning_rate} must be > 0 (or unset for the paper's value)")
-  require(c.weight_decay >= 0, f"weight_decay: {c.weight_decay} must be >= 0")
+  """The program's fields: SGD with momentum, the staircase decay, the batches (each member's
+  learning rate and weight decay: engine/members.py)."""
   require(0 <= c.momentum < 1, f"momentum: {c.momentum} must be in [0, 1)")
   require(0 < c.lr_decay_rate <= 1, f"lr_decay_rate: {c.lr_decay_rate} must be in (0, 1]")
   require(c.lr_decay_every_epochs > 0,
           f"lr_decay_every_epochs: {c.lr_decay_every_epochs} must be > 0")
   require(c.batch_size > 0, f"batch_size: {c.batch_size} must be a positive integer")
+  require(c.eval_batch_size > 0, f"eval_batch_size: {c.eval_batch_size} must be positive")
 
 
 def learning_rate(spec: ProgramSpec, initial, step):

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from rethinking_jax.data.inputs import streams
+from rethinking_jax import sections
 from rethinking_jax.engine import program, sharding, xla_cpu
 from rethinking_jax.engine.program import DeviceInputs, MemberLabels, ProgramSpec, TrainState
 from rethinking_jax.errors import UserError, one_of, require
@@ -95,11 +95,28 @@ PLAIN_CONV_STRATEGIES = tuple(s for s in STRATEGIES if s == "auto"
 STEP_LOOPS = ("auto", "scan", "host")
 
 
-def check_config(c) -> None:
-  """How members and steps become programs: member_strategy, step_loop, conv_impl."""
+# How members and steps become programs on which devices: all may change on resume (the same
+# numbers up to float reassociation; for example to continue on a machine with more devices,
+# or on another platform or core count, where `conv_impl=auto` picks differently).
+SECTION = sections.Section("engine", {
+    # auto | vmap | map | unrolled | sequential | hybrid | patches | streams (auto: choose)
+    "member_strategy": "auto",
+    "mesh_shape": "auto",          # 'MEMBER,DATA' device mesh, or auto (members first)
+    "distributed": False,          # multi-host: call jax.distributed.initialize() first
+    "step_loop": "auto",           # scan (epochs in one program) | host (a program per step)
+    # XLA:CPU's convolution library: auto | ynn | eigen (auto: eigen, measured in
+    # engine/xla_cpu.py). Process-wide
+    "conv_impl": "auto",
+}, resume_may_change=frozenset({"member_strategy", "mesh_shape", "distributed", "step_loop",
+                                "conv_impl"}))
+
+
+def check_config(c, streamed: bool = False) -> None:
+  """How members and steps become programs: member_strategy, step_loop, conv_impl;
+  `streamed`: whether the run reads its data batch by batch (data.inputs.streams)."""
   one_of("member_strategy", c.member_strategy, STRATEGIES)
   one_of("step_loop", c.step_loop, STEP_LOOPS)
-  require(c.step_loop != "scan" or not streams(c),
+  require(c.step_loop != "scan" or not streamed,
           "step_loop: scan puts a chunk of steps in one program over data on the device; "
           "the streamed input path feeds each step from the host; allowed with "
           "input_pipeline=stream: auto, host")

@@ -24,6 +24,8 @@ from rethinking_jax.models.inception_v3 import REFERENCE_TRAINABLE_PARAMS, Incep
 from rethinking_jax.models.layers import LAYER_IMPLS, local_response_normalization
 from rethinking_jax.models.mlp import MLP
 
+SECTION = defaults.SECTION  # the model fields of a run config
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelRecord:
@@ -135,15 +137,14 @@ def build(name: str, num_classes: int = 10, *, dropout_rate: float = 0.0,
 
 def from_config(config, num_classes: int, conv: str = "xla") -> nn.Module:
   """The model a run's config (a ConfigDict or its saved dict) trains: the one place where
-  config fields become a model. Fields absent from an older run's config take their defaults
-  (models/defaults.py: the behaviour before they existed); `layer_impl=auto` is
+  config fields become a model (its model section only: models/defaults.py; a field absent
+  from an older run's config takes its default); `layer_impl=auto` is
   resolved for this process's platform (layer_impl_for); `conv`: the member strategy's
   convolution formulation (engine/strategies.Strategy.conv_form)."""
-  get = lambda key: config.get(key, defaults.FIELDS[key])
-  return build(get("model"), num_classes, dropout_rate=get("dropout_rate"),
-               bn_momentum=get("bn_momentum"), bn_epsilon=get("bn_epsilon"),
-               dtype=jnp.dtype(get("compute_dtype")),
-               layer_impl=layer_impl_for(get("model"), get("layer_impl")), conv=conv)
+  c = SECTION.of(config)
+  return build(c.model, num_classes, dropout_rate=c.dropout_rate, bn_momentum=c.bn_momentum,
+               bn_epsilon=c.bn_epsilon, dtype=jnp.dtype(c.compute_dtype),
+               layer_impl=layer_impl_for(c.model, c.layer_impl), conv=conv)
 
 
 def layer_impl_for(name: str, layer_impl: str) -> str | None:
@@ -166,6 +167,7 @@ def param_count(name: str, input_shape=(28, 28, 3), num_classes: int = 10) -> in
 
 
 __all__ = ["LAYER_IMPLS", "MODELS", "NAMES", "PAPER_LEARNING_RATES",
-           "PAPER_PARAM_COUNTS", "RECORDS", "REFERENCE_TRAINABLE_PARAMS", "ModelRecord", "build",
+           "PAPER_PARAM_COUNTS", "RECORDS", "REFERENCE_TRAINABLE_PARAMS", "SECTION", "ModelRecord",
+           "build",
            "count_params", "from_config", "layer_impl_for",
            "local_response_normalization", "param_count", "record", "register"]

@@ -10,8 +10,9 @@ with those values too.
 
 from __future__ import annotations
 
-from rethinking_jax import base_config, models
-from rethinking_jax.engine import program
+from rethinking_jax import models
+from rethinking_jax.data import inputs
+from rethinking_jax.engine import loop, members, program
 from rethinking_jax.reports import paper
 
 # CIFAR10, every figure and table but Table 2 (docs/PROTOCOL.md §1-4).
@@ -46,8 +47,17 @@ def cifar10(config: dict) -> dict:
           "weight_decays": {0.0, paper.WEIGHT_DECAY.get(model, 0.0)}}
 
 
+def _default(field: str):
+  """The default of a field a protocol names (an older run's config may lack it: it had its
+  default), from the section that declares it."""
+  for section in (inputs.SECTION, models.SECTION, members.SECTION, program.SECTION,
+                  loop.SECTION):
+    if field in section.fields:
+      return section.defaults()[field]
+  return None
+
+
 def _value(config: dict, summary: dict | None, field: str):
-  defaults = base_config.get_config()
   if field in ("num_train", "num_test"):  # the sizes read, known once the run finished
     return (summary or {}).get("run", {}).get(field)
   if field == "learning_rate":
@@ -58,7 +68,7 @@ def _value(config: dict, summary: dict | None, field: str):
       return {float(m["weight_decay"]) for m in members}
     text = config.get("weight_decays") or str(config.get("weight_decay", 0.0))
     return {float(v) for v in str(text).split(",") if v.strip()}
-  return config.get(field, defaults.get(field))
+  return config.get(field, _default(field))
 
 
 def _same(ours, theirs) -> bool:

@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from rethinking_jax import sections
 from rethinking_jax.atomic_files import write_text
 from rethinking_jax.engine.loop import METRIC_NAMES
 from rethinking_jax.errors import UserError
@@ -46,6 +47,16 @@ def scalars_of(records: Sequence[Mapping]) -> dict[str, float]:
   measured (a point that measured no test split has no test scalars)."""
   return {tag(key, r["label"]): r[key] for r in records for key in SCALARS
           if r.get(key) is not None}
+
+
+# Where a run's metrics go besides metrics.jsonl; may change on resume.
+SECTION = sections.Section("writers", {
+    # True: TensorBoard scalars in WORKDIR/tensorboard too (the `tensorboard` extra:
+    # tensorboardX, no TensorFlow)
+    "tensorboard": False,
+    "wandb_project": "",  # a name: the run in Weights & Biases too (the `wandb` extra),
+    "wandb_mode": "offline",  # offline (WORKDIR/wandb; `wandb sync` it) | online
+}, resume_may_change=frozenset({"tensorboard", "wandb_project", "wandb_mode"}))
 
 
 def check_config(c) -> None:
