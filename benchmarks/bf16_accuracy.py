@@ -26,7 +26,7 @@ sys.path[:0] = [os.path.dirname(HERE), HERE]
 
 from record import write_result  # noqa: E402
 
-from rethinking_jax import suite, train  # noqa: E402
+from rethinking_jax.run import suite, train  # noqa: E402
 
 
 def load_config(spec: str):

@@ -12,8 +12,8 @@ from pathlib import Path
 from absl import flags
 
 from rethinking_jax import configs
-from rethinking_jax.errors import UserError
-from rethinking_jax.process import fail
+from rethinking_jax.base.errors import UserError
+from rethinking_jax.run.process import fail
 
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)?: ")
 

@@ -12,7 +12,8 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from rethinking_jax import command_line, process
+from rethinking_jax import command_line
+from rethinking_jax.run import process
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).",
                                           lock_config=True)
@@ -29,8 +30,8 @@ def main(argv):
   if not workdir:
     process.fail("--workdir is required, e.g. --workdir=runs/quickstart")
   process.prepare_backend(config)
-  from rethinking_jax import suite  # heavy imports: late
-  from rethinking_jax.train import train_and_evaluate
+  from rethinking_jax.run import suite  # heavy imports: late
+  from rethinking_jax.run.train import train_and_evaluate
 
   with process.faults_in_one_line():
     experiment = config.get("experiment", "train")

@@ -41,8 +41,8 @@ def main():
   from helpers import tiny_config
   from jax.experimental import multihost_utils
 
-  from rethinking_jax import train
   from rethinking_jax.engine import assemble, checkpoints
+  from rethinking_jax.run import train
 
   config = tiny_config(randomizations="random_labels,true_labels,gaussian,random_pixels",
                        seeds="0,1", mesh_shape=a.mesh_shape, num_epochs=a.epochs,

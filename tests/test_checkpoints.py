@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from helpers import tiny_config
 
-from rethinking_jax import train
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.engine import assemble, checkpoints
-from rethinking_jax.errors import UserError
+from rethinking_jax.run import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMING = {"wall_time", "train_seconds", "eval_seconds", "compile_seconds", "wall_seconds",

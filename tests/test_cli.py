@@ -209,8 +209,8 @@ def test_tensorboard_scalars_are_the_metrics_of_every_member(tmp_path):
   from helpers import tiny_config
   from tensorboard_events import read_scalars
 
-  from rethinking_jax import train
   from rethinking_jax.reports import writers
+  from rethinking_jax.run import train
 
   config = tiny_config(randomizations="random_labels,corrupt_labels:0.5", tensorboard=True)
   train.train_and_evaluate(config, str(tmp_path))
@@ -228,8 +228,8 @@ def test_tensorboard_without_tensorboardx_is_one_line(monkeypatch):
 
   from helpers import tiny_config
 
-  from rethinking_jax import configuration
-  from rethinking_jax.errors import UserError
+  from rethinking_jax.base.errors import UserError
+  from rethinking_jax.run import configuration
 
   find_spec = importlib.util.find_spec
   monkeypatch.setattr(importlib.util, "find_spec",
@@ -278,8 +278,8 @@ def test_wandb_offline_run_holds_the_metrics_of_every_member_and_resumes_as_one(
   pytest.importorskip("wandb")  # in the test extra
   from helpers import tiny_config
 
-  from rethinking_jax import train
   from rethinking_jax.reports import writers
+  from rethinking_jax.run import train
 
   monkeypatch.setenv("WANDB_SILENT", "true")
   config = tiny_config(randomizations="random_labels,corrupt_labels:0.5", num_epochs=1,
@@ -302,8 +302,8 @@ def test_wandb_offline_run_holds_the_metrics_of_every_member_and_resumes_as_one(
 def test_a_writer_of_ones_own_gets_every_evaluation_points_scalars(tmp_path):
   from helpers import tiny_config
 
-  from rethinking_jax import train
   from rethinking_jax.reports import writers
+  from rethinking_jax.run import train
 
   class Collecting:  # a MetricWriter (clu's interface), nothing else
     def __init__(self):
@@ -343,8 +343,8 @@ def test_a_writer_of_ones_own_gets_every_evaluation_points_scalars(tmp_path):
 def test_wandb_fields_that_cannot_work_are_one_line(fields, message, monkeypatch, tmp_path):
   from helpers import tiny_config
 
-  from rethinking_jax import configuration
-  from rethinking_jax.errors import UserError
+  from rethinking_jax.base.errors import UserError
+  from rethinking_jax.run import configuration
 
   monkeypatch.delenv("WANDB_API_KEY", raising=False)
   monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
@@ -358,8 +358,8 @@ def test_wandb_without_the_package_is_one_line(monkeypatch):
 
   from helpers import tiny_config
 
-  from rethinking_jax import configuration
-  from rethinking_jax.errors import UserError
+  from rethinking_jax.base.errors import UserError
+  from rethinking_jax.run import configuration
 
   find_spec = importlib.util.find_spec
   monkeypatch.setattr(importlib.util, "find_spec",

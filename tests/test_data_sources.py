@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from rethinking_jax import data
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.data import cifar_archive, tfds_source
-from rethinking_jax.errors import UserError
 
 
 def test_digits_split_is_fixed_stratified_and_uint8():

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from helpers import assert_same_conv_step, assert_trees_close, fit, member_params, tiny_config
 
-from rethinking_jax import train
 from rethinking_jax.engine import assemble, loop, program
+from rethinking_jax.run import train
 
 MIXED = "true_labels,random_labels,shuffled_pixels,random_pixels,gaussian"
 

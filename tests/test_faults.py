@@ -19,11 +19,12 @@ import pytest
 from helpers import tiny_config
 from PIL import Image
 
-from rethinking_jax import configuration, data, report, suite, train
-from rethinking_jax import workdir as workdir_lib
+from rethinking_jax import data, report
+from rethinking_jax.base import workdir as workdir_lib
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.data import image_folder, inputs
 from rethinking_jax.engine import assemble, checkpoints, loop
-from rethinking_jax.errors import UserError
+from rethinking_jax.run import configuration, suite, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = [sys.executable, "-m", "rethinking_jax.main"]
@@ -231,7 +232,7 @@ def test_lost_metrics_are_reported_not_hidden(tmp_path):
 
 HOLD = textwrap.dedent("""
     import sys, time
-    from rethinking_jax import workdir
+    from rethinking_jax.base import workdir
     with workdir.hold(sys.argv[1]):
       print("held", flush=True)
       time.sleep(120)
@@ -623,7 +624,7 @@ def test_metrics_lines_reach_a_metrics_file_replaced_under_the_run(tmp_path):
 
 
 def test_outputs_are_written_under_unique_temporary_names(tmp_path):
-  from rethinking_jax import atomic_files
+  from rethinking_jax.base import atomic_files
 
   target = tmp_path / "x.json"
   with atomic_files.atomic_path(str(target)) as a, atomic_files.atomic_path(str(target)) as b:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from helpers import tiny_config
 
-from rethinking_jax import train
 from rethinking_jax.fooling import adversarial, ascent, classifier, map_elites
 from rethinking_jax.fooling import run as fooling_run
+from rethinking_jax.run import train
 
 pytestmark = pytest.mark.xdist_group("fooling_trained")  # the fixture trains once
 
@@ -111,7 +111,7 @@ def test_fooling_puts_members_of_several_runs_side_by_side(trained, tmp_path):
 def test_fooling_refuses_runs_of_other_images_and_members_out_of_range(trained, tmp_path):
   import shutil
 
-  from rethinking_jax.errors import UserError
+  from rethinking_jax.base.errors import UserError
   workdir = trained[0]
   other = tmp_path / "other"
   shutil.copytree(workdir, other)

@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from rethinking_jax import train
-from rethinking_jax.errors import UserError
-from rethinking_jax.stop_signals import Interrupted
+from rethinking_jax.base.errors import UserError
+from rethinking_jax.base.stop_signals import Interrupted
+from rethinking_jax.run import train
 from rethinking_jax.theory import features, gram_stream, kernels
 
 SOURCE = {"num_filters": 50, "seed": 0}

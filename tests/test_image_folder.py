@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from rethinking_jax import data
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.data import image_folder
-from rethinking_jax.errors import UserError
 
 
 def make_folder(root, fmt="PNG", classes=("cat", "dog", "ant"), size=(6, 5)):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from helpers import tiny_config
 
-from rethinking_jax import train
 from rethinking_jax.measures import complexity, study
+from rethinking_jax.run import train
 
 
 def two_layer():

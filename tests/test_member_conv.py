@@ -15,8 +15,8 @@ import pytest
 from helpers import assert_same_conv_step, fit, float32_gamma, tiny_config
 
 from rethinking_jax import models
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.engine import assemble, strategies
-from rethinking_jax.errors import UserError
 from rethinking_jax.models import member_conv
 
 DN = ("NHWC", "HWIO", "NHWC")

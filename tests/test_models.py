@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rethinking_jax import models
-from rethinking_jax.errors import UserError
+from rethinking_jax.base.errors import UserError
 
 
 @pytest.mark.parametrize("name", models.MODELS)

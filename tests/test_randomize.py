@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.data import randomize as rz
-from rethinking_jax.errors import UserError
 
 N = 4000
 

@@ -12,17 +12,11 @@ import numpy as np
 import pytest
 from helpers import tiny_config
 
-from rethinking_jax import (
-  configuration,
-  data,
-  errors,
-  models,
-  studies,
-  suite,
-  train,
-)
+from rethinking_jax import data, models, studies
+from rethinking_jax.base import errors
 from rethinking_jax.data import randomize
 from rethinking_jax.engine import assemble, loop, program
+from rethinking_jax.run import configuration, suite, train
 
 
 @pytest.fixture

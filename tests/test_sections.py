@@ -1,13 +1,15 @@
-"""Config sections (rethinking_jax/sections.py): each field declared once, in its room's
+"""Config sections (rethinking_jax/base/sections.py): each field declared once, in its room's
 section, and each room handed only its own."""
 
 import collections
 
 import pytest
 
-from rethinking_jax import base_config, models, sections
+from rethinking_jax import models
+from rethinking_jax.base import sections
 from rethinking_jax.configs import default
 from rethinking_jax.engine import loop, program
+from rethinking_jax.run import base_config
 
 
 def test_every_field_is_declared_by_exactly_one_section():

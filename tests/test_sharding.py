@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.engine import sharding
-from rethinking_jax.errors import UserError
 
 # End to end in subprocesses (fake devices, loopback processes): the slow tier. Tests sharing
 # the module's `runs` fixture run on one xdist worker, so it is computed once.

@@ -11,11 +11,11 @@ import pytest
 from helpers import DyingSplit, assert_same_conv_step, assert_trees_close, fit, tiny_config
 from PIL import Image
 
-from rethinking_jax import configuration, train
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.data import decoding, image_folder, inputs, stream
 from rethinking_jax.data.dataset import subset_indices
 from rethinking_jax.engine import assemble, streaming
-from rethinking_jax.errors import UserError
+from rethinking_jax.run import configuration, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = ("train_loss", "train_acc", "train_top5", "test_loss", "test_acc", "test_top5")
@@ -286,7 +286,7 @@ MOCK_IMAGENET = textwrap.dedent("""
     from absl import logging
     sys.path.insert(0, "tests")
     from helpers import tiny_config
-    from rethinking_jax import train
+    from rethinking_jax.run import train
     logging.set_verbosity(logging.ERROR)
     with tfds.testing.mock_data(num_examples=20):
       config = tiny_config(dataset="imagenet2012", image_size=24, crop_size=20, batch_size=8,

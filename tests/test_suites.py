@@ -10,10 +10,11 @@ import sys
 import numpy as np
 import pytest
 
-from rethinking_jax import models, studies, suite
+from rethinking_jax import models, studies
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.configs import default
-from rethinking_jax.errors import UserError
 from rethinking_jax.reports import convergence, protocol
+from rethinking_jax.run import suite
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUITES = {"table1": ["", "smoke", "inception", "alexnet", "mlp_1x512", "smoke,mlp"],
@@ -534,7 +535,7 @@ def test_per_member_splits_each_run_into_its_members_and_nothing_else():
 def test_a_config_is_checked_once_per_run_and_once_per_suite_sub_run(monkeypatch, tmp_path):
   from helpers import tiny_config
 
-  from rethinking_jax import base_config, configuration, train
+  from rethinking_jax.run import base_config, configuration, train
 
   checked = []
   validate = configuration.validate

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rethinking_jax.errors import UserError
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.theory import experiments, expressivity, kernels, min_norm_sgd
 
 

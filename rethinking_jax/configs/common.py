@@ -5,7 +5,8 @@ import itertools
 
 import ml_collections
 
-from rethinking_jax import fields, studies
+from rethinking_jax import studies
+from rethinking_jax.base import fields
 from rethinking_jax.configs import default
 from rethinking_jax.engine import program
 from rethinking_jax.reports import protocol

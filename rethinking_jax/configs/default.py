@@ -1,10 +1,10 @@
-"""The base config every paper config starts from: `rethinking_jax.base_config`, the rooms'
+"""The base config every paper config starts from: `rethinking_jax.run.base_config`, the rooms'
 sections put together (the field list lives in the package so that the code can tell what a
 field's default is). `python -m rethinking_jax.configs.default` lists every field, its
 default and its section."""
 
-from rethinking_jax import base_config
-from rethinking_jax.base_config import get_config  # noqa: F401
+from rethinking_jax.run import base_config
+from rethinking_jax.run.base_config import get_config  # noqa: F401
 
 
 def check_arg(arg, config_name: str, allowed=()) -> None:

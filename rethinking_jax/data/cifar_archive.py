@@ -14,8 +14,8 @@ import tarfile
 
 import numpy as np
 
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.data.dataset import Dataset
-from rethinking_jax.errors import UserError
 
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_FILES = ["test_batch"]

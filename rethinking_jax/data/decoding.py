@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from rethinking_jax.errors import UserError
+from rethinking_jax.base.errors import UserError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 

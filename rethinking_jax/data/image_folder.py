@@ -18,10 +18,10 @@ import zlib
 import numpy as np
 from absl import logging
 
-from rethinking_jax import atomic_files
+from rethinking_jax.base import atomic_files
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.data.dataset import Dataset
 from rethinking_jax.data.decoding import IMAGE_SUFFIXES, decode
-from rethinking_jax.errors import UserError
 
 CLASS_ORDERS = {"cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
                             "horse", "ship", "truck")}

@@ -11,10 +11,10 @@ from __future__ import annotations
 import functools
 import os
 
-from rethinking_jax import sections
+from rethinking_jax.base import sections
+from rethinking_jax.base.errors import UserError, one_of, require
 from rethinking_jax.data import pipeline, sources, stream, tfds_source
 from rethinking_jax.data.dataset import Dataset
-from rethinking_jax.errors import UserError, one_of, require
 
 INPUT_PIPELINES = ("auto", "device", "stream")
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from rethinking_jax.errors import UserError, unknown_name
+from rethinking_jax.base.errors import UserError, unknown_name
 
 LABEL_KINDS = ("true_labels", "corrupt_labels", "random_labels")
 # Every kind and its int32 code (a member's `kind` on the device): the label kinds, then each

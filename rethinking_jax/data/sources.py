@@ -8,13 +8,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from rethinking_jax.base.errors import unknown_name
 from rethinking_jax.data.cifar_archive import load_cifar10_archive
 from rethinking_jax.data.dataset import Dataset
 from rethinking_jax.data.digits import load_digits
 from rethinking_jax.data.image_folder import load_image_folder
 from rethinking_jax.data.synthetic import load_synthetic
 from rethinking_jax.data.tfds_source import load_tfds
-from rethinking_jax.errors import unknown_name
 
 # imagenet2012 does not fit in memory: it is only streamed (data/stream.py); the others are
 # loaded whole, and may be streamed too.

@@ -22,10 +22,10 @@ from typing import Protocol
 
 import numpy as np
 
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.data import image_folder, preprocess, tfds_source
 from rethinking_jax.data.dataset import Dataset, subset_indices
 from rethinking_jax.data.decoding import BatchReader, FolderSplit, read_square
-from rethinking_jax.errors import UserError
 
 READERS = ("auto", "threads", "processes")
 

@@ -12,8 +12,8 @@ import os
 
 import numpy as np
 
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.data.dataset import Dataset
-from rethinking_jax.errors import UserError
 
 READERS = ("auto", "data_source", "tf")
 PREPARE_HINT = "python scripts/prepare_data.py {name} --data_dir={data_dir}"

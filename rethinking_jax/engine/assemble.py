@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 from rethinking_jax import data, models
+from rethinking_jax.base.errors import require
 from rethinking_jax.data import inputs as data_inputs
 from rethinking_jax.data import preprocess, stream
 from rethinking_jax.engine import loop, memory, program, sharding, strategies, xla_cpu
@@ -30,7 +31,6 @@ from rethinking_jax.engine.strategies import (
   resolve_step_loop,
 )
 from rethinking_jax.engine.streaming import StreamInputs, StreamPrograms
-from rethinking_jax.errors import require
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,9 +24,9 @@ import optax
 import orbax.checkpoint as ocp
 from absl import logging
 
-from rethinking_jax import sections
+from rethinking_jax.base import sections
+from rethinking_jax.base.errors import UserError, require
 from rethinking_jax.engine import program
-from rethinking_jax.errors import UserError, require
 
 CHECKPOINT_DIR = "checkpoints"
 

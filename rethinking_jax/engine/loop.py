@@ -19,12 +19,12 @@ import numpy as np
 from absl import logging
 from tqdm.auto import tqdm
 
-from rethinking_jax import sections
+from rethinking_jax.base import sections
+from rethinking_jax.base.errors import require
 from rethinking_jax.engine import program, sharding
 from rethinking_jax.engine.members import MemberArrays, MemberSpec, describe
 from rethinking_jax.engine.program import DeviceData, TrainState
 from rethinking_jax.engine.strategies import CompiledMembers
-from rethinking_jax.errors import require
 
 # The metrics a record reports, by name (program.Metrics); a member's row in summary.json
 # carries the first six, as of its last evaluation point.

@@ -10,9 +10,10 @@ import jax
 import numpy as np
 from jax.typing import ArrayLike
 
-from rethinking_jax import fields, models, sections
+from rethinking_jax import models
+from rethinking_jax.base import fields, sections
+from rethinking_jax.base.errors import require
 from rethinking_jax.data import randomize
-from rethinking_jax.errors import require
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,8 +20,8 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.engine.strategies import Strategy
-from rethinking_jax.errors import UserError
 
 # Refuse when the estimate exceeds this share of what is available (the rest: XLA's own
 # buffers, compilation, Python).

@@ -17,11 +17,12 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from rethinking_jax import models, sections
+from rethinking_jax import models
+from rethinking_jax.base import sections
+from rethinking_jax.base.errors import require
 from rethinking_jax.data import inputs, pipeline, preprocess, randomize
 from rethinking_jax.engine import members as members_lib
 from rethinking_jax.engine.members import MemberArrays
-from rethinking_jax.errors import require
 
 # Random streams of a member besides the randomization streams (see randomize._STREAM).
 _INIT, _ORDER, _AUGMENT, _DROPOUT = 11, 12, 13, 14

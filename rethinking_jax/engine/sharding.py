@@ -13,7 +13,7 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
-from rethinking_jax.errors import UserError
+from rethinking_jax.base.errors import UserError
 
 AXES = ("member", "data")
 

@@ -34,10 +34,10 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from rethinking_jax import sections
+from rethinking_jax.base import sections
+from rethinking_jax.base.errors import UserError, one_of, require
 from rethinking_jax.engine import program, sharding, xla_cpu
 from rethinking_jax.engine.program import DeviceInputs, MemberLabels, ProgramSpec, TrainState
-from rethinking_jax.errors import UserError, one_of, require
 from rethinking_jax.models import ModelRecord
 
 

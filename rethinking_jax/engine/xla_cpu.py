@@ -22,7 +22,7 @@ import os
 
 from absl import logging
 
-from rethinking_jax.errors import unknown_name
+from rethinking_jax.base.errors import unknown_name
 
 CONV_IMPLS = ("auto", "ynn", "eigen")
 _YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"

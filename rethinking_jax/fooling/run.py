@@ -12,10 +12,10 @@ import os
 import jax.numpy as jnp
 import numpy as np
 
-from rethinking_jax import fields
+from rethinking_jax.base import fields
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.data.dataset import subset_indices
 from rethinking_jax.engine import checkpoints
-from rethinking_jax.errors import UserError
 from rethinking_jax.fooling import adversarial, ascent, classifier, map_elites
 from rethinking_jax.reports import files
 from rethinking_jax.reports.style import plt

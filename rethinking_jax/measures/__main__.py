@@ -13,7 +13,7 @@ _CHECKPOINTS = flags.DEFINE_enum("checkpoints", "latest", ["latest", "all"],
 
 
 def main(argv):
-  from rethinking_jax.errors import UserError
+  from rethinking_jax.base.errors import UserError
   from rethinking_jax.measures import study
 
   logging.set_verbosity(logging.WARNING)  # orbax's INFO chatter

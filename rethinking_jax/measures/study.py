@@ -15,9 +15,9 @@ import numpy as np
 import scipy.stats
 
 from rethinking_jax import data, models
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.engine import assemble, checkpoints, program
 from rethinking_jax.engine import members as members_lib
-from rethinking_jax.errors import UserError
 from rethinking_jax.measures import complexity
 from rethinking_jax.reports import files
 from rethinking_jax.reports.style import plt

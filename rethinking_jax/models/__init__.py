@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rethinking_jax.errors import one_of, require, unknown_name
+from rethinking_jax.base.errors import one_of, require, unknown_name
 from rethinking_jax.models import defaults, layers, member_conv
 from rethinking_jax.models.alexnet import AlexNetSmall
 from rethinking_jax.models.inception import InceptionSmall

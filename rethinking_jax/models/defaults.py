@@ -3,7 +3,7 @@
 [default]: the project's choice where the paper is silent.
 """
 
-from rethinking_jax import sections
+from rethinking_jax.base import sections
 
 # Batch-norm where the paper is silent [default]: TF-slim's momentum (decay) and epsilon.
 BN_MOMENTUM = 0.999

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from rethinking_jax.errors import unknown_name
+from rethinking_jax.base.errors import unknown_name
 
 LAYER_IMPLS = ("auto", "xla", "custom")
 

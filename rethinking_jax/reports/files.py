@@ -7,7 +7,7 @@ import os
 
 from absl import logging
 
-from rethinking_jax.atomic_files import atomic_path, write_json, write_text
+from rethinking_jax.base.atomic_files import atomic_path, write_json, write_text
 
 __all__ = ["MetricsWriter", "atomic_path", "read_jsonl", "save_figure", "write_json",
            "write_text"]

@@ -15,10 +15,10 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from rethinking_jax import sections
-from rethinking_jax.atomic_files import write_text
+from rethinking_jax.base import sections
+from rethinking_jax.base.atomic_files import write_text
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.engine.loop import METRIC_NAMES
-from rethinking_jax.errors import UserError
 
 SCALARS = (*METRIC_NAMES, "minibatch_loss", "learning_rate")
 WANDB_MODES = ("offline", "online")

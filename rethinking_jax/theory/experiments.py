@@ -13,9 +13,9 @@ import jax
 import numpy as np
 
 from rethinking_jax import data
-from rethinking_jax.errors import unknown_name
+from rethinking_jax.base.errors import unknown_name
+from rethinking_jax.base.stop_signals import StopSignals
 from rethinking_jax.reports import files
-from rethinking_jax.stop_signals import StopSignals
 from rethinking_jax.theory import expressivity, features, gram_stream, kernels, min_norm_sgd
 
 EXPERIMENTS = ("theorem1", "table3", "min_norm_sgd")

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rethinking_jax.errors import UserError
+from rethinking_jax.base.errors import UserError
 
 # Projections closer than this (relative to their spread) make the triangular system
 # numerically singular: a clear error rather than a silently wrong network.

@@ -21,8 +21,8 @@ from collections.abc import Callable
 import numpy as np
 from absl import logging
 
-from rethinking_jax.errors import UserError
-from rethinking_jax.stop_signals import Interrupted
+from rethinking_jax.base.errors import UserError
+from rethinking_jax.base.stop_signals import Interrupted
 
 _STATE = "state.json"  # written last: a saved folder without it is incomplete
 

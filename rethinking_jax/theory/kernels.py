@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
-from rethinking_jax.errors import unknown_name
+from rethinking_jax.base.errors import unknown_name
 
 KERNELS = ("gaussian", "linear")
 

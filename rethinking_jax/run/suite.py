@@ -17,11 +17,12 @@ import jax
 import ml_collections
 from absl import logging
 
-from rethinking_jax import configuration, studies, train
-from rethinking_jax import workdir as workdir_lib
+from rethinking_jax import studies
+from rethinking_jax.base import workdir as workdir_lib
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.engine import assemble, checkpoints
-from rethinking_jax.errors import UserError
 from rethinking_jax.reports import files
+from rethinking_jax.run import configuration, train
 
 
 def is_suite(config) -> bool:

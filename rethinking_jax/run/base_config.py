@@ -2,7 +2,7 @@
 (docs/PROTOCOL.md §1-4).
 
 Each field is declared once, in the section of the room that reads it, with its default and
-whether a resumed run may change it (rethinking_jax/sections.py): data/inputs.py (data),
+whether a resumed run may change it (rethinking_jax/base/sections.py): data/inputs.py (data),
 models/defaults.py (model), engine/members.py (members), engine/program.py (program),
 engine/loop.py (loop), engine/strategies.py (engine), engine/checkpoints.py (checkpoint),
 reports/writers.py (writers), and the run's own fields below. The config itself stays flat
@@ -12,7 +12,8 @@ paper is silent.
 
 import ml_collections
 
-from rethinking_jax import models, sections
+from rethinking_jax import models
+from rethinking_jax.base import sections
 from rethinking_jax.data import inputs
 from rethinking_jax.engine import checkpoints, loop, members, program, strategies
 from rethinking_jax.reports import writers

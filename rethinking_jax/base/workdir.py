@@ -14,7 +14,7 @@ import fcntl
 import os
 from collections.abc import Iterator
 
-from rethinking_jax.errors import UserError
+from rethinking_jax.base.errors import UserError
 
 LOCK_FILE = ".rethinking_jax.lock"
 

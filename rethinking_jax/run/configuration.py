@@ -12,12 +12,13 @@ import json
 import math
 import os
 
-from rethinking_jax import base_config, models
+from rethinking_jax import models
+from rethinking_jax.base.errors import UserError
 from rethinking_jax.data import inputs
 from rethinking_jax.engine import checkpoints, loop, program, strategies
 from rethinking_jax.engine import members as members_lib
-from rethinking_jax.errors import UserError
 from rethinking_jax.reports import writers
+from rethinking_jax.run import base_config
 
 
 @dataclasses.dataclass(frozen=True)

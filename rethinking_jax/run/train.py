@@ -17,12 +17,13 @@ import jax
 import jax.numpy as jnp
 from absl import logging
 
-from rethinking_jax import configuration, models
-from rethinking_jax import workdir as workdir_lib
+from rethinking_jax import models
+from rethinking_jax.base import workdir as workdir_lib
+from rethinking_jax.base.errors import UserError
+from rethinking_jax.base.stop_signals import Interrupted, StopSignals
 from rethinking_jax.engine import assemble, checkpoints, loop, sharding, xla_cpu
-from rethinking_jax.errors import UserError
 from rethinking_jax.reports import files, markdown, writers
-from rethinking_jax.stop_signals import Interrupted, StopSignals
+from rethinking_jax.run import configuration
 
 
 @jax.jit

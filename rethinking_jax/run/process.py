@@ -12,8 +12,8 @@ import sys
 
 from absl import logging
 
-from rethinking_jax.errors import UserError
-from rethinking_jax.stop_signals import Interrupted
+from rethinking_jax.base.errors import UserError
+from rethinking_jax.base.stop_signals import Interrupted
 
 # Exit status: 0 the run finished (its summary says what each member did); 2 a user mistake or
 # a predictable fault (one line, nothing written); 3 stopped by SIGTERM/SIGINT/SIGHUP with a

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from rethinking_jax.errors import UserError
+from rethinking_jax.base.errors import UserError
 
 
 def split(text) -> list[str]:
