@@ -32,6 +32,11 @@ def render(workdir: str) -> str:
     config = json.load(f)
   if config.get("runs"):
     return studies.write_report(workdir)
+  experiment = config.get("experiment", "train")
+  if experiment != "train":  # fooling images, the theory: their command writes their report
+    raise ValueError(f"workdir: {workdir} holds a {experiment} experiment, whose report its "
+                     "own run writes (rerun its config); allowed: a training run's or a "
+                     "suite's workdir")
   metrics = os.path.join(workdir, "metrics.jsonl")
   history = files.read_jsonl(metrics) if os.path.exists(metrics) else []
   summary_path = os.path.join(workdir, "summary.json")

@@ -579,6 +579,16 @@ def test_rerunning_a_finished_run_keeps_its_compile_time(tmp_path):
   assert again["run"]["compile_seconds"] == first["run"]["compile_seconds"]
 
 
+def test_the_report_of_an_experiment_that_writes_its_own_is_one_line(tmp_path):
+  """report re-renders training runs and suites; a fooling or theory workdir is named in one
+  line (exit 2 through main's ValueError), not a KeyError traceback."""
+  (tmp_path / "config.json").write_text(json.dumps({"experiment": "fooling"}))
+  (tmp_path / "summary.json").write_text("{}")
+  with pytest.raises(ValueError, match=r"^workdir: .* holds a fooling experiment, whose "
+                                       r"report its own run writes \(rerun its config\)"):
+    report.render(str(tmp_path))
+
+
 def test_the_report_of_an_unfinished_run_renders_what_exists(tmp_path):
   train.train_and_evaluate(small(num_epochs=2), str(tmp_path))
   (tmp_path / "summary.json").unlink()
