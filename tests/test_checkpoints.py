@@ -152,7 +152,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, uninterrupted):
 def test_a_closed_terminal_stops_a_run_as_sigterm_does(sig):
   """SIGHUP (a closed terminal, a dropped ssh session) must not kill the run without its
   checkpoint: the handler takes it as SIGTERM (a subprocess: unhandled, it would end pytest)."""
-  code = ("import os, signal, time\nfrom rethinking_jax import stop_signals\n"
+  code = ("import os, signal, time\nfrom rethinking_jax.base import stop_signals\n"
           "with stop_signals.StopSignals(lambda: 'at the next evaluation point') as stop:\n"
           f"  os.kill(os.getpid(), signal.{sig})\n  time.sleep(0.1)\n"
           "print('received', stop.received)\n")
