@@ -22,7 +22,8 @@ from rethinking_jax.reports import writers
 # these fields with its own overrides, trained one after another into WORKDIR/NAME, then one
 # combined report. Where its suite's report shows a sub-run may change on resume.
 RUN = sections.Section("run", {
-    "experiment": "train",         # train | theorem1 | table3 | min_norm_sgd (theory, §6-7)
+    # train | fooling (configs/fooling.py) | theorem1 | table3 | min_norm_sgd (theory, §6-7)
+    "experiment": "train",
     "runs": ml_collections.ConfigDict(),
     "report": "",                  # the paper layout of the combined report: table1, ...
     # the part of that report a sub-run fills (figure1: a, bc; its study's panels), declared
