@@ -36,14 +36,15 @@ timed() {
 
 # One sub-run on a fixed random N training images (default SUBSET): the schedule per step
 # (lr x 0.95 every 390 steps), the cap CAP paper epochs (default 60 = 23,400 steps), evaluated
-# every subset epoch and in full every 10th point (eval_full_every: the step to 100% is exact
-# on that grid). on_subset CONFIG WORKDIR N [FLAGS...]
+# every EVAL_STEPS steps (default one subset epoch) and in full every FULL_EVERY-th point
+# (default 10; eval_full_every: the step to 100% is exact on that grid; a point in between
+# costs about one batch until a member nears 100%). on_subset CONFIG WORKDIR N [FLAGS...]
 on_subset() {
   local config=$1 workdir=$2 n=$3; shift 3
   timed "$PY" -m rethinking_jax.main "--config=$config,subset=$n" --workdir="$workdir" \
     "${COMMON[@]}" --config.num_epochs=$(( ${CAP:-60} * 390 / (n / 128) )) \
-    --config.member_strategy=auto --config.eval_every_steps=$(( n / 128 )) \
-    --config.eval_full_every=10 "$@"
+    --config.member_strategy=auto --config.eval_every_steps=${EVAL_STEPS:-$(( n / 128 ))} \
+    --config.eval_full_every=${FULL_EVERY:-10} "$@"
 }
 
 for part in ${PARTS//,/ }; do

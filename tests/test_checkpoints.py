@@ -255,6 +255,26 @@ def test_a_different_config_is_refused_and_restart_starts_fresh(tmp_path):
   assert json.loads((tmp_path / "config.json").read_text())["learning_rate"] == 0.07
 
 
+def test_a_resumed_run_may_be_evaluated_more_often_and_trains_the_same(tmp_path):
+  """The evaluation cadence may change on resume (base_config.resume_may_change): the
+  resumed part is evaluated on the new grid, and the training is the uninterrupted run's."""
+  train.train_and_evaluate(small(num_epochs=4), str(tmp_path / "ref"))
+  workdir = tmp_path / "run"
+  train.train_and_evaluate(small(num_epochs=2), str(workdir))
+  again = train.train_and_evaluate(small(num_epochs=4, eval_every_steps=2), str(workdir))
+  assert again["run"]["sessions"] == [[0, 8], [8, 16]]
+  records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert sorted({r["step"] for r in records}) == [4, 8, 10, 12, 14, 16]
+  ref = [json.loads(line) for line in (tmp_path / "ref" / "metrics.jsonl").read_text()
+         .splitlines()]
+  at = lambda rs, step: [{k: v for k, v in r.items() if k != "minibatch_loss"}
+                         for r in without_timing(rs) if r["step"] == step]
+  for step in (12, 16):  # the points both grids share: the same numbers (but for the
+    # minibatch loss, a mean over the interval since the point before)
+    assert at(records, step) == at(ref, step)
+  assert json.loads((workdir / "config.json").read_text())["eval_every_steps"] == 2
+
+
 def test_restore_member(tmp_path):
   config = small(num_epochs=2, model="inception_small", learning_rate=0.01)
   train.train_and_evaluate(config, str(tmp_path))

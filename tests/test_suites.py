@@ -179,6 +179,20 @@ def test_the_convergence_threshold_is_the_highest_accuracy_every_member_reached(
   assert convergence.common_threshold(run(0.9, 1.0, late=1.0)) == 1.0  # all memorized
 
 
+def test_a_crossing_is_known_from_the_last_point_below_it_to_the_first_at_it():
+  """A member evaluated every 10 steps, then (resumed) every 2: its 100% crossing lies after
+  the last point that showed it below -- a point over part of the split counts at 100% (it
+  stopped at an error) but not below 100% (it did not measure the split)."""
+  full, part = 100, 7
+  points = [(10, 0.5, full), (20, 0.9, full), (30, 0.97, part), (32, 0.99, part),
+            (34, 0.995, part), (36, 1.0, full), (40, 1.0, full)]
+  metrics = [{"member": 0, "step": s, "train_acc": a, "train_examples": n}
+             for s, a, n in points]
+  metrics.append({"member": 1, "step": 10, "train_acc": 1.0, "train_examples": full})
+  assert convergence.crossing_windows(metrics, 1.0) == {0: (34, 36), 1: (0, 10)}
+  assert convergence.crossing_windows(metrics, 0.99) == {0: (20, 36), 1: (0, 10)}
+
+
 def test_figure1_finds_its_runs_by_their_declared_panel_not_their_name(tmp_path):
   (tmp_path / "config.json").write_text(json.dumps(
       {"report": "figure1", "runs": {"loss_curves": {"panel": "a"},
@@ -424,9 +438,10 @@ def test_figure1a_puts_a_models_per_kind_runs_back_together(tmp_path):
 
 
 def test_figure1a_order_says_what_the_evaluation_grid_and_the_seeds_resolve():
-  """Two kinds are ordered only where, in every seed with all kinds finished, the later one
-  reached 100% at least one evaluation interval after the earlier (its crossing lies within
-  the interval before the point that saw it); otherwise they share a group (written ≈)."""
+  """Two kinds are ordered only where, in every seed with all kinds finished, the later one's
+  crossing is known to come after the earlier's (it lies after the last point that showed it
+  below: on one grid, the later reached 100% at least one interval after the earlier);
+  otherwise they share a group (written ≈)."""
   reach = {  # member: steps, for kinds a, b, c, d over seeds 1, 2 (and a alone in seed 3)
       0: 100, 1: 95, 2: 130, 3: 140,     # seed 1
       4: 110, 5: 105, 6: 150, 7: 140,    # seed 2: d before c here
@@ -435,16 +450,30 @@ def test_figure1a_order_says_what_the_evaluation_grid_and_the_seeds_resolve():
   ms = [{"member": 4 * i + j, "randomization": k, "seed": s}
         for i, s in enumerate((1, 2)) for j, k in enumerate(kinds)]
   ms.append({"member": 8, "randomization": "a", "seed": 3})
-  groups, seeds = studies.figure1.order_of_kinds(ms, reach, interval=10)
+
+  def every_10(reach):  # evaluated every 10 steps: each crossing came after the point before
+    return {m: s - 10 for m, s in reach.items() if s is not None}
+
+  groups, seeds = studies.figure1.order_of_kinds(ms, reach, every_10(reach))
   assert seeds == [1, 2]
   # b and a 5 steps apart in both seeds: within the grid; c before d in seed 1 (10 apart)
   # but after it in seed 2: unresolved; b/a before c by >= 10 in both seeds: resolved.
   assert groups == [["b", "a"], ["c", "d"]]
-  assert studies.figure1.order_of_kinds(ms, {**reach, 7: 160}, interval=10)[0] == [
+  later = {**reach, 7: 160}
+  assert studies.figure1.order_of_kinds(ms, later, every_10(later))[0] == [
       ["b", "a"], ["c"], ["d"]]
   # seed 2 incomplete (b did not reach it): seed 1 alone orders them, d 10 after c
-  assert studies.figure1.order_of_kinds(ms, {**reach, 5: None}, interval=10) == (
+  lacking = {**reach, 5: None}
+  assert studies.figure1.order_of_kinds(ms, lacking, every_10(lacking)) == (
       [["b", "a"], ["c"], ["d"]], [1])
+  # b 2 steps after a in both seeds: one grid of 10 cannot order them; evaluated finely
+  # near the crossings (a's seen after 96 and 107, b's after 100 and 110: b's windows begin
+  # where a had already crossed), it can
+  close = {**reach, 1: 102, 5: 112}
+  assert studies.figure1.order_of_kinds(ms, close, every_10(close))[0] == [
+      ["a", "b"], ["c", "d"]]
+  fine = {**every_10(close), 0: 96, 4: 107, 1: 100, 5: 110}
+  assert studies.figure1.order_of_kinds(ms, close, fine)[0] == [["a"], ["b"], ["c", "d"]]
 
 
 def test_figure1bc_puts_a_models_per_level_runs_back_together(tmp_path):

@@ -36,8 +36,9 @@ SUMMARY_METRICS = METRIC_NAMES[:6]
 
 
 
-# How long a run goes, how often it is evaluated, when a member memorized. How long it goes
-# and what it shows may change on resume.
+# How long a run goes, how often it is evaluated, when a member memorized. How long it goes,
+# how often it is evaluated and what it shows may change on resume: evaluation never changes
+# the training (tests/test_engine.py), and a finer cadence resolves a crossing more closely.
 SECTION = sections.Section("loop", {
     "num_epochs": 100,
     "eval_every_epochs": 1,
@@ -56,6 +57,7 @@ SECTION = sections.Section("loop", {
     # jax.profiler into WORKDIR/profile
     "profile_steps": 0,
 }, resume_may_change=frozenset({"num_epochs", "extra_epochs", "stop_when_memorized",
+                                "eval_every_epochs", "eval_every_steps", "eval_full_every",
                                 "progress", "profile_steps"}))
 
 

@@ -28,6 +28,22 @@ def steps_to_reach(metrics, threshold) -> dict:
   return out
 
 
+def crossing_windows(metrics, threshold) -> dict:
+  """{member: (after, at)}: the member first reached `threshold` after step `after` (the
+  last point that showed it below; 0 if none did) and by step `at` (steps_to_reach). A run
+  resumed at a finer evaluation cadence narrows the window from there on. At 100% every
+  point shows a member below (a point measuring part of the split stops at its first error);
+  below 100%, only the points that measured the whole split."""
+  whole = fully_measured(metrics)
+  measured = metrics if threshold >= 1.0 else whole
+  out = {}
+  for member, at in steps_to_reach(metrics, threshold).items():
+    below = [r["step"] for r in measured if r["member"] == member and r["step"] < at
+             and r["train_acc"] is not None and r["train_acc"] < threshold]
+    out[member] = (max(below, default=0), at)
+  return out
+
+
 # Below 100%, a threshold counts only where every member crossed it within this share of the
 # run's steps: a member that crosses it at the cap measures the cap, not its speed (MLP 1x512's
 # Figure 1b at 98.2%, reached by its p = 1 members at 29,965 of 31,200 steps, gave 3.03x;
@@ -83,9 +99,13 @@ def notes(name, run, threshold, interval, base_steps) -> list[str]:
                f"0.1%), not at the paper's 100%, so that no count is set by the cap (the "
                f"highest all reached at all: {100 * at_all:.1f}%)")
   if base_steps:
-    out.append(f"{name}: evaluated every {interval} steps, so a step count is at most "
-               f"{interval} late and a ratio carries up to ±{200 * interval / base_steps:.1f}% "
-               "of rounding")
+    # interval: one cadence, or (finest, coarsest) crossing windows of members that differ
+    finest, coarsest = interval if isinstance(interval, tuple) else (interval, interval)
+    every = (f"{finest} steps" if finest == coarsest else
+             f"{finest} to {coarsest} steps before a crossing (per member)")
+    out.append(f"{name}: evaluated every {every}, so a step count is "
+               f"at most {coarsest} late and a ratio carries up to "
+               f"±{200 * coarsest / base_steps:.1f}% of rounding")
   return out
 
 

@@ -67,16 +67,19 @@ def runs() -> dict:
   return out
 
 
-def order_of_kinds(ms, reach, interval: int) -> tuple[list[list[str]], list[int]]:
+def order_of_kinds(ms, reach, after) -> tuple[list[list[str]], list[int]]:
   """The input kinds fastest first, over the seeds in which every kind's member reached the
-  threshold: ([groups], [those seeds]). Kinds share a group where the order between them is
-  not resolved -- in some such seed the later one reached it less than one evaluation
-  interval after the earlier one (a crossing is known only to within the interval before
-  the point that saw it), or reached it first."""
+  threshold: ([groups], [those seeds]). A crossing is known only to lie after `after[member]`
+  (the last evaluation point before it; convergence.crossing_windows) and by
+  `reach[member]`. Kinds share a group where the order between them is not resolved -- in
+  some such seed the later one's window does not begin after the earlier one's crossing was
+  seen (with one cadence: it reached it less than one evaluation interval later), or it
+  reached it first."""
   kinds = list(dict.fromkeys(m["randomization"] for m in ms))
-  steps = {}  # (kind, seed) -> steps
+  steps, since = {}, {}  # (kind, seed) -> steps to the threshold, the step it came after
   for m in ms:
     steps[(m["randomization"], m.get("seed", 0))] = reach.get(m["member"])
+    since[(m["randomization"], m.get("seed", 0))] = after.get(m["member"])
   seeds = sorted({seed for _, seed in steps})
   complete = [s for s in seeds if all(steps.get((k, s)) is not None for k in kinds)]
   if not complete:
@@ -84,7 +87,7 @@ def order_of_kinds(ms, reach, interval: int) -> tuple[list[list[str]], list[int]
   mean = {k: sum(steps[(k, s)] for s in complete) / len(complete) for k in kinds}
   groups: list[list[str]] = []
   for kind in sorted(kinds, key=lambda k: (mean[k], kinds.index(k))):
-    resolved = groups and all(steps[(kind, s)] - steps[(g, s)] >= interval
+    resolved = groups and all(since[(kind, s)] >= steps[(g, s)]
                               for g in groups[-1] for s in complete)
     if groups and not resolved:
       groups[-1].append(kind)
@@ -98,8 +101,8 @@ def _panel_a_table(run) -> list[str]:
   labels of the same seed, and the order of convergence beside the paper's. Members still
   training are named as such and left out of the means."""
   threshold = convergence.common_threshold(run)
-  interval = convergence.eval_interval(run)
-  reach = convergence.steps_to_reach(run["metrics"], threshold)
+  windows = convergence.crossing_windows(run["metrics"], threshold)
+  reach = {member: at for member, (_, at) in windows.items()}
   ms = run["summary"]["members"]
   relative = convergence.relative_by_seed(ms, reach, lambda m: m["randomization"] == "true_labels")
   table = [f"(a) Steps to {100 * threshold:g}% train accuracy:", "",
@@ -129,7 +132,12 @@ def _panel_a_table(run) -> list[str]:
                  f"{stats.cell([m['train_loss'] for m in done], scale=1, digits=4)} | "
                  f"{stats.cell([m['test_acc'] for m in done])} |")
   finished = [m for m in ms if not m.get("unfinished")]
-  groups, seeds = order_of_kinds(finished, reach, interval)
+  groups, seeds = order_of_kinds(finished, reach,
+                                 {member: after for member, (after, _) in windows.items()})
+  # the evaluation interval before each crossing: one cadence, or (finest, coarsest)
+  widths = sorted({at - after for member, (after, at) in windows.items()
+                   if member in {m["member"] for m in finished}}) or [0]
+  interval = widths[0] if len(widths) == 1 else (widths[0], widths[-1])
   placed = {k for g in groups for k in g}
   unplaced = [k for k in kinds if k not in placed]
   on_the_way = [k for k in unplaced if training[k]]
@@ -140,8 +148,10 @@ def _panel_a_table(run) -> list[str]:
   ours += (f" (not reached by every seed: {', '.join(never)})" if never else "") + (
       f" (still training: {', '.join(on_the_way)})" if on_the_way else "")
   if any(len(g) > 1 for g in groups):
-    ours += (f"; ≈: not resolved, within one evaluation interval ({interval} steps) of each "
-             "other or in another order, in some seed")
+    within = (f"within one evaluation interval ({interval} steps) of each other" if
+              isinstance(interval, int) else "one seen before the other's evaluation interval "
+              f"began (evaluated every {interval[0]} to {interval[1]} steps)")
+    ours += f"; ≈: not resolved, {within} or in another order, in some seed"
   base = stats.summarize([reach.get(m["member"]) for m in finished
                           if m["randomization"] == "true_labels"])[0]
   notes = convergence.notes("(a)", run, threshold, interval, base)
