@@ -1,7 +1,8 @@
 """Re-renders the report of a workdir: python -m rethinking_jax.report --workdir=DIR.
 
-With --sources=DIR,DIR,...: Figure 1 as one figure from the runs of those suite workdirs,
-written into --workdir.
+With --sources=DIR,DIR,...: a suite workdir's report with the runs of those suite workdirs
+beside its own (e.g. Table 1's rows with members another suite trained under the same
+protocol); into a --workdir that holds no run: Figure 1 as one figure from their runs.
 
 A suite workdir (configs/table1.py, figure1.py, ...) gets its combined report in the paper's
 layout; a single run's workdir gets report.md and curves.png again.
@@ -20,18 +21,22 @@ from rethinking_jax.reports import files, markdown
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run's or a suite's workdir.")
 _SOURCES = flags.DEFINE_list(
-    "sources", [], "Figure 1 suite workdirs: draw Figure 1 as one figure from all of their "
-    "runs into --workdir (figure1.png, .pdf, .csv, report.md).")
+    "sources", [], "Suite workdirs whose runs join --workdir's (a suite's) report; or, into "
+    "a --workdir without a config.json: Figure 1 as one figure from all of their runs "
+    "(figure1.png, .pdf, .csv, report.md).")
 
 
-def render(workdir: str) -> str:
+def render(workdir: str, sources=()) -> str:
   config_path = os.path.join(workdir, "config.json")
   if not os.path.exists(config_path):
     raise FileNotFoundError(f"workdir: no config.json in {workdir}; is it a run's workdir?")
   with open(config_path) as f:
     config = json.load(f)
   if config.get("runs"):
-    return studies.write_report(workdir)
+    return studies.write_report(workdir, sources)
+  if sources:
+    raise ValueError(f"sources: {workdir} holds a single run; runs of other workdirs join "
+                     "a suite's report (a workdir of configs/table1.py, figure1.py, ...)")
   experiment = config.get("experiment", "train")
   if experiment != "train":  # fooling images, the theory: their command writes their report
     raise ValueError(f"workdir: {workdir} holds a {experiment} experiment, whose report its "
@@ -56,10 +61,10 @@ def main(argv):
   print(f"report: rendering {_WORKDIR.value} (reading its metrics, drawing its figures)",
         file=sys.stderr, flush=True)
   try:
-    if _SOURCES.value:
+    if _SOURCES.value and not os.path.exists(os.path.join(_WORKDIR.value, "config.json")):
       print(f"report: {studies.figure1.combined(_WORKDIR.value, _SOURCES.value)}")
     else:
-      print(f"report: {render(_WORKDIR.value)}")
+      print(f"report: {render(_WORKDIR.value, _SOURCES.value)}")
   except (OSError, ValueError) as err:  # a missing or damaged file: one line
     print(f"error: {err}", file=sys.stderr)
     sys.exit(2)

@@ -14,8 +14,8 @@
 #                                         # table3_patches (them as KeystoneML built them),
 #                                         # figure1a_mlp, figure1a_alexnet, figure1bc_alexnet,
 #                                         # figure1a_inception, alexnet_subsets,
-#                                         # table1_alexnet, table4_alexnet, fooling, theorem1 (not in
-#                                         # "all")
+#                                         # table1_alexnet, table1_inception, table4_alexnet,
+#                                         # fooling, theorem1 (not in "all")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -142,6 +142,32 @@ for part in ${PARTS//,/ }; do
           first=0
         done
       done ;;
+    table1_inception)  # Table 1's small-Inception rows on the SUBSET of figure1a_inception
+      # with its schedule, batch-norm momentum 0.99 (its numbers: results/bn_momentum_n10000)
+      # and cadence, one sub-run per member (per_member; SEEDS outer, ROWS inner), each
+      # stopping at its own memorization, capped at CAP paper epochs (default 20 = 7,800
+      # steps). Two rows are figure1a_inception's own members (center crop, no weight decay,
+      # true and random labels; seeds 100 and 101): the report takes them from there
+      # (--sources), so ROWS leaves them out by default. Workdir:
+      # results/table1_inception_small_nSUBSET.
+      n=${SUBSET:-10000}
+      workdir=results/table1_inception_small_n$n
+      first=1
+      for seed in ${SEEDS:-0}; do
+        for row in ${ROWS:-small_center_true_labels_wd small_nobn_center_true_labels \
+                    small_nobn_center_true_labels_wd small_nobn_center_random_labels \
+                    small_random_crop_true_labels small_random_crop_true_labels_wd}; do
+          if [[ -f "$workdir/inception_${row}_seed$seed/summary.json" ]]; then
+            echo "= done before: $workdir/inception_${row}_seed$seed"; continue
+          fi
+          extra=(); [[ $first = 1 ]] || extra=(--config.restart=False)  # the others join
+          CAP=${CAP:-20} on_subset "configs/table1.py:inception_${row}_seed$seed,per_member" \
+            "$workdir" "$n" --config.bn_momentum=0.99 "${extra[@]}"
+          first=0
+        done
+      done
+      timed "$PY" -m rethinking_jax.report --workdir="$workdir" \
+        --sources="results/figure1a_inception_small_n$n" ;;
     table4_alexnet)  # Table 4's AlexNet row: random labels with weight decay (the paper: it
       # does not converge) on the SUBSET of figure1a_alexnet, capped at CAP paper epochs
       # (default 20 = 7,800 steps: 2.8x what random labels took without weight decay).

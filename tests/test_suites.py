@@ -130,6 +130,36 @@ def test_table1_report_from_a_fixture_workdir(tmp_path):
   assert len(rows) == 1 + 19
 
 
+def test_a_tables_rows_take_members_another_suite_trained(tmp_path):
+  """Table 1 drawn with --sources: the rows gain the members of another suite's workdir
+  (Figure 1a's true- and random-label members are Table 1's rows too), named by their path,
+  and the report says where they came from and the command that draws it."""
+  table, other = tmp_path / "table1", tmp_path / "figure1a"
+  for root, runs in ((table, {"mlp_1x512_center": {}}), (other, {"a_mlp": {}})):
+    root.mkdir()
+    (root / "config.json").write_text(json.dumps({"report": "table1", "runs": runs}))
+  write_run(table, "mlp_1x512_center", "mlp_1x512", "center_crop",
+            [member("a", "true_labels", 0.0, test=0.50)])
+  write_run(other, "a_mlp", "mlp_1x512", "center_crop",
+            [member("b", "true_labels", 0.0, test=0.52), member("c", "gaussian")], panel="a")
+  alone = open(studies.write_report(str(table))).read()
+  assert "| mlp_1x512 | no | no | true | 100.00 | 100.00 | +0.00 | 50.51 | 50.00 |" in alone
+  report = open(studies.write_report(str(table), [str(other)])).read()
+  assert ("| mlp_1x512 | no | no | true | 100.00 | 100.00 ± 0.00 (2) | +0.00 | 50.51 | "
+          "51.00 ± 1.41 (2) |") in report
+  assert f"With the runs of `{other}`" in report and f"--sources={other}`" in report
+  assert "| [../figure1a/a_mlp](../figure1a/a_mlp/report.md) |" in report
+  with pytest.raises(ValueError, match="is not a suite's workdir"):
+    studies.write_report(str(table), [str(other / "a_mlp")])
+  from rethinking_jax import report as report_command
+  with pytest.raises(ValueError, match="holds a single run"):
+    report_command.render(str(other / "a_mlp"), [str(table)])
+  # into a workdir without a run: Figure 1 as one figure from the sources' runs
+  figure = open(studies.figure1.combined(str(tmp_path / "figure1"), [str(other)])).read()
+  assert f"- `{other}` ([its report](../figure1a/report.md))" in figure
+  assert (tmp_path / "figure1" / "figure1.png").exists()
+
+
 def test_figure_reports_from_a_fixture_workdir(tmp_path):
   (tmp_path / "config.json").write_text(json.dumps(
       {"report": "figure1", "smoke": True, "runs": {"a_inception_small": {},

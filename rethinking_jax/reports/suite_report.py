@@ -206,14 +206,39 @@ def best(run, member: int, key: str):
   return max(values) if values else None
 
 
-def render(workdir: str, study_of=lambda report: None) -> str:
+def with_sources(workdir: str, runs: dict, sources) -> dict:
+  """`runs` and the runs of other suite workdirs (`sources`), these named by their path
+  from `workdir` (SOURCE/RUN, a link that works from workdir's report): one table or figure
+  from members trained under one protocol in several places."""
+  out = dict(runs)
+  for source in sources:
+    if not os.path.exists(os.path.join(source, "config.json")):
+      raise ValueError(f"sources: {source} is not a suite's workdir (no config.json)")
+    config, found = load_suite(source)
+    if not config.get("runs"):
+      raise ValueError(f"sources: {source} is not a suite's workdir (a single run's: its "
+                       "config.json names no runs)")
+    if not found:
+      raise ValueError(f"sources: {source} holds no finished or started runs")
+    prefix = os.path.relpath(source, workdir)
+    out.update({f"{prefix}/{name}": run for name, run in found.items()})
+  return out
+
+
+def render(workdir: str, study_of=lambda report: None, sources=()) -> str:
   """Writes WORKDIR/report.md (and the study's CSV/PNG files) for a suite workdir; returns
   its path. `study_of`: the paper result (its title and section) a config's `report` names,
-  None for an ad-hoc suite."""
+  None for an ad-hoc suite. `sources`: other suite workdirs whose runs join this one's
+  (with_sources; the report names them and the command that draws it)."""
   config, runs = load_suite(workdir)
+  runs = with_sources(workdir, runs, sources)
   study = study_of(config.get("report"))
   title = study.title if study else "Suite"
   lines = header(f"{title} — Zhang et al. (ICLR 2017), as run here", config, runs, study)
+  if sources:
+    lines += ["With the runs of " + ", ".join(f"`{s}`" for s in sources) + " (drawn by "
+              f"`rethinking-jax report --workdir={workdir} --sources={','.join(sources)}`; "
+              "the suite's own run rewrites this report without them).", ""]
   if study is not None and runs:
     lines += study.section(workdir, runs)
   lines += ["## Runs", "", "| run | model | members | epochs | stop | wall s |",

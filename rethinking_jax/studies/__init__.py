@@ -33,6 +33,7 @@ def get(name: str | None) -> Study | None:
   return STUDIES.get(name) if name else None
 
 
-def write_report(workdir: str) -> str:
-  """Writes the combined report of a suite workdir (its study's layout); returns its path."""
-  return suite_report.render(workdir, get)
+def write_report(workdir: str, sources=()) -> str:
+  """Writes the combined report of a suite workdir (its study's layout), with the runs of
+  the suite workdirs `sources` beside its own; returns its path."""
+  return suite_report.render(workdir, get, sources)

@@ -343,13 +343,7 @@ def combined(workdir: str, sources: list[str]) -> str:
   """Figure 1 as one figure from the runs of several suite workdirs (e.g. panel (a)'s
   Inception runs and panels (b, c)'s runs of each model): WORKDIR/figure1.png, .pdf, .csv
   and report.md, which names its sources. Returns the report's path."""
-  runs = {}
-  for source in sources:
-    _, found = suite_report.load_suite(source)
-    if not found:
-      raise ValueError(f"sources: {source} holds no finished or started Figure 1 runs")
-    runs.update({f"{os.path.basename(os.path.normpath(source))}/{name}": run
-                 for name, run in found.items()})
+  runs = suite_report.with_sources(workdir, {}, sources)
   os.makedirs(workdir, exist_ok=True)
   lines = ["# Figure 1 — Zhang et al. (ICLR 2017), from several runs", "",
            "Drawn by `python -m rethinking_jax.report --workdir=" + workdir + " --sources="
