@@ -109,15 +109,29 @@ for part in ${PARTS//,/ }; do
       CAP=${CAP:-2} on_subset "configs/figure1.py:a_inception_small_true_labels_seed100,per_member,seeds=2" \
         "results/bn_momentum_n${SUBSET:-10000}" "${SUBSET:-10000}" --config.bn_momentum=0.999 ;;
     figure1bc_alexnet)  # Figure 1b/1c, small AlexNet, label corruption p in {0, 0.2, ..., 1}:
-      # one sub-run per level (LEVELS, percent, in this order), each stopping at its own
-      # member's convergence, on the same SUBSET as figure1a_alexnet, with its schedule, cap
-      # (60 paper epochs) and evaluation cadence.
+      # one sub-run per level (LEVELS, percent, in this order) and seed (SEEDS, outer; default
+      # 100, the first committed draw, named bc_alexnet_small_pP; others are named
+      # bc_alexnet_small_pP_corrupt_labelsTAG_seedS), each stopping at its own member's
+      # convergence, on the same SUBSET as figure1a_alexnet, with its schedule, cap (60 paper
+      # epochs) and evaluation cadence. A finished sub-run is skipped; more seeds join the
+      # committed ones with RESUME=1 SEEDS="101 102".
+      workdir=results/figure1bc_alexnet_small
       first=1
-      for level in ${LEVELS:-0 20 40 60 80 100}; do
-        extra=(); [[ $first = 1 ]] || extra=(--config.restart=False)  # the later levels join
-        on_subset "configs/figure1.py:bc_alexnet_small_p$level" \
-          results/figure1bc_alexnet_small "${SUBSET:-10000}" "${extra[@]}"
-        first=0
+      for seed in ${SEEDS:-100}; do
+        for level in ${LEVELS:-0 20 40 60 80 100}; do
+          case $level in 0) tag=0 ;; 100) tag=1 ;; *) tag=0${level%0} ;; esac
+          name=bc_alexnet_small_p${level}_corrupt_labels${tag}_seed$seed
+          config="configs/figure1.py:$name,per_member,seeds=3"
+          if [[ $seed = 100 ]]; then
+            name=bc_alexnet_small_p$level config=configs/figure1.py:$name
+          fi
+          if [[ -f "$workdir/$name/summary.json" ]]; then
+            echo "= done before: $workdir/$name"; continue
+          fi
+          extra=(); [[ $first = 1 ]] || extra=(--config.restart=False)  # the later ones join
+          on_subset "$config" "$workdir" "${SUBSET:-10000}" "${extra[@]}"
+          first=0
+        done
       done ;;
     alexnet_subsets)  # the true-label small AlexNet of figure1a_alexnet (seed 100) on other
       # fixed random subsets (SIZES): how much test accuracy the subset costs against the
