@@ -110,14 +110,16 @@ for part in ${PARTS//,/ }; do
         "results/bn_momentum_n${SUBSET:-10000}" "${SUBSET:-10000}" --config.bn_momentum=0.999 ;;
     figure1bc_alexnet)  # Figure 1b/1c, small AlexNet, label corruption p in {0, 0.2, ..., 1}:
       # one sub-run per level (LEVELS, percent, in this order) and seed (SEEDS, outer; default
-      # 100, the first committed draw, named bc_alexnet_small_pP; others are named
-      # bc_alexnet_small_pP_corrupt_labelsTAG_seedS), each stopping at its own member's
-      # convergence, on the same SUBSET as figure1a_alexnet, with its schedule, cap (60 paper
-      # epochs) and evaluation cadence. A finished sub-run is skipped; more seeds join the
-      # committed ones with RESUME=1 SEEDS="101 102".
-      workdir=results/figure1bc_alexnet_small
-      first=1
+      # 100), each stopping at its own member's convergence, on the same SUBSET as
+      # figure1a_alexnet, with its schedule, cap (60 paper epochs) and evaluation cadence.
+      # Seed 100 (bc_alexnet_small_pP) in results/figure1bc_alexnet_small; the others
+      # (bc_alexnet_small_pP_corrupt_labelsTAG_seedS, a suite of seeds 100-102) in
+      # results/figure1bc_alexnet_small_seeds, whose runs the first's report takes (--sources).
+      # A finished sub-run is skipped.
       for seed in ${SEEDS:-100}; do
+        workdir=results/figure1bc_alexnet_small
+        [[ $seed = 100 ]] || workdir=results/figure1bc_alexnet_small_seeds
+        first=1
         for level in ${LEVELS:-0 20 40 60 80 100}; do
           case $level in 0) tag=0 ;; 100) tag=1 ;; *) tag=0${level%0} ;; esac
           name=bc_alexnet_small_p${level}_corrupt_labels${tag}_seed$seed
@@ -128,11 +130,16 @@ for part in ${PARTS//,/ }; do
           if [[ -f "$workdir/$name/summary.json" ]]; then
             echo "= done before: $workdir/$name"; continue
           fi
-          extra=(); [[ $first = 1 ]] || extra=(--config.restart=False)  # the later ones join
+          extra=(); [[ $first = 1 && ! -f $workdir/config.json ]] || \
+            extra=(--config.restart=False)  # the later ones join
           on_subset "$config" "$workdir" "${SUBSET:-10000}" "${extra[@]}"
           first=0
         done
-      done ;;
+      done
+      if [[ -f results/figure1bc_alexnet_small_seeds/config.json ]]; then
+        timed "$PY" -m rethinking_jax.report --workdir=results/figure1bc_alexnet_small \
+          --sources=results/figure1bc_alexnet_small_seeds
+      fi ;;
     alexnet_subsets)  # the true-label small AlexNet of figure1a_alexnet (seed 100) on other
       # fixed random subsets (SIZES): how much test accuracy the subset costs against the
       # paper's 76.07% on all 50,000 images; one workdir per size, each to 100% train acc.
