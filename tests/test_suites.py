@@ -536,6 +536,22 @@ def test_figure1bc_puts_a_models_per_level_runs_back_together(tmp_path):
   assert sorted(c.runs) == sorted(f"bc_alexnet_small_p{q}" for q in (0, 20, 40, 60, 80, 100))
 
 
+def test_figure1bc_legend_says_how_many_seeds_each_level_has(tmp_path, monkeypatch):
+  """A model whose levels have 2 seeds at p = 0 and 1 at p = 1 (a second seed still on its
+  way): its (b, c) curve is labelled '1-2 seeds', not '2 seeds'."""
+  runs = {"bc_p0_s1": (0.0, 1), "bc_p0_s2": (0.0, 2), "bc_p100_s1": (1.0, 1)}
+  (tmp_path / "config.json").write_text(json.dumps(
+      {"report": "figure1", "runs": {name: {"panel": "bc"} for name in runs}}))
+  for name, (p, seed) in runs.items():
+    m = member(f"p{p}", "corrupt_labels", p=p, steps=20 * (1 + p))
+    m["seed"] = seed
+    write_run(tmp_path, name, "alexnet_small", "center_crop", [m], epochs=4, panel="bc")
+  drawn = []
+  monkeypatch.setattr(studies.figure1, "draw", lambda workdir, a, curves: drawn.extend(curves))
+  studies.write_report(str(tmp_path))
+  assert [label for _, label, _ in drawn] == ["alexnet_small (to 96% train acc.), 1-2 seeds"]
+
+
 def test_a_subset_keeps_the_papers_schedule_per_step():
   """subset=10000: 78 steps per epoch, the decay still every 390 steps (the paper's epoch)
   and the cap still 200 paper epochs of steps; a decay per subset epoch would be 5x faster."""

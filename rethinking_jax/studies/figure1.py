@@ -304,8 +304,11 @@ def section(workdir, runs) -> list[str]:
                    f"{end['epochs']}, {end['stop_reason']}), not at each member's own "
                    "convergence: a member that converged earlier trained on until then")
     label = model if threshold == 1.0 else f"{model} (to {100 * threshold:g}% train acc.)"
-    curve_seeds = len({m.get("seed") for m in ms})
-    curves.append((model, f"{label}, {curve_seeds} seed{'s' * (curve_seeds > 1)}", curve))
+    per_level = sorted({len({m.get("seed") for m in ms if m["corruption_p"] == p})
+                        for p in levels})  # seeds per level: a level may have fewer so far
+    seeds_text = (f"{per_level[0]}" if len(per_level) == 1 else
+                  f"{per_level[0]}-{per_level[-1]}")
+    curves.append((model, f"{label}, {seeds_text} seed{'s' * (per_level[-1] > 1)}", curve))
   drawn = draw(workdir, a_runs, curves)
   shown = (["![Figure 1](figure1.png)", "", _caption(a_runs, curves), ""] if drawn else [])
   if rows:
