@@ -539,17 +539,24 @@ def test_figure1bc_puts_a_models_per_level_runs_back_together(tmp_path):
 def test_figure1bc_legend_says_how_many_seeds_each_level_has(tmp_path, monkeypatch):
   """A model whose levels have 2 seeds at p = 0 and 1 at p = 1 (a second seed still on its
   way): its (b, c) curve is labelled '1-2 seeds', not '2 seeds'."""
-  runs = {"bc_p0_s1": (0.0, 1), "bc_p0_s2": (0.0, 2), "bc_p100_s1": (1.0, 1)}
+  runs = {"bc_p0_s1": (0.0, 1), "bc_p0_s2": (0.0, 2), "bc_p100_s1": (1.0, 1),
+          "bc_p100_s2": (1.0, 2)}  # the last still training (no summary.json)
   (tmp_path / "config.json").write_text(json.dumps(
       {"report": "figure1", "runs": {name: {"panel": "bc"} for name in runs}}))
   for name, (p, seed) in runs.items():
     m = member(f"p{p}", "corrupt_labels", p=p, steps=20 * (1 + p))
     m["seed"] = seed
-    write_run(tmp_path, name, "alexnet_small", "center_crop", [m], epochs=4, panel="bc")
+    write_run(tmp_path, name, "alexnet_small", "center_crop", [m], epochs=4, panel="bc",
+              randomizations=f"corrupt_labels:{p:g}", seeds=str(seed))
+    summary = json.loads((tmp_path / name / "summary.json").read_text())
+    summary["run"]["stop"] = "memorized"
+    (tmp_path / name / "summary.json").write_text(json.dumps(summary))
+  (tmp_path / "bc_p100_s2" / "summary.json").unlink()
   drawn = []
   monkeypatch.setattr(studies.figure1, "draw", lambda workdir, a, curves: drawn.extend(curves))
-  studies.write_report(str(tmp_path))
+  report = open(studies.write_report(str(tmp_path))).read()
   assert [label for _, label, _ in drawn] == ["alexnet_small (to 96% train acc.), 1-2 seeds"]
+  assert "(c)'s test errors are at each member's own convergence" in report
 
 
 def test_a_subset_keeps_the_papers_schedule_per_step():

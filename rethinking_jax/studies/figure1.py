@@ -296,7 +296,7 @@ def section(workdir, runs) -> list[str]:
     notes += convergence.notes(model, run, threshold, interval, base)
     end = run["summary"]["run"]
     if all(len(r["summary"]["members"]) == 1 and r["summary"]["run"].get("stop") == "memorized"
-           for r in own):
+           for r in own if r.get("finished", True)):  # one still training says nothing yet
       notes.append(f"{model}: one sub-run per level, each stopped when its member memorized: "
                    "(c)'s test errors are at each member's own convergence")
     else:
@@ -304,7 +304,8 @@ def section(workdir, runs) -> list[str]:
                    f"{end['epochs']}, {end['stop_reason']}), not at each member's own "
                    "convergence: a member that converged earlier trained on until then")
     label = model if threshold == 1.0 else f"{model} (to {100 * threshold:g}% train acc.)"
-    per_level = sorted({len({m.get("seed") for m in ms if m["corruption_p"] == p})
+    per_level = sorted({len({m.get("seed") for m in ms if m["corruption_p"] == p
+                             and not m.get("unfinished")})
                         for p in levels})  # seeds per level: a level may have fewer so far
     seeds_text = (f"{per_level[0]}" if len(per_level) == 1 else
                   f"{per_level[0]}-{per_level[-1]}")
