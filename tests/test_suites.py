@@ -544,7 +544,8 @@ def test_figure1bc_legend_says_how_many_seeds_each_level_has(tmp_path, monkeypat
   (tmp_path / "config.json").write_text(json.dumps(
       {"report": "figure1", "runs": {name: {"panel": "bc"} for name in runs}}))
   for name, (p, seed) in runs.items():
-    m = member(f"p{p}", "corrupt_labels", p=p, steps=20 * (1 + p))
+    m = member(f"p{p}", "corrupt_labels", p=p, steps=20 * (1 + p),
+               test=0.2 if name == "bc_p100_s2" else 0.5)
     m["seed"] = seed
     write_run(tmp_path, name, "alexnet_small", "center_crop", [m], epochs=4, panel="bc",
               randomizations=f"corrupt_labels:{p:g}", seeds=str(seed))
@@ -557,6 +558,8 @@ def test_figure1bc_legend_says_how_many_seeds_each_level_has(tmp_path, monkeypat
   report = open(studies.write_report(str(tmp_path))).read()
   assert [label for _, label, _ in drawn] == ["alexnet_small (to 96% train acc.), 1-2 seeds"]
   assert "(c)'s test errors are at each member's own convergence" in report
+  (row,) = [line for line in report.splitlines() if line.startswith("| alexnet_small | 1 |")]
+  assert row.split(" | ")[5] == "50.00", row  # (c): its finished seed only
 
 
 def test_a_subset_keeps_the_papers_schedule_per_step():

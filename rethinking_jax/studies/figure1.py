@@ -276,7 +276,7 @@ def section(workdir, runs) -> list[str]:
     levels = sorted({m["corruption_p"] for m in ms})
     curve = []
     for p in levels:
-      group = [m for m in ms if m["corruption_p"] == p]
+      group = [m for m in ms if m["corruption_p"] == p and not m.get("unfinished")]
       steps = [reach.get(m["member"]) for m in group]
       reached = [x for x in steps if x is not None]
       rel = [relative.get(m["member"]) for m in group]
