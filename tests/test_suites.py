@@ -540,7 +540,8 @@ def test_figure1bc_legend_says_how_many_seeds_each_level_has(tmp_path, monkeypat
   """A model whose levels have 2 seeds at p = 0 and 1 at p = 1 (a second seed still on its
   way): its (b, c) curve is labelled '1-2 seeds', not '2 seeds'."""
   runs = {"bc_p0_s1": (0.0, 1), "bc_p0_s2": (0.0, 2), "bc_p100_s1": (1.0, 1),
-          "bc_p100_s2": (1.0, 2)}  # the last still training (no summary.json)
+          "bc_p100_s2": (1.0, 2),  # still training (no summary.json)
+          "bc_p50_s2": (0.5, 2)}   # still training, the level's only member: no row yet
   (tmp_path / "config.json").write_text(json.dumps(
       {"report": "figure1", "runs": {name: {"panel": "bc"} for name in runs}}))
   for name, (p, seed) in runs.items():
@@ -553,6 +554,7 @@ def test_figure1bc_legend_says_how_many_seeds_each_level_has(tmp_path, monkeypat
     summary["run"]["stop"] = "memorized"
     (tmp_path / name / "summary.json").write_text(json.dumps(summary))
   (tmp_path / "bc_p100_s2" / "summary.json").unlink()
+  (tmp_path / "bc_p50_s2" / "summary.json").unlink()
   drawn = []
   monkeypatch.setattr(studies.figure1, "draw", lambda workdir, a, curves: drawn.extend(curves))
   report = open(studies.write_report(str(tmp_path))).read()
@@ -560,6 +562,7 @@ def test_figure1bc_legend_says_how_many_seeds_each_level_has(tmp_path, monkeypat
   assert "(c)'s test errors are at each member's own convergence" in report
   (row,) = [line for line in report.splitlines() if line.startswith("| alexnet_small | 1 |")]
   assert row.split(" | ")[5] == "50.00", row  # (c): its finished seed only
+  assert "| alexnet_small | 0.5 |" not in report
 
 
 def test_a_subset_keeps_the_papers_schedule_per_step():

@@ -269,14 +269,15 @@ def section(workdir, runs) -> list[str]:
     if not run:
       continue
     own = [r for r in bc if r["summary"]["run"]["model"] == model]
-    ms = run["summary"]["members"]
+    # members still training (a level's next seed) join neither rows, curve nor legend
+    ms = [m for m in run["summary"]["members"] if not m.get("unfinished")]
     threshold, interval = convergence.common_threshold(run), convergence.eval_interval(run)
     reach = convergence.steps_to_reach(run["metrics"], threshold)
     relative = convergence.relative_by_seed(ms, reach, lambda m: m["corruption_p"] == 0)
     levels = sorted({m["corruption_p"] for m in ms})
     curve = []
     for p in levels:
-      group = [m for m in ms if m["corruption_p"] == p and not m.get("unfinished")]
+      group = [m for m in ms if m["corruption_p"] == p]
       steps = [reach.get(m["member"]) for m in group]
       reached = [x for x in steps if x is not None]
       rel = [relative.get(m["member"]) for m in group]
@@ -304,8 +305,7 @@ def section(workdir, runs) -> list[str]:
                    f"{end['epochs']}, {end['stop_reason']}), not at each member's own "
                    "convergence: a member that converged earlier trained on until then")
     label = model if threshold == 1.0 else f"{model} (to {100 * threshold:g}% train acc.)"
-    per_level = sorted({len({m.get("seed") for m in ms if m["corruption_p"] == p
-                             and not m.get("unfinished")})
+    per_level = sorted({len({m.get("seed") for m in ms if m["corruption_p"] == p})
                         for p in levels})  # seeds per level: a level may have fewer so far
     seeds_text = (f"{per_level[0]}" if len(per_level) == 1 else
                   f"{per_level[0]}-{per_level[-1]}")
